@@ -1,0 +1,165 @@
+"""The ASGI application: FastAPI pages and webhook, with the Socket.IO server mounted around it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import socketio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import Response
+
+from sev import auth, pages, webhooks
+from sev.config import SIMULATOR_MOUNT, Settings, SettingsError, load_settings
+from sev.deps import LoginRequired, StoreDep
+from sev.duties import Duties
+from sev.ingest import Ingestor
+from sev.live import Live
+from sev.sessions import SESSION_COOKIE
+from sev.store import StoreUnavailable, create_store
+from sev.subscriptions import Subscriptions
+from sev.templating import STATIC_DIR, render
+from sev.twitch import TwitchClient, TwitchError
+
+log = logging.getLogger("sev")
+
+
+def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
+    if settings.redis_url is None:
+        return None
+    return socketio.AsyncRedisManager(settings.redis_url.get_secret_value())
+
+
+def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
+    """Build SEV: FastAPI app + Socket.IO server, with everything long-lived in the lifespan."""
+    settings = settings.resolve() if settings is not None else load_settings()
+    logging.basicConfig(level=settings.sev_log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = create_store(settings)
+    live = Live(settings, store, _client_manager(settings))
+    simulator = None
+    if settings.demo:
+        from sev.simulator import SimulatorConfig, create_simulator
+
+        simulator = create_simulator(SimulatorConfig(
+            events_per_minute=settings.sev_demo_events_per_minute,
+            public_url=f"{settings.sev_public_url}{SIMULATOR_MOUNT}",
+        ))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.demo:
+            log.warning("DEMO MODE: simulated Twitch at %s%s; demo accounts can log in. "
+                        "Set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET for real Twitch.",
+                        settings.sev_public_url, SIMULATOR_MOUNT)
+        await store.open()
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as http:
+            twitch = TwitchClient(http, client_id=settings.twitch_client_id or "",
+                                  client_secret=settings.secret("client"),
+                                  api_url=settings.twitch_api_url,
+                                  auth_url=settings.twitch_auth_url)
+            subscriptions = Subscriptions(settings, store, twitch, live.notify)
+            ingestor = Ingestor(store, live.publish)
+            duties = Duties(store)
+            duties.add("reconcile", settings.sev_reconcile_interval_s, subscriptions.reconcile)
+            auth.add_duties(duties, settings, store, twitch)
+            app.state.__dict__.update(settings=settings, store=store, twitch=twitch, live=live,
+                                      ingestor=ingestor, subscriptions=subscriptions)
+            await ingestor.start()
+            if simulator is not None:
+                await simulator.start()
+            await duties.start()
+            try:
+                yield
+            finally:
+                await duties.stop()
+                if simulator is not None:
+                    await simulator.stop()
+                await ingestor.stop()
+                await store.close()
+
+    app = FastAPI(title="SEV", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret("session"),
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.sev_session_max_age_s,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    _add_error_handlers(app)
+    app.include_router(pages.router)
+    app.include_router(auth.router)
+    app.include_router(webhooks.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def read_health(store: StoreDep) -> Response:
+        """Process and store health; 503 when the store is down."""
+        try:
+            await asyncio.wait_for(store.ping(), timeout=1.8)
+        except (StoreUnavailable, TimeoutError) as error:
+            return JSONResponse({"status": "degraded", "store": "unavailable",
+                                 "detail": str(error)[:200]}, status_code=503)
+        return JSONResponse({"status": "ok", "store": "ok", "demo": settings.demo})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if simulator is not None:
+        app.mount(SIMULATOR_MOUNT, simulator.app)
+    # No on_startup/on_shutdown here, so lifespan events reach FastAPI (PITFALLS.md).
+    return socketio.ASGIApp(live.sio, other_asgi_app=app, socketio_path="socket.io")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "log in first"}, status_code=401)
+        return RedirectResponse("/", status_code=303)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, _: Exception) -> Response:
+        if request.url.path.startswith(("/api/", "/webhooks/")):
+            return JSONResponse({"error": "store unavailable"}, status_code=503)
+        return render(request, "error.html", {"title": "SEV's database is unavailable",
+                      "message": "Nothing is lost; try again in a moment."}, status_code=503)
+
+    @app.exception_handler(TwitchError)
+    async def twitch_failed(request: Request, _: Exception) -> Response:
+        return render(request, "error.html", {"title": "Twitch is not answering",
+                      "message": "Try again in a minute."}, status_code=503)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        if request.url.path.startswith(("/api/", "/webhooks/")):
+            return JSONResponse({"error": error.detail}, status_code=error.status_code)
+        return render(request, "error.html", {"title": f"Error {error.status_code}",
+                      "message": str(error.detail)}, status_code=error.status_code)
+
+
+def _build_default() -> Any:
+    try:
+        return create_app()
+    except SettingsError as error:
+        # One clear line naming the variable, not a traceback.
+        sys.exit(f"SEV cannot start: {error}")
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn sev.app:app` builds the app on first access, so importing this module (tests,
+    # tools) does not read the environment or create files.
+    if name == "app":
+        application = _build_default()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)
+

@@ -1,0 +1,243 @@
+"""Settings: the only place that reads the environment.
+
+Every variable of ARCHITECTURE.md's table is a field here (the field name is the variable's name,
+lower-cased). `Settings()` validates what it reads; `resolve()` then fills in what demo mode derives
+(simulated Twitch URLs, generated secrets persisted under `SEV_DATA_DIR`) and checks the rules that
+tie several variables together. A bad value raises `SettingsError` with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_CLIENT_ID = "sevdemoclientid0000000000000000"
+# Public on purpose: the demo registration is only valid against SEV's own simulated Twitch.
+DEMO_CLIENT_SECRET = "sevdemoclientsecret000000000000"  # noqa: S105
+TWITCH_API_URL = "https://api.twitch.tv/helix"
+TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
+SIMULATOR_MOUNT = "/_twitch"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _check_url(value: str, variable: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"{variable} must be a URL starting with {' or '.join(schemes)}://")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """SEV's configuration, read from the environment (and a `.env` file if present)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, frozen=True
+    )
+
+    twitch_client_id: str | None = None
+    twitch_client_secret: SecretStr | None = None
+    twitch_eventsub_secret: SecretStr | None = None
+    sev_public_url: str = "http://localhost:8000"
+    sev_session_secret: SecretStr | None = None
+    sev_token_key: SecretStr | None = None
+    mongodb_uri: SecretStr | None = None
+    sev_data_dir: Path = Path("./var")
+    redis_url: SecretStr | None = None
+    twitch_api_url: str = TWITCH_API_URL
+    twitch_auth_url: str = TWITCH_AUTH_URL
+    sev_demo: bool = False
+    sev_demo_events_per_minute: float = Field(default=6.0, ge=0, le=6000)
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Twitch requires validating user tokens at start and hourly; a setting so tests can be fast.
+    sev_token_validate_interval_s: float = Field(default=3600.0, gt=0)
+    sev_reconcile_interval_s: float = Field(default=600.0, gt=0)
+    # How long a streamer nobody favours keeps its subscriptions (someone may come straight back).
+    sev_release_grace_s: float = Field(default=3600.0, ge=0)
+    sev_session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0)
+    sev_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("twitch_client_id", "twitch_client_secret", "mongodb_uri", "redis_url",
+                     mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("twitch_eventsub_secret")
+    @classmethod
+    def _check_eventsub_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            raw = value.get_secret_value()
+            if not (10 <= len(raw) <= 100 and raw.isascii() and raw.isprintable()):
+                raise ValueError("TWITCH_EVENTSUB_SECRET must be 10-100 printable ASCII characters")
+        return value
+
+    @field_validator("sev_session_secret")
+    @classmethod
+    def _check_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("SEV_SESSION_SECRET must be at least 32 characters")
+        return value
+
+    @field_validator("sev_token_key")
+    @classmethod
+    def _check_token_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                for key in value.get_secret_value().split(","):
+                    Fernet(key.strip().encode())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "SEV_TOKEN_KEY must be one or more comma-separated Fernet keys "
+                    "(32 url-safe base64-encoded bytes each)"
+                ) from None
+        return value
+
+    @field_validator("sev_public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        return _check_url(value, "SEV_PUBLIC_URL", ("http", "https"))
+
+    @field_validator("twitch_api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        return _check_url(value, "TWITCH_API_URL", ("http", "https"))
+
+    @field_validator("twitch_auth_url")
+    @classmethod
+    def _check_auth_url(cls, value: str) -> str:
+        return _check_url(value, "TWITCH_AUTH_URL", ("http", "https"))
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _check_mongodb_uri(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from pymongo.errors import InvalidURI
+            from pymongo.uri_parser import parse_uri
+
+            raw = value.get_secret_value()
+            if not raw.startswith(("mongodb://", "mongodb+srv://")):
+                raise ValueError("MONGODB_URI must start with mongodb:// or mongodb+srv://")
+            if raw.startswith("mongodb://"):
+                try:
+                    parse_uri(raw)
+                except (InvalidURI, ValueError) as error:
+                    raise ValueError(f"MONGODB_URI is not a valid MongoDB URI ({error})") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_url(value.get_secret_value(), "REDIS_URL", ("redis", "rediss", "unix"))
+        return value
+
+    # -- derived --------------------------------------------------------------------------
+
+    @property
+    def demo(self) -> bool:
+        """True when SEV runs against its own simulated Twitch (before or after `resolve()`)."""
+        return self.twitch_client_id in (None, DEMO_CLIENT_ID)
+
+    @property
+    def public_host(self) -> str:
+        """Host name of the public URL: the Twitch embed's `parent`."""
+        return urlsplit(self.sev_public_url).hostname or "localhost"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.sev_public_url.startswith("https://")
+
+    @property
+    def callback_url(self) -> str:
+        return f"{self.sev_public_url}/webhooks/eventsub"
+
+    @property
+    def redirect_url(self) -> str:
+        return f"{self.sev_public_url}/auth/callback"
+
+    def secret(self, name: Literal["client", "eventsub", "session", "token_key"]) -> str:
+        """The value of a secret that `resolve()` guaranteed to be present."""
+        value = {
+            "client": self.twitch_client_secret,
+            "eventsub": self.twitch_eventsub_secret,
+            "session": self.sev_session_secret,
+            "token_key": self.sev_token_key,
+        }[name]
+        if value is None:
+            raise SettingsError(f"{name} secret is not set; call resolve() first")
+        return value.get_secret_value()
+
+    def resolve(self) -> Settings:
+        """Apply the cross-variable rules and demo defaults; return the settings to run with."""
+        if self.demo:
+            return self._resolve_demo()
+        if self.twitch_client_secret is None:
+            raise SettingsError("TWITCH_CLIENT_SECRET is required when TWITCH_CLIENT_ID is set")
+        for variable in ("twitch_eventsub_secret", "sev_session_secret", "sev_token_key"):
+            if getattr(self, variable) is None:
+                raise SettingsError(f"{variable.upper()} is required when running against Twitch")
+        return self
+
+    def _resolve_demo(self) -> Settings:
+        if self.twitch_client_id is None and self.twitch_client_secret is not None:
+            raise SettingsError("TWITCH_CLIENT_ID is required when TWITCH_CLIENT_SECRET is set")
+        if self.secure_cookies and not self.sev_demo:
+            raise SettingsError(
+                "TWITCH_CLIENT_ID is not set, so SEV would run its simulated Twitch (demo mode) "
+                "on a public https SEV_PUBLIC_URL; set the Twitch credentials, or SEV_DEMO=1 "
+                "if a public demo is really meant"
+            )
+        generated = _demo_secrets(self.sev_data_dir)
+        updates: dict[str, Any] = {
+            "twitch_client_id": DEMO_CLIENT_ID,
+            "twitch_client_secret": SecretStr(DEMO_CLIENT_SECRET),
+            "twitch_api_url": f"{self.sev_public_url}{SIMULATOR_MOUNT}/helix",
+            "twitch_auth_url": f"{self.sev_public_url}{SIMULATOR_MOUNT}/oauth2",
+        }
+        for variable in ("twitch_eventsub_secret", "sev_session_secret", "sev_token_key"):
+            if getattr(self, variable) is None:
+                updates[variable] = SecretStr(generated[variable])
+        return self.model_copy(update=updates)
+
+
+def _demo_secrets(data_dir: Path) -> dict[str, str]:
+    """Secrets for demo mode, generated once and kept so sessions survive a restart."""
+    path = data_dir / "demo-secrets.json"
+    try:
+        stored: dict[str, str] = json.loads(path.read_text())
+        if {"twitch_eventsub_secret", "sev_session_secret", "sev_token_key"} <= stored.keys():
+            return stored
+    except (OSError, ValueError):
+        pass
+    generated = {
+        "twitch_eventsub_secret": secrets.token_urlsafe(48)[:64],
+        "sev_session_secret": secrets.token_urlsafe(48),
+        "sev_token_key": Fernet.generate_key().decode(),
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump(generated, file)
+    return generated
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read, validate and resolve the settings; raise SettingsError with one clear line."""
+    try:
+        return Settings(**overrides).resolve()
+    except ValidationError as error:
+        first = error.errors()[0]
+        variable = ".".join(str(part) for part in first["loc"]).upper() or "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{variable}: {message}") from None

@@ -1,0 +1,314 @@
+"""The Event model and the catalogue of EventSub types SEV listens to.
+
+Pure code: nothing here does I/O or reads the clock. `build_event` turns one verified EventSub
+notification into SEV's Event JSON (ARCHITECTURE.md), with a one-line summary per type; a type SEV
+does not know still becomes an Event with a generic summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from sev.eventsub import normalize_timestamp
+
+
+class Person(BaseModel):
+    """A Twitch user as events show them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    login: str
+    name: str
+
+
+class Event(BaseModel):
+    """One stored EventSub notification, as the page and the API receive it."""
+
+    id: str
+    seq: int
+    type: str
+    version: str
+    broadcaster: Person
+    actor: Person | None
+    occurred_at: str
+    received_at: str
+    summary: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One subscription SEV makes for a broadcaster: type, version, condition and scope."""
+
+    type: str
+    version: str
+    condition_key: str = "broadcaster_user_id"
+    scope: str | None = None  # None: visible with the app token alone, for any channel
+    with_moderator: bool = False  # condition also names the broadcaster as moderator
+    label: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identifies this entry among the catalogue (raid appears twice, to and from)."""
+        return f"{self.type}:{self.condition_key}"
+
+    def condition(self, broadcaster_id: str) -> dict[str, str]:
+        """The EventSub condition for this broadcaster."""
+        condition = {self.condition_key: broadcaster_id}
+        if self.with_moderator:
+            condition["moderator_user_id"] = broadcaster_id
+        return condition
+
+
+PUBLIC_TYPES: tuple[EventType, ...] = (
+    EventType("stream.online", "1", label="Going live"),
+    EventType("stream.offline", "1", label="Going offline"),
+    EventType("channel.update", "2", label="Title and category changes"),
+    EventType("channel.raid", "1", "to_broadcaster_user_id", label="Incoming raids"),
+    EventType("channel.raid", "1", "from_broadcaster_user_id", label="Outgoing raids"),
+    EventType("user.update", "1", "user_id", label="Profile changes"),
+)
+
+CONNECTED_TYPES: tuple[EventType, ...] = (
+    EventType("channel.follow", "2", scope="moderator:read:followers", with_moderator=True,
+              label="Follows"),
+    EventType("channel.subscribe", "1", scope="channel:read:subscriptions", label="Subscriptions"),
+    EventType("channel.subscription.gift", "1", scope="channel:read:subscriptions",
+              label="Gift subscriptions"),
+    EventType("channel.subscription.message", "1", scope="channel:read:subscriptions",
+              label="Resubscriptions"),
+    EventType("channel.cheer", "1", scope="bits:read", label="Cheers"),
+    EventType("channel.hype_train.begin", "2", scope="channel:read:hype_train",
+              label="Hype trains"),
+    EventType("channel.hype_train.end", "2", scope="channel:read:hype_train",
+              label="Hype train results"),
+    EventType("channel.poll.begin", "1", scope="channel:read:polls", label="Polls"),
+    EventType("channel.poll.end", "1", scope="channel:read:polls", label="Poll results"),
+    EventType("channel.prediction.begin", "1", scope="channel:read:predictions",
+              label="Predictions"),
+    EventType("channel.prediction.end", "1", scope="channel:read:predictions",
+              label="Prediction results"),
+    EventType("channel.channel_points_custom_reward_redemption.add", "1",
+              scope="channel:read:redemptions", label="Channel point redemptions"),
+    EventType("channel.shoutout.receive", "1", scope="moderator:read:shoutouts",
+              with_moderator=True, label="Shoutouts received"),
+    EventType("channel.charity_campaign.donate", "1", scope="channel:read:charity",
+              label="Charity donations"),
+    EventType("channel.ad_break.begin", "1", scope="channel:read:ads", label="Ad breaks"),
+)
+
+CATALOGUE: tuple[EventType, ...] = PUBLIC_TYPES + CONNECTED_TYPES
+CONNECT_SCOPES: tuple[str, ...] = tuple(
+    sorted({entry.scope for entry in CONNECTED_TYPES if entry.scope})
+)
+_CONDITION_KEYS = ("broadcaster_user_id", "to_broadcaster_user_id",
+                   "from_broadcaster_user_id", "user_id")
+
+
+def wanted_types(granted_scopes: set[str] | frozenset[str]) -> list[EventType]:
+    """The subscriptions SEV wants for a broadcaster who granted these scopes."""
+    return [entry for entry in CATALOGUE if entry.scope is None or entry.scope in granted_scopes]
+
+
+def broadcaster_id_of(condition: Mapping[str, Any]) -> str | None:
+    """Whose events a subscription carries: the channel its condition names."""
+    for key in _CONDITION_KEYS:
+        value = condition.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+# -- building an Event -------------------------------------------------------------------------
+
+
+def _person(data: Mapping[str, Any], prefix: str) -> Person | None:
+    user_id = data.get(f"{prefix}_id")
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    login = data.get(f"{prefix}_login") or ""
+    name = data.get(f"{prefix}_name") or login
+    return Person(id=user_id, login=str(login), name=str(name))
+
+
+def _text(value: Any, limit: int = 200) -> str:
+    text = " ".join(str(value).split()) if value is not None else ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _who(person: Person | None, anonymous: str = "Someone") -> str:
+    return person.name if person else anonymous
+
+
+def _tier(data: Mapping[str, Any]) -> str:
+    tier = str(data.get("tier") or "1000")
+    return {"1000": "Tier 1", "2000": "Tier 2", "3000": "Tier 3", "prime": "Prime"}.get(tier, tier)
+
+
+def _nested(data: Mapping[str, Any], *path: str) -> Any:
+    value: Any = data
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+_Summary = Callable[[Mapping[str, Any], Person, Person | None], str]
+
+
+def _raid(data: Mapping[str, Any], broadcaster: Person, actor: Person | None) -> str:
+    viewers = data.get("viewers", 0)
+    if data.get("to_broadcaster_user_id") == broadcaster.id:
+        return f"{_who(actor)} raided with {viewers} viewers"
+    return f"{broadcaster.name} raided {_who(actor)} with {viewers} viewers"
+
+
+def _stream_online(data: Mapping[str, Any], broadcaster: Person, _: Person | None) -> str:
+    kind = data.get("type", "live")
+    return f"{broadcaster.name} went live" if kind == "live" else f"{broadcaster.name} started a {kind}"
+
+
+def _channel_update(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
+    title, category = _text(data.get("title")), _text(data.get("category_name"))
+    return f"Title: {title}" + (f" · {category}" if category else "")
+
+
+def _gift(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
+    total = data.get("total", 1)
+    subs = "sub" if total == 1 else "subs"
+    return f"{_who(actor, 'An anonymous gifter')} gifted {total} {_tier(data)} {subs}"
+
+
+def _resub(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
+    months = data.get("cumulative_months") or data.get("duration_months") or 1
+    message = _text(_nested(data, "message", "text"))
+    line = f"{_who(actor)} resubscribed for {months} months ({_tier(data)})"
+    return f"{line}: {message}" if message else line
+
+
+def _cheer(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
+    message = _text(data.get("message"))
+    line = f"{_who(actor, 'Anonymous')} cheered {data.get('bits', 0)} bits"
+    return f"{line}: {message}" if message else line
+
+
+def _charity(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
+    amount = data.get("amount") if isinstance(data.get("amount"), Mapping) else {}
+    try:
+        value = int(amount.get("value", 0)) / 10 ** int(amount.get("decimal_places", 0))
+        money = f"{value:,.2f} {amount.get('currency', '')}".strip()
+    except (TypeError, ValueError):
+        money = "a donation"
+    return f"{_who(actor)} donated {money} to {_text(data.get('charity_name')) or 'charity'}"
+
+
+def _redemption(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
+    title, cost = _text(_nested(data, "reward", "title")), _nested(data, "reward", "cost")
+    return f"{_who(actor)} redeemed {title}" + (f" ({cost} points)" if cost is not None else "")
+
+
+def _prediction_end(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
+    title = _text(data.get("title"))
+    winner = next((_text(o.get("title")) for o in data.get("outcomes") or []
+                   if isinstance(o, Mapping) and o.get("id") == data.get("winning_outcome_id")), "")
+    return f"Prediction ended: {title}" + (f" — {winner} won" if winner else "")
+
+
+def _poll_end(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
+    choices = [c for c in data.get("choices") or [] if isinstance(c, Mapping)]
+    best = max(choices, key=lambda c: int(c.get("votes") or 0), default=None)
+    line = f"Poll ended: {_text(data.get('title'))}"
+    return f"{line} — {_text(best.get('title'))} won" if best else line
+
+
+_SUMMARIES: dict[str, _Summary] = {
+    "stream.online": _stream_online,
+    "stream.offline": lambda d, b, a: f"{b.name} went offline",
+    "channel.update": _channel_update,
+    "channel.raid": _raid,
+    "user.update": lambda d, b, a: f"{_who(a or b)} updated their profile",
+    "channel.follow": lambda d, b, a: f"{_who(a)} followed",
+    "channel.subscribe": lambda d, b, a: (
+        f"{_who(a)} received a gifted {_tier(d)} sub" if d.get("is_gift")
+        else f"{_who(a)} subscribed ({_tier(d)})"),
+    "channel.subscription.gift": _gift,
+    "channel.subscription.message": _resub,
+    "channel.cheer": _cheer,
+    "channel.hype_train.begin": lambda d, b, a: f"Hype train started (level {d.get('level', 1)})",
+    "channel.hype_train.end": lambda d, b, a: f"Hype train ended at level {d.get('level', 1)}",
+    "channel.poll.begin": lambda d, b, a: f"Poll started: {_text(d.get('title'))}",
+    "channel.poll.end": _poll_end,
+    "channel.prediction.begin": lambda d, b, a: f"Prediction started: {_text(d.get('title'))}",
+    "channel.prediction.end": _prediction_end,
+    "channel.channel_points_custom_reward_redemption.add": _redemption,
+    "channel.shoutout.receive": lambda d, b, a: (
+        f"{_who(a)} shouted out {b.name} to {d.get('viewer_count', 0)} viewers"),
+    "channel.charity_campaign.donate": _charity,
+    "channel.ad_break.begin": lambda d, b, a: (
+        f"{d.get('duration_seconds', 0)}s ad break started"),
+}
+
+# Where each type names the person who did it (the first prefix present wins).
+_ACTOR_PREFIXES: dict[str, tuple[str, ...]] = {
+    "channel.shoutout.receive": ("from_broadcaster_user",),
+    "channel.ad_break.begin": ("requester_user",),
+    "user.update": ("user",),
+}
+# Where each type carries its own time; else the message timestamp is used.
+_TIME_FIELDS = ("followed_at", "started_at", "redeemed_at", "ended_at")
+
+
+def _actor(event_type: str, data: Mapping[str, Any], broadcaster_id: str) -> Person | None:
+    if event_type == "channel.raid":
+        side = "from" if data.get("to_broadcaster_user_id") == broadcaster_id else "to"
+        return _person(data, f"{side}_broadcaster_user")
+    if event_type in ("stream.online", "stream.offline", "channel.update") or event_type.startswith(
+        ("channel.hype_train.", "channel.poll.", "channel.prediction.")
+    ):
+        return None
+    for prefix in _ACTOR_PREFIXES.get(event_type, ("user",)):
+        person = _person(data, prefix)
+        if person:
+            return person
+    return None
+
+
+def _broadcaster(data: Mapping[str, Any], broadcaster_id: str, known: Person | None) -> Person:
+    for prefix in ("broadcaster_user", "to_broadcaster_user", "from_broadcaster_user", "user"):
+        person = _person(data, prefix)
+        if person and person.id == broadcaster_id:
+            return person
+    return known or Person(id=broadcaster_id, login="", name=broadcaster_id)
+
+
+def summarize(event_type: str, data: Mapping[str, Any], broadcaster: Person,
+              actor: Person | None) -> str:
+    """The one line the page shows for an event; generic for types SEV does not know."""
+    summary = _SUMMARIES.get(event_type)
+    if summary is None:
+        return f"{event_type} event" + (f" by {actor.name}" if actor else "")
+    try:
+        return _text(summary(data, broadcaster, actor), 300)
+    except (TypeError, ValueError, AttributeError):
+        # Twitch's payload was not the documented shape: show the event rather than lose it.
+        return f"{event_type} event"
+
+
+def build_event(*, message_id: str, event_type: str, version: str, broadcaster_id: str,
+                data: Mapping[str, Any], message_timestamp: str, received_at: str,
+                known_broadcaster: Person | None = None) -> Event:
+    """Turn a verified notification into an Event (seq 0 until the store numbers it)."""
+    broadcaster = _broadcaster(data, broadcaster_id, known_broadcaster)
+    actor = _actor(event_type, data, broadcaster_id)
+    occurred_at = next((str(data[f]) for f in _TIME_FIELDS if isinstance(data.get(f), str)),
+                       message_timestamp)
+    occurred_at = normalize_timestamp(occurred_at)
+    return Event(
+        id=message_id, seq=0, type=event_type, version=version, broadcaster=broadcaster,
+        actor=actor, occurred_at=occurred_at, received_at=received_at,
+        summary=summarize(event_type, data, broadcaster, actor), data=dict(data),
+    )

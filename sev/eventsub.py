@@ -1,0 +1,164 @@
+"""EventSub webhook protocol: signature check, timestamp window, message parsing.
+
+Pure functions of their inputs (the current time is passed in), following Twitch's
+"Handling webhook events" rules as summarised in shared/twitch/EVENTSUB.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_AGE = timedelta(minutes=10)
+MAX_CLOCK_SKEW = timedelta(minutes=1)
+
+HEADER_ID = "twitch-eventsub-message-id"
+HEADER_RETRY = "twitch-eventsub-message-retry"
+HEADER_TYPE = "twitch-eventsub-message-type"
+HEADER_SIGNATURE = "twitch-eventsub-message-signature"
+HEADER_TIMESTAMP = "twitch-eventsub-message-timestamp"
+HEADER_SUBSCRIPTION_TYPE = "twitch-eventsub-subscription-type"
+HEADER_SUBSCRIPTION_VERSION = "twitch-eventsub-subscription-version"
+REQUIRED_HEADERS = (HEADER_ID, HEADER_TYPE, HEADER_SIGNATURE, HEADER_TIMESTAMP)
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:\d{2})$"
+)
+
+
+class MessageType(StrEnum):
+    NOTIFICATION = "notification"
+    VERIFICATION = "webhook_callback_verification"
+    REVOCATION = "revocation"
+
+
+class RejectedMessage(Exception):
+    """A request that is not a genuine, fresh EventSub message; `status` is the answer."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Message:
+    """A verified EventSub message."""
+
+    message_id: str
+    message_type: MessageType
+    timestamp: str  # the raw header value, as signed
+    sent_at: datetime
+    subscription: dict[str, Any]
+    event: dict[str, Any] | None
+    challenge: str | None
+
+    @property
+    def subscription_type(self) -> str:
+        return str(self.subscription.get("type", ""))
+
+    @property
+    def subscription_version(self) -> str:
+        return str(self.subscription.get("version", ""))
+
+    @property
+    def condition(self) -> dict[str, Any]:
+        condition = self.subscription.get("condition")
+        return condition if isinstance(condition, dict) else {}
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse Twitch's RFC 3339 timestamps, which may carry nanoseconds."""
+    match = _TIMESTAMP.match(value.strip())
+    if not match:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
+    date, time, fraction, zone = match.groups()
+    micro = (fraction or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    return datetime.fromisoformat(f"{date}T{time}.{micro}{zone}").astimezone(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """SEV's own timestamp form: UTC, milliseconds, `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def normalize_timestamp(value: str) -> str:
+    """A Twitch timestamp in SEV's form; unparseable values are returned as they came."""
+    try:
+        return format_timestamp(parse_timestamp(value))
+    except ValueError:
+        return value
+
+
+def sign(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
+    """The `Twitch-Eventsub-Message-Signature` value for a message."""
+    digest = hmac.new(secret.encode(), message_id.encode() + timestamp.encode() + body,
+                      hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime) -> Message:
+    """Check signature and freshness, then parse; raise RejectedMessage with the status to send.
+
+    `headers` must be case-insensitive (Starlette's Headers) or lower-cased.
+    """
+    values = {name: headers.get(name) for name in REQUIRED_HEADERS}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise RejectedMessage(403, f"missing header {missing[0]}")
+    message_id, timestamp = str(values[HEADER_ID]), str(values[HEADER_TIMESTAMP])
+    expected = sign(secret, message_id, timestamp, body)
+    if not hmac.compare_digest(expected.encode(), str(values[HEADER_SIGNATURE]).encode()):
+        raise RejectedMessage(403, "signature does not match")
+    try:
+        sent_at = parse_timestamp(timestamp)
+    except ValueError:
+        raise RejectedMessage(403, "malformed timestamp") from None
+    if now - sent_at > MAX_AGE:
+        raise RejectedMessage(403, "timestamp older than 10 minutes")
+    if sent_at - now > MAX_CLOCK_SKEW:
+        raise RejectedMessage(403, "timestamp in the future")
+    try:
+        message_type = MessageType(str(values[HEADER_TYPE]))
+    except ValueError:
+        raise RejectedMessage(400, "unknown message type") from None
+    return _parse(message_id, message_type, timestamp, sent_at, body)
+
+
+def _parse(message_id: str, message_type: MessageType, timestamp: str, sent_at: datetime,
+           body: bytes) -> Message:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RejectedMessage(400, "body is not JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("subscription"), dict):
+        raise RejectedMessage(400, "body has no subscription object")
+    event = payload.get("event")
+    challenge = payload.get("challenge")
+    if message_type is MessageType.NOTIFICATION and not isinstance(event, dict):
+        raise RejectedMessage(400, "notification without an event object")
+    if message_type is MessageType.VERIFICATION and not isinstance(challenge, str):
+        raise RejectedMessage(400, "verification without a challenge")
+    return Message(
+        message_id=message_id,
+        message_type=message_type,
+        timestamp=timestamp,
+        sent_at=sent_at,
+        subscription=payload["subscription"],
+        event=event if isinstance(event, dict) else None,
+        challenge=challenge if isinstance(challenge, str) else None,
+    )
+
+
+def now_utc() -> datetime:
+    """The current time, for callers (protocol functions take it as an argument)."""
+    return datetime.now(UTC)

@@ -1,0 +1,92 @@
+"""The path from a verified notification to viewers: store in batches, then publish in order.
+
+One worker owns the path. Concurrent webhooks hand their events to it; it stores whatever has
+queued up in one write (group commit: one fsync for many events), answers each webhook only once
+its event is durably stored, then publishes the new events in seq order. Because one task does
+all of this, an event is published only after every lower seq of its broadcaster was stored and
+published, which is what lets a reconnecting client ask for `after=seq` and miss nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from sev.events import Event
+from sev.store import Inserted, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Event], Awaitable[None]]
+_Item = tuple[Event, "asyncio.Future[Inserted]"]
+
+
+class Ingestor:
+    """Group-committing event writer with in-order publishing."""
+
+    def __init__(self, store: Store, publish: Publish, *, max_batch: int = 256) -> None:
+        self._store = store
+        self._publish = publish
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the worker."""
+        self._task = asyncio.create_task(self._run(), name="sev-ingest")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop the worker."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def ingest(self, event: Event) -> Inserted:
+        """Store one event; return once it is durably stored (raises StoreUnavailable)."""
+        if self._task is None or self._task.done():
+            raise StoreUnavailable("the ingest worker is not running")
+        future: asyncio.Future[Inserted] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((event, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        try:
+            results = await self._store.insert_events([event for event, _ in batch])
+        except StoreUnavailable as error:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        except Exception as error:
+            log.exception("storing %d events failed", len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(StoreUnavailable(repr(error)))
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        for result in results:
+            if result.created:
+                try:
+                    await self._publish(result.event)
+                except Exception:
+                    # Stored is what matters: viewers catch up through `after` on reconnect.
+                    log.exception("publishing event %s failed", result.event.id)

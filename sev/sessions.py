@@ -1,0 +1,37 @@
+"""The session cookie: Starlette's SessionMiddleware format, readable outside HTTP middleware.
+
+Socket.IO traffic does not pass through FastAPI's middleware, so the socket server checks the
+cookie itself with the same signer, secret and lifetime (PITFALLS.md).
+"""
+
+from __future__ import annotations
+
+import json
+from base64 import b64decode
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+import itsdangerous
+from itsdangerous import BadSignature
+
+SESSION_COOKIE = "sev_session"
+
+
+def read_session(cookie_header: str | None, secret: str, max_age: int) -> dict[str, Any]:
+    """The session in a Cookie header, or {} when absent, forged or expired."""
+    if not cookie_header:
+        return {}
+    try:
+        cookies = SimpleCookie()
+        cookies.load(cookie_header)
+    except CookieError:
+        return {}
+    morsel = cookies.get(SESSION_COOKIE)
+    if morsel is None:
+        return {}
+    try:
+        data = itsdangerous.TimestampSigner(secret).unsign(morsel.value.encode(), max_age=max_age)
+        session = json.loads(b64decode(data))
+    except (BadSignature, ValueError):
+        return {}
+    return session if isinstance(session, dict) else {}

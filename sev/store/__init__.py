@@ -1,0 +1,31 @@
+"""Persistence: the Store protocol and its two backends (embedded SQLite, MongoDB)."""
+
+from __future__ import annotations
+
+from sev.config import Settings
+from sev.crypto import TokenCipher
+from sev.store.base import MAX_CATCH_UP, Inserted, Store, StoreUnavailable
+from sev.store.records import Broadcaster, SubscriptionRecord, User
+
+__all__ = [
+    "MAX_CATCH_UP",
+    "Broadcaster",
+    "Inserted",
+    "Store",
+    "StoreUnavailable",
+    "SubscriptionRecord",
+    "User",
+    "create_store",
+]
+
+
+def create_store(settings: Settings) -> Store:
+    """The store the settings ask for: MongoDB with MONGODB_URI, else embedded SQLite."""
+    cipher = TokenCipher(settings.secret("token_key"))
+    if settings.mongodb_uri is not None:
+        from sev.store.mongo import MongoStore
+
+        return MongoStore(settings.mongodb_uri.get_secret_value(), cipher)
+    from sev.store.sqlite import SqliteStore
+
+    return SqliteStore(settings.sev_data_dir / "sev.sqlite3", cipher)

@@ -1,0 +1,74 @@
+"""The Store protocol: everything SEV persists, behind one interface with two backends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sev.events import Event
+from sev.store.records import Broadcaster, SubscriptionRecord, User
+
+# A reconnecting client that missed more than this gets the newest page and `gap: true`.
+MAX_CATCH_UP = 100
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or failed; callers answer 503."""
+
+
+@dataclass(frozen=True)
+class Inserted:
+    """The outcome of storing one event: the stored copy, and whether it was new."""
+
+    event: Event
+    created: bool
+
+
+class Store(Protocol):
+    """Persistence for users, broadcasters, subscriptions, events and leases.
+
+    Events are unique on their Twitch message id; each new event gets the next `seq` of its
+    broadcaster, and an event is never visible before every lower `seq` of that broadcaster.
+    Every method raises StoreUnavailable when the database is down.
+    """
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+    async def save_user(self, user: User) -> None: ...
+    async def get_user(self, user_id: str) -> User | None: ...
+    async def delete_user(self, user_id: str) -> None: ...
+    async def users_with_tokens(self) -> list[User]: ...
+    async def favorite_count(self, broadcaster_id: str) -> int: ...
+    async def favored_broadcaster_ids(self) -> set[str]: ...
+
+    async def save_broadcaster(self, broadcaster: Broadcaster) -> None: ...
+    async def get_broadcaster(self, broadcaster_id: str) -> Broadcaster | None: ...
+    async def get_broadcaster_by_login(self, login: str) -> Broadcaster | None: ...
+    async def list_broadcasters(self) -> list[Broadcaster]: ...
+
+    async def save_subscription(self, subscription: SubscriptionRecord) -> None: ...
+    async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None: ...
+    async def delete_subscription(self, subscription_id: str) -> None: ...
+    async def list_subscriptions(
+        self, broadcaster_id: str | None = None
+    ) -> list[SubscriptionRecord]: ...
+
+    async def insert_events(self, events: Sequence[Event]) -> list[Inserted]:
+        """Store events in order (one write for the batch); duplicates come back created=False."""
+        ...
+
+    async def latest_events(self, broadcaster_id: str, limit: int) -> list[Event]:
+        """The `limit` newest events of a broadcaster, newest first."""
+        ...
+
+    async def events_after(self, broadcaster_id: str, after: int, limit: int) -> list[Event]:
+        """Events with seq > after, oldest first, at most `limit`."""
+        ...
+
+    async def try_lease(self, name: str, holder: str, seconds: float, now: datetime) -> bool:
+        """Take or renew a named lease: True when `holder` holds it until now + seconds."""
+        ...

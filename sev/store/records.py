@@ -1,0 +1,67 @@
+"""What the store keeps, apart from events: users, broadcasters, subscriptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from sev.crypto import TokenCipher
+
+
+class User(BaseModel):
+    """A viewer who logged in with Twitch. Tokens are plaintext here, encrypted in the store."""
+
+    id: str
+    login: str
+    display_name: str
+    profile_image_url: str = ""
+    scopes: list[str] = Field(default_factory=list)
+    access_token: str | None = Field(default=None, repr=False)
+    refresh_token: str | None = Field(default=None, repr=False)
+    token_expires_at: datetime | None = None
+    favorite_id: str | None = None
+    # Set when Twitch refused the user's token: the next page says why the session ended.
+    session_ended_reason: str | None = None
+
+
+class Broadcaster(BaseModel):
+    """A streamer someone favoured; `granted_scopes` are what they granted SEV ("connected")."""
+
+    id: str
+    login: str
+    display_name: str
+    profile_image_url: str = ""
+    granted_scopes: list[str] = Field(default_factory=list)
+    # Since when nobody favours this streamer; its subscriptions are released after a grace period.
+    unwanted_since: datetime | None = None
+
+
+class SubscriptionRecord(BaseModel):
+    """An EventSub subscription SEV made (Twitch's id, type, version, condition, status)."""
+
+    id: str
+    broadcaster_id: str
+    type: str
+    version: str
+    condition: dict[str, str]
+    status: str
+    created_at: str = ""
+
+
+def user_to_doc(user: User, cipher: TokenCipher) -> dict[str, Any]:
+    """A user as stored: the tokens encrypted."""
+    doc = user.model_dump(mode="json", exclude={"access_token", "refresh_token"})
+    doc["access_token_enc"] = cipher.encrypt(user.access_token) if user.access_token else None
+    doc["refresh_token_enc"] = cipher.encrypt(user.refresh_token) if user.refresh_token else None
+    return doc
+
+
+def user_from_doc(doc: dict[str, Any], cipher: TokenCipher) -> User:
+    """A stored user with its tokens decrypted (None where the key is gone)."""
+    fields = {k: v for k, v in doc.items() if k in User.model_fields}
+    access, refresh = doc.get("access_token_enc"), doc.get("refresh_token_enc")
+    fields["access_token"] = cipher.decrypt(access) if access else None
+    fields["refresh_token"] = cipher.decrypt(refresh) if refresh else None
+    return User.model_validate(fields)

@@ -1,0 +1,265 @@
+"""The embedded store: one SQLite file in SEV_DATA_DIR (WAL), used from one dedicated thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sev.crypto import TokenCipher
+from sev.events import Event
+from sev.store.base import Inserted, StoreUnavailable
+from sev.store.records import (
+    Broadcaster,
+    SubscriptionRecord,
+    User,
+    user_from_doc,
+    user_to_doc,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY, favorite_id TEXT, has_token INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS users_favorite ON users (favorite_id);
+CREATE TABLE IF NOT EXISTS broadcasters (
+    id TEXT PRIMARY KEY, login TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS broadcasters_login ON broadcasters (login);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id TEXT PRIMARY KEY, broadcaster_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS subscriptions_broadcaster ON subscriptions (broadcaster_id);
+CREATE TABLE IF NOT EXISTS events (
+    message_id TEXT PRIMARY KEY, broadcaster_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    doc TEXT NOT NULL, UNIQUE (broadcaster_id, seq));
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
+"""
+
+# The seq is computed inside the INSERT, which SQLite runs under its write lock: numbering and
+# storing are one atomic step, so an event is never visible before a lower seq of its broadcaster.
+_INSERT_EVENT = """
+INSERT OR IGNORE INTO events (message_id, broadcaster_id, seq, doc)
+VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE broadcaster_id = ?), ?)
+"""
+
+
+_T = TypeVar("_T")
+
+
+def _event_doc(event: Event) -> str:
+    return event.model_dump_json(exclude={"id", "seq"})
+
+
+def _event_from_row(message_id: str, seq: int, doc: str) -> Event:
+    fields: dict[str, Any] = json.loads(doc)
+    return Event.model_validate({**fields, "id": message_id, "seq": seq})
+
+
+class SqliteStore:
+    """Store backed by a single SQLite database file."""
+
+    def __init__(self, path: Path, cipher: TokenCipher) -> None:
+        self._path = path
+        self._cipher = cipher
+        self._db: sqlite3.Connection | None = None
+        # One thread owns the connection: SQLite calls never block the event loop, and they
+        # run one at a time, which is what a single connection wants.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sev-sqlite")
+
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+        except (sqlite3.Error, RuntimeError) as error:
+            raise StoreUnavailable(str(error)) from error
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise sqlite3.ProgrammingError("store is not open")
+        return self._db
+
+    def _open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged event survives a power cut, not only a crash; group commit
+        # (insert_events) pays the fsync once per batch.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    async def open(self) -> None:
+        """Open (creating if needed) the database file and its schema."""
+        await self._run(self._open)
+
+    async def close(self) -> None:
+        """Close the connection and its thread."""
+        if self._db is not None:
+            await self._run(self._conn.close)
+            self._db = None
+        self._thread.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        await self._all("SELECT 1")
+
+    async def _all(self, sql: str, *params: Any) -> list[Any]:
+        return await self._run(lambda: self._conn.execute(sql, params).fetchall())
+
+    async def _write(self, sql: str, *params: Any) -> None:
+        await self._run(lambda: self._conn.execute(sql, params))
+
+    # -- users --------------------------------------------------------------------------------
+
+    async def save_user(self, user: User) -> None:
+        """Insert or replace a user."""
+        await self._write(
+            "INSERT OR REPLACE INTO users (id, favorite_id, has_token, doc) VALUES (?, ?, ?, ?)",
+            user.id, user.favorite_id, int(bool(user.access_token)),
+            json.dumps(user_to_doc(user, self._cipher)),
+        )
+
+    async def get_user(self, user_id: str) -> User | None:
+        """A user by Twitch id."""
+        rows = await self._all("SELECT doc FROM users WHERE id = ?", user_id)
+        return user_from_doc(json.loads(rows[0][0]), self._cipher) if rows else None
+
+    async def delete_user(self, user_id: str) -> None:
+        """Forget a user."""
+        await self._write("DELETE FROM users WHERE id = ?", user_id)
+
+    async def users_with_tokens(self) -> list[User]:
+        """Users whose tokens must be validated."""
+        rows = await self._all("SELECT doc FROM users WHERE has_token = 1")
+        return [user_from_doc(json.loads(row[0]), self._cipher) for row in rows]
+
+    async def favorite_count(self, broadcaster_id: str) -> int:
+        """How many users favour this broadcaster."""
+        rows = await self._all("SELECT COUNT(*) FROM users WHERE favorite_id = ?", broadcaster_id)
+        return int(rows[0][0])
+
+    async def favored_broadcaster_ids(self) -> set[str]:
+        """Every broadcaster at least one user favours."""
+        rows = await self._all("SELECT DISTINCT favorite_id FROM users WHERE favorite_id IS NOT NULL")
+        return {row[0] for row in rows}
+
+    # -- broadcasters -------------------------------------------------------------------------
+
+    async def save_broadcaster(self, broadcaster: Broadcaster) -> None:
+        """Insert or replace a broadcaster."""
+        await self._write(
+            "INSERT OR REPLACE INTO broadcasters (id, login, doc) VALUES (?, ?, ?)",
+            broadcaster.id, broadcaster.login, broadcaster.model_dump_json(),
+        )
+
+    async def get_broadcaster(self, broadcaster_id: str) -> Broadcaster | None:
+        """A broadcaster by Twitch id."""
+        rows = await self._all("SELECT doc FROM broadcasters WHERE id = ?", broadcaster_id)
+        return Broadcaster.model_validate_json(rows[0][0]) if rows else None
+
+    async def get_broadcaster_by_login(self, login: str) -> Broadcaster | None:
+        """A broadcaster by (lower-case) login."""
+        rows = await self._all(
+            "SELECT doc FROM broadcasters WHERE login = ? ORDER BY rowid DESC LIMIT 1", login
+        )
+        return Broadcaster.model_validate_json(rows[0][0]) if rows else None
+
+    async def list_broadcasters(self) -> list[Broadcaster]:
+        """Every broadcaster SEV knows."""
+        rows = await self._all("SELECT doc FROM broadcasters")
+        return [Broadcaster.model_validate_json(row[0]) for row in rows]
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    async def save_subscription(self, subscription: SubscriptionRecord) -> None:
+        """Insert or replace a subscription record."""
+        await self._write(
+            "INSERT OR REPLACE INTO subscriptions (id, broadcaster_id, doc) VALUES (?, ?, ?)",
+            subscription.id, subscription.broadcaster_id, subscription.model_dump_json(),
+        )
+
+    async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
+        """A subscription by Twitch id."""
+        rows = await self._all("SELECT doc FROM subscriptions WHERE id = ?", subscription_id)
+        return SubscriptionRecord.model_validate_json(rows[0][0]) if rows else None
+
+    async def delete_subscription(self, subscription_id: str) -> None:
+        """Forget a subscription."""
+        await self._write("DELETE FROM subscriptions WHERE id = ?", subscription_id)
+
+    async def list_subscriptions(
+        self, broadcaster_id: str | None = None
+    ) -> list[SubscriptionRecord]:
+        """All subscription records, or those of one broadcaster."""
+        if broadcaster_id is None:
+            rows = await self._all("SELECT doc FROM subscriptions")
+        else:
+            rows = await self._all(
+                "SELECT doc FROM subscriptions WHERE broadcaster_id = ?", broadcaster_id
+            )
+        return [SubscriptionRecord.model_validate_json(row[0]) for row in rows]
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def insert_events(self, events: Sequence[Event]) -> list[Inserted]:
+        """Store a batch in one transaction (one fsync); duplicates are reported, not stored."""
+        if not events:
+            return []
+        return await self._run(self._insert_batch, list(events))
+
+    def _insert_batch(self, events: list[Event]) -> list[Inserted]:
+        conn = self._conn
+        results: list[Inserted] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for event in events:
+                cursor = conn.execute(
+                    _INSERT_EVENT, (event.id, event.broadcaster.id, event.broadcaster.id,
+                                    _event_doc(event))
+                )
+                row = conn.execute(
+                    "SELECT seq, doc FROM events WHERE message_id = ?", (event.id,)
+                ).fetchone()
+                results.append(Inserted(_event_from_row(event.id, row[0], row[1]),
+                                        cursor.rowcount == 1))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return results
+
+    async def latest_events(self, broadcaster_id: str, limit: int) -> list[Event]:
+        """Newest first."""
+        rows = await self._all(
+            "SELECT message_id, seq, doc FROM events WHERE broadcaster_id = ? "
+            "ORDER BY seq DESC LIMIT ?", broadcaster_id, limit,
+        )
+        return [_event_from_row(*row) for row in rows]
+
+    async def events_after(self, broadcaster_id: str, after: int, limit: int) -> list[Event]:
+        """Oldest first, seq > after."""
+        rows = await self._all(
+            "SELECT message_id, seq, doc FROM events WHERE broadcaster_id = ? AND seq > ? "
+            "ORDER BY seq ASC LIMIT ?", broadcaster_id, after, limit,
+        )
+        return [_event_from_row(*row) for row in rows]
+
+    # -- leases -------------------------------------------------------------------------------
+
+    async def try_lease(self, name: str, holder: str, seconds: float, now: datetime) -> bool:
+        """Take the lease if free, expired or already ours."""
+        stamp = now.timestamp()
+        await self._write(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "expires_at = excluded.expires_at "
+            "WHERE leases.holder = excluded.holder OR leases.expires_at < ?",
+            name, holder, stamp + seconds, stamp,
+        )
+        rows = await self._all("SELECT holder FROM leases WHERE name = ?", name)
+        return bool(rows) and rows[0][0] == holder

@@ -1,0 +1,40 @@
+"""Jinja templates (autoescaped) with SEV's globals: demo flag, CSRF token, flash message."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = ROOT / "static"
+
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (created on first use), for hidden form fields."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None,
+           status_code: int = 200) -> Response:
+    """Render a page with the globals every template may use."""
+    settings = request.app.state.settings
+    full = {
+        "demo": settings.demo,
+        "csrf_token": csrf_token(request),
+        "flash": request.session.pop("flash", None),
+        "public_host": settings.public_host,
+        **(context or {}),
+    }
+    return templates.TemplateResponse(request, name, full, status_code=status_code)

@@ -1,0 +1,85 @@
+"""POST /webhooks/eventsub: verify, deduplicate, store, acknowledge, publish."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from sev.deps import IngestorDep, SettingsDep, SubscriptionsDep
+from sev.events import broadcaster_id_of, build_event
+from sev.eventsub import (
+    MAX_BODY_BYTES,
+    MessageType,
+    RejectedMessage,
+    format_timestamp,
+    now_utc,
+    verify,
+)
+from sev.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _TooLarge
+    return bytes(body)
+
+
+@router.post("/webhooks/eventsub", include_in_schema=False)
+async def receive_eventsub(request: Request, settings: SettingsDep, ingestor: IngestorDep,
+                           subscriptions: SubscriptionsDep) -> Response:
+    """Twitch EventSub's webhook callback."""
+    try:
+        body = await _read_body(request)
+    except _TooLarge:
+        return PlainTextResponse("body larger than 1 MiB", status_code=413)
+    received = now_utc()
+    try:
+        message = verify(request.headers, body, settings.secret("eventsub"), received)
+    except RejectedMessage as rejected:
+        log.info("refused an EventSub request: %s", rejected.reason)
+        return PlainTextResponse(rejected.reason, status_code=rejected.status)
+
+    if message.message_type is MessageType.VERIFICATION:
+        # Twitch wants the challenge back as the whole body, raw, in text/plain.
+        return PlainTextResponse(message.challenge or "", status_code=200)
+
+    try:
+        if message.message_type is MessageType.REVOCATION:
+            await subscriptions.revoked(message.subscription)
+            return Response(status_code=204)
+        event_data = message.event or {}
+        broadcaster_id = broadcaster_id_of(message.condition) or broadcaster_id_of(event_data)
+        if broadcaster_id is None:
+            log.warning("notification %s names no broadcaster; acknowledged, not stored",
+                        message.message_id)
+            return Response(status_code=204)
+        event = build_event(
+            message_id=message.message_id,
+            event_type=message.subscription_type,
+            version=message.subscription_version,
+            broadcaster_id=broadcaster_id,
+            data=event_data,
+            message_timestamp=message.timestamp,
+            received_at=format_timestamp(received),
+        )
+        await ingestor.ingest(event)
+    except StoreUnavailable:
+        # Not stored, so not acknowledged: Twitch retries with the same message id.
+        log.warning("store unavailable; answered 503 to EventSub message %s", message.message_id)
+        return PlainTextResponse("store unavailable, retry later", status_code=503)
+    return Response(status_code=204)

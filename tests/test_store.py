@@ -1,0 +1,162 @@
+"""The store contract, run against both backends (embedded SQLite, MongoDB-wire server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from pymongo import MongoClient
+
+from sev.crypto import TokenCipher
+from sev.store import Broadcaster, Store, SubscriptionRecord, User
+from sev.store.mongo import MongoStore
+from sev.store.sqlite import SqliteStore
+from tests.factories import make_event
+
+KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    """Makes stores over one database, so a test can close and reopen it."""
+    cipher = TokenCipher(KEY)
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "sev.sqlite3", cipher)
+    server = request.getfixturevalue("mongo_server")
+    database = f"sev_test_{uuid.uuid4().hex[:12]}"
+    return lambda: MongoStore(server.uri, cipher, database=database)
+
+
+@pytest.fixture
+async def store(store_factory: Callable[[], Store]) -> AsyncIterator[Store]:
+    opened = store_factory()
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def _raw_user_docs(store: Store) -> list[str]:
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store._path) as db:
+            return [row[0] for row in db.execute("SELECT doc FROM users")]
+    assert isinstance(store, MongoStore)
+    client: MongoClient[dict[str, Any]] = MongoClient(store._uri)
+    try:
+        return [json.dumps(d, default=str)
+                for d in client[store._database_name or "sev"]["users"].find()]
+    finally:
+        client.close()
+
+
+async def test_store_keeps_user_tokens_encrypted(store: Store) -> None:
+    user = User(id="7", login="viewer", display_name="Viewer", scopes=["user:read:email"],
+                access_token="plain-access-token-xyz", refresh_token="plain-refresh-token-abc")
+    await store.save_user(user)
+    loaded = await store.get_user("7")
+    assert loaded is not None
+    assert loaded.access_token == "plain-access-token-xyz"
+    assert loaded.refresh_token == "plain-refresh-token-abc"
+    raw = _raw_user_docs(store)
+    assert raw and all("plain-access-token" not in doc and "plain-refresh" not in doc
+                       for doc in raw)
+
+
+async def test_store_counts_favourites(store: Store) -> None:
+    for index in range(3):
+        await store.save_user(User(id=str(index), login=f"u{index}", display_name="U",
+                                   favorite_id="1337" if index < 2 else "99"))
+    assert await store.favorite_count("1337") == 2
+    assert await store.favored_broadcaster_ids() == {"1337", "99"}
+    assert len(await store.users_with_tokens()) == 0
+
+
+async def test_store_finds_broadcasters_by_login(store: Store) -> None:
+    await store.save_broadcaster(Broadcaster(id="1", login="alpha", display_name="Alpha",
+                                             granted_scopes=["bits:read"]))
+    found = await store.get_broadcaster_by_login("alpha")
+    assert found is not None and found.granted_scopes == ["bits:read"]
+    assert await store.get_broadcaster_by_login("beta") is None
+    assert [b.id for b in await store.list_broadcasters()] == ["1"]
+
+
+async def test_store_saves_and_deletes_subscriptions(store: Store) -> None:
+    record = SubscriptionRecord(id="s1", broadcaster_id="1", type="stream.online", version="1",
+                                condition={"broadcaster_user_id": "1"}, status="enabled")
+    await store.save_subscription(record)
+    await store.save_subscription(record.model_copy(update={"status": "authorization_revoked"}))
+    listed = await store.list_subscriptions("1")
+    assert [s.status for s in listed] == ["authorization_revoked"]
+    assert await store.list_subscriptions("2") == []
+    await store.delete_subscription("s1")
+    assert await store.get_subscription("s1") is None
+
+
+async def test_store_stores_a_redelivered_message_once(store: Store) -> None:
+    event = make_event(message_id="same-id")
+    first, second = await store.insert_events([event, event])
+    again = (await store.insert_events([event]))[0]
+    assert (first.created, second.created, again.created) == (True, False, False)
+    assert first.event.seq == second.event.seq == again.event.seq == 1
+    assert len(await store.latest_events("1337", 10)) == 1
+
+
+async def test_store_numbers_events_strictly_increasing_under_concurrency(store: Store) -> None:
+    events = [make_event() for _ in range(200)]
+    results = await asyncio.gather(*(store.insert_events([e]) for e in events))
+    seqs = sorted(r[0].event.seq for r in results)
+    assert seqs == list(range(1, 201))
+    stored = await store.events_after("1337", 0, 500)
+    assert [e.seq for e in stored] == list(range(1, 201))
+    assert {e.id for e in stored} == {e.id for e in events}
+
+
+async def test_store_numbers_each_broadcaster_separately(store: Store) -> None:
+    results = await store.insert_events([make_event("1"), make_event("2"), make_event("1")])
+    assert [(r.event.broadcaster.id, r.event.seq) for r in results] == [
+        ("1", 1), ("2", 1), ("1", 2)]
+
+
+async def test_store_answers_newest_and_after_queries(store: Store) -> None:
+    await store.insert_events([make_event(message_id=f"m{i}", n=i) for i in range(25)])
+    newest = await store.latest_events("1337", 10)
+    assert [e.seq for e in newest] == list(range(25, 15, -1))
+    assert newest[0].data["n"] == 24
+    after = await store.events_after("1337", 20, 100)
+    assert [e.seq for e in after] == [21, 22, 23, 24, 25]
+    assert await store.events_after("1337", 25, 100) == []
+    assert await store.latest_events("nobody", 10) == []
+
+
+async def test_store_keeps_data_after_reopening(store_factory: Callable[[], Store]) -> None:
+    first = store_factory()
+    await first.open()
+    await first.insert_events([make_event(message_id="kept")])
+    await first.save_user(User(id="1", login="u", display_name="U", access_token="tok"))
+    await first.close()
+    second = store_factory()
+    await second.open()
+    try:
+        events = await second.latest_events("1337", 10)
+        assert [e.id for e in events] == ["kept"]
+        user = await second.get_user("1")
+        assert user is not None and user.access_token == "tok"
+        assert (await second.insert_events([make_event()]))[0].event.seq == 2
+    finally:
+        await second.close()
+
+
+async def test_store_gives_a_lease_to_one_holder(store: Store) -> None:
+    now = datetime.now(UTC)
+    assert await store.try_lease("reconcile", "a", 60, now)
+    assert not await store.try_lease("reconcile", "b", 60, now)
+    assert await store.try_lease("reconcile", "a", 60, now + timedelta(seconds=30))
+    assert await store.try_lease("reconcile", "b", 60, now + timedelta(seconds=200))
+    assert not await store.try_lease("reconcile", "a", 60, now + timedelta(seconds=201))
