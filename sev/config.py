@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_CLIENT_ID = "sevdemoclientid0000000000000000"
@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     sev_release_grace_s: float = Field(default=3600.0, ge=0)
     sev_session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0)
     sev_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Set by resolve(): not a variable, so no environment can switch demo mode on by itself.
+    _demo: bool = PrivateAttr(default=False)
 
     @field_validator("twitch_client_id", "twitch_client_secret", "mongodb_uri", "redis_url",
                      mode="before")
@@ -147,7 +149,7 @@ class Settings(BaseSettings):
     @property
     def demo(self) -> bool:
         """True when SEV runs against its own simulated Twitch (before or after `resolve()`)."""
-        return self.twitch_client_id in (None, DEMO_CLIENT_ID)
+        return self._demo or self.twitch_client_id is None
 
     @property
     def public_host(self) -> str:
@@ -180,7 +182,9 @@ class Settings(BaseSettings):
 
     def resolve(self) -> Settings:
         """Apply the cross-variable rules and demo defaults; return the settings to run with."""
-        if self.demo:
+        if self._demo:
+            return self
+        if self.twitch_client_id is None:
             return self._resolve_demo()
         if self.twitch_client_secret is None:
             raise SettingsError("TWITCH_CLIENT_SECRET is required when TWITCH_CLIENT_ID is set")
@@ -190,7 +194,7 @@ class Settings(BaseSettings):
         return self
 
     def _resolve_demo(self) -> Settings:
-        if self.twitch_client_id is None and self.twitch_client_secret is not None:
+        if self.twitch_client_secret is not None:
             raise SettingsError("TWITCH_CLIENT_ID is required when TWITCH_CLIENT_SECRET is set")
         if self.secure_cookies and not self.sev_demo:
             raise SettingsError(
@@ -208,7 +212,9 @@ class Settings(BaseSettings):
         for variable in ("twitch_eventsub_secret", "sev_session_secret", "sev_token_key"):
             if getattr(self, variable) is None:
                 updates[variable] = SecretStr(generated[variable])
-        return self.model_copy(update=updates)
+        resolved = self.model_copy(update=updates)
+        resolved._demo = True
+        return resolved
 
 
 def _demo_secrets(data_dir: Path) -> dict[str, str]:

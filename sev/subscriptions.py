@@ -55,7 +55,13 @@ class Subscriptions:
             await self._ensure(broadcaster, await self._store.list_subscriptions(broadcaster.id))
 
     async def _ensure(self, broadcaster: Broadcaster, records: list[SubscriptionRecord]) -> None:
-        for entry in wanted_types(set(broadcaster.granted_scopes)):
+        wanted = wanted_types(set(broadcaster.granted_scopes))
+        for record in records:
+            if not any(_same(record, entry, broadcaster.id) for entry in wanted):
+                # A type no longer wanted (the streamer disconnected their channel).
+                await self._twitch.delete_subscription(record.id)
+                await self._store.delete_subscription(record.id)
+        for entry in wanted:
             matching = [r for r in records if _same(r, entry, broadcaster.id)]
             if any(r.status in LIVE_STATUSES for r in matching):
                 continue

@@ -21,6 +21,13 @@ class User(BaseModel):
     access_token: str | None = Field(default=None, repr=False)
     refresh_token: str | None = Field(default=None, repr=False)
     token_expires_at: datetime | None = None
+    # "Connect your channel": a second token with the scopes of SEV's connected event types.
+    # It is the streamer's standing grant, kept (and validated) apart from the login token, so
+    # logging out does not withdraw it; disconnecting revokes it.
+    channel_scopes: list[str] = Field(default_factory=list)
+    channel_access_token: str | None = Field(default=None, repr=False)
+    channel_refresh_token: str | None = Field(default=None, repr=False)
+    channel_token_expires_at: datetime | None = None
     favorite_id: str | None = None
     # Set when Twitch refused the user's token: the next page says why the session ended.
     session_ended_reason: str | None = None
@@ -50,18 +57,23 @@ class SubscriptionRecord(BaseModel):
     created_at: str = ""
 
 
+_TOKEN_FIELDS = ("access_token", "refresh_token", "channel_access_token",
+                 "channel_refresh_token")
+
+
 def user_to_doc(user: User, cipher: TokenCipher) -> dict[str, Any]:
-    """A user as stored: the tokens encrypted."""
-    doc = user.model_dump(mode="json", exclude={"access_token", "refresh_token"})
-    doc["access_token_enc"] = cipher.encrypt(user.access_token) if user.access_token else None
-    doc["refresh_token_enc"] = cipher.encrypt(user.refresh_token) if user.refresh_token else None
+    """A user as stored: every token encrypted."""
+    doc = user.model_dump(mode="json", exclude=set(_TOKEN_FIELDS))
+    for field in _TOKEN_FIELDS:
+        value = getattr(user, field)
+        doc[f"{field}_enc"] = cipher.encrypt(value) if value else None
     return doc
 
 
 def user_from_doc(doc: dict[str, Any], cipher: TokenCipher) -> User:
     """A stored user with its tokens decrypted (None where the key is gone)."""
     fields = {k: v for k, v in doc.items() if k in User.model_fields}
-    access, refresh = doc.get("access_token_enc"), doc.get("refresh_token_enc")
-    fields["access_token"] = cipher.decrypt(access) if access else None
-    fields["refresh_token"] = cipher.decrypt(refresh) if refresh else None
+    for field in _TOKEN_FIELDS:
+        encrypted = doc.get(f"{field}_enc")
+        fields[field] = cipher.decrypt(encrypted) if encrypted else None
     return User.model_validate(fields)
