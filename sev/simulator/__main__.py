@@ -1,0 +1,5 @@
+"""`python -m sev.simulator --port N`."""
+
+from sev.simulator.serve import main
+
+raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""The EventSub subscription types the simulator accepts, with Twitch's conditions and scopes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    """One subscription type: its version, condition fields and the scope it needs."""
+
+    type: str
+    version: str
+    condition: tuple[str, ...]
+    scope: str | None = None
+    # The condition field naming the user who must have granted `scope`.
+    scope_user: str = "broadcaster_user_id"
+    # True when exactly one of `condition` is given (channel.raid: to or from).
+    one_of: bool = False
+
+
+def _spec(type_: str, version: str, scope: str | None = None, *condition: str) -> TypeSpec:
+    return TypeSpec(type_, version, condition or ("broadcaster_user_id",), scope)
+
+
+CATALOG: dict[str, TypeSpec] = {
+    spec.type: spec
+    for spec in (
+        _spec("stream.online", "1"),
+        _spec("stream.offline", "1"),
+        _spec("channel.update", "2"),
+        TypeSpec(
+            "channel.raid",
+            "1",
+            ("from_broadcaster_user_id", "to_broadcaster_user_id"),
+            one_of=True,
+        ),
+        TypeSpec("user.update", "1", ("user_id",)),
+        TypeSpec(
+            "channel.follow",
+            "2",
+            ("broadcaster_user_id", "moderator_user_id"),
+            "moderator:read:followers",
+            scope_user="moderator_user_id",
+        ),
+        _spec("channel.subscribe", "1", "channel:read:subscriptions"),
+        _spec("channel.subscription.gift", "1", "channel:read:subscriptions"),
+        _spec("channel.subscription.message", "1", "channel:read:subscriptions"),
+        _spec("channel.cheer", "1", "bits:read"),
+        _spec("channel.hype_train.begin", "2", "channel:read:hype_train"),
+        _spec("channel.hype_train.end", "2", "channel:read:hype_train"),
+        _spec("channel.poll.begin", "1", "channel:read:polls"),
+        _spec("channel.poll.end", "1", "channel:read:polls"),
+        _spec("channel.prediction.begin", "1", "channel:read:predictions"),
+        _spec("channel.prediction.end", "1", "channel:read:predictions"),
+        _spec(
+            "channel.channel_points_custom_reward_redemption.add",
+            "1",
+            "channel:read:redemptions",
+        ),
+        TypeSpec(
+            "channel.shoutout.receive",
+            "1",
+            ("broadcaster_user_id", "moderator_user_id"),
+            "moderator:read:shoutouts",
+            scope_user="moderator_user_id",
+        ),
+        _spec("channel.charity_campaign.donate", "1", "channel:read:charity"),
+        _spec("channel.ad_break.begin", "1", "channel:read:ads"),
+    )
+}
+
+# Scopes the authorize page accepts: Twitch's names (a typo is refused with invalid_scope, as
+# Twitch refuses it).
+KNOWN_SCOPES = frozenset(
+    {spec.scope for spec in CATALOG.values() if spec.scope}
+    | {
+        "analytics:read:extensions",
+        "analytics:read:games",
+        "bits:read",
+        "channel:bot",
+        "channel:manage:broadcast",
+        "channel:manage:polls",
+        "channel:manage:predictions",
+        "channel:manage:redemptions",
+        "channel:moderate",
+        "channel:read:editors",
+        "channel:read:goals",
+        "channel:read:guest_star",
+        "channel:read:stream_key",
+        "channel:read:vips",
+        "chat:edit",
+        "chat:read",
+        "moderation:read",
+        "moderator:read:chatters",
+        "moderator:read:followers",
+        "openid",
+        "user:bot",
+        "user:read:broadcast",
+        "user:read:chat",
+        "user:read:email",
+        "user:read:follows",
+        "user:read:subscriptions",
+        "whispers:read",
+    }
+)

@@ -1,0 +1,57 @@
+"""Settings and fault switches of the simulated Twitch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+# The one demo app registration. Valid only against the simulated Twitch: real Twitch has never
+# issued these, so a deployment that leaks them leaks nothing.
+DEMO_CLIENT_ID = "sevdemo0simulated0client000001"
+DEMO_CLIENT_SECRET = "sevdemo0secret0only0valid0here"  # noqa: S105 - documented public demo value
+
+
+@dataclass
+class SimulatorConfig:
+    """How the simulated Twitch behaves; every field has a demo-friendly default."""
+
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = DEMO_CLIENT_SECRET
+    token_lifetime_s: int = 4 * 3600
+    events_per_minute: float = 0
+    delivery_timeout_s: float = 5
+    retry_delays_s: tuple[float, ...] = (1, 2, 4, 8, 16)
+    rate_limit_points: int = 800
+    rate_limit_window_s: float = 60
+    public_url: str = ""
+    max_concurrent_deliveries: int = 32
+    seed: int | None = None
+
+
+@dataclass
+class Faults:
+    """Switches that make deliveries misbehave the ways Twitch is allowed to (and one it is not)."""
+
+    duplicate: bool = False
+    out_of_order: bool = False
+    delay_s: float = 0.0
+    bad_signature: bool = False
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Set the named switches; unknown names or wrong types raise ValueError."""
+        known = {f.name: f.type for f in fields(self)}
+        for name, value in values.items():
+            if name not in known:
+                raise ValueError(f"unknown fault {name!r}")
+            if name == "delay_s":
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ValueError("delay_s must be a number >= 0")
+                value = float(value)
+            elif not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false")
+        for name, value in values.items():
+            setattr(self, name, float(value) if name == "delay_s" else value)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The switches as JSON-ready values."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

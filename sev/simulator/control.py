@@ -1,0 +1,97 @@
+"""`/control`: the demo's and the tests' remote (trigger events, faults, inspect state)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from .core import Simulator
+
+MAX_TRIGGER_COUNT = 100
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"status": status, "message": message}, status_code=status)
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+class ControlRoutes:
+    """The handlers, bound to one simulator's state."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def routes(self) -> list[Route]:
+        """Routes relative to the `/control` mount."""
+        return [
+            Route("/trigger", self.trigger, methods=["POST"]),
+            Route("/accounts", self.read_accounts, methods=["GET"]),
+            Route("/faults", self.faults, methods=["GET", "POST"]),
+            Route("/subscriptions", self.read_subscriptions, methods=["GET"]),
+            Route("/deliveries", self.read_deliveries, methods=["GET"]),
+        ]
+
+    async def trigger(self, request: Request) -> Response:
+        """`{"type", "broadcaster", "count", "overrides"?}` → `{"sent": [message ids]}`."""
+        body = await _json_object(request)
+        if body is None:
+            return _error(400, "body must be a JSON object")
+        type_, login = body.get("type"), body.get("broadcaster")
+        count, overrides = body.get("count", 1), body.get("overrides", {})
+        if not isinstance(type_, str) or not isinstance(login, str):
+            return _error(400, "type and broadcaster are required strings")
+        if isinstance(count, bool) or not isinstance(count, int):
+            return _error(400, "count must be a whole number")
+        if not 1 <= count <= MAX_TRIGGER_COUNT:
+            return _error(400, f"count must be from 1 to {MAX_TRIGGER_COUNT}")
+        if not isinstance(overrides, dict):
+            return _error(400, "overrides must be an object")
+        try:
+            sent = await self.sim.trigger(type_, login, count, **overrides)
+        except LookupError as exc:
+            return _error(404, str(exc))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"sent": sent})
+
+    async def read_accounts(self, request: Request) -> Response:
+        """The demo directory."""
+        data = [
+            {"id": a.id, "login": a.login, "display_name": a.display_name, "streamer": a.streamer}
+            for a in self.sim.directory
+        ]
+        return JSONResponse({"data": data})
+
+    async def faults(self, request: Request) -> Response:
+        """Read (GET) or set (POST, a JSON object of switches) the delivery faults."""
+        if request.method == "POST":
+            body = await _json_object(request)
+            if body is None:
+                return _error(400, "body must be a JSON object")
+            try:
+                self.sim.faults.update(body)
+            except ValueError as exc:
+                return _error(400, str(exc))
+        return JSONResponse({"faults": self.sim.faults.as_dict()})
+
+    async def read_subscriptions(self, request: Request) -> Response:
+        """Every client's subscriptions (no secrets)."""
+        data = [{**s.public(), "client_id": s.client_id} for s in self.sim.subscriptions.values()]
+        return JSONResponse({"data": data, "total": len(data)})
+
+    async def read_deliveries(self, request: Request) -> Response:
+        """The latest delivery attempts, newest last."""
+        return JSONResponse({"data": [asdict(a) for a in self.sim.deliveries.attempts]})

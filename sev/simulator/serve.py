@@ -1,0 +1,48 @@
+"""Run the simulated Twitch on its own: `python -m sev.simulator --port N` (or `sev simulate`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+import uvicorn
+
+from .config import SimulatorConfig
+from .core import Simulator
+
+log = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sev simulate", description="Run the simulated Twitch (OAuth, Helix, EventSub)."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8081, help="port to listen on")
+    parser.add_argument(
+        "--events-per-minute", type=float, default=0, help="steady random events (0 = off)"
+    )
+    parser.add_argument("--public-url", default="", help="external base URL of the simulator")
+    parser.add_argument("--seed", type=int, default=None, help="seed for event content")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and serve until interrupted; the app's lifespan starts the workers."""
+    args = _parser().parse_args(argv)
+    config = SimulatorConfig(
+        events_per_minute=args.events_per_minute, public_url=args.public_url, seed=args.seed
+    )
+    sim = Simulator(config)
+    base = args.public_url or f"http://{args.host}:{args.port}"
+    log.warning(
+        "Simulated Twitch (demo accounts only) at %s: TWITCH_AUTH_URL=%s/oauth2 "
+        "TWITCH_API_URL=%s/helix client id %s",
+        base,
+        base,
+        base,
+        config.client_id,
+    )
+    uvicorn.run(sim.app, host=args.host, port=args.port, lifespan="on", ws="none")
+    return 0
