@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     settings = settings.resolve() if settings is not None else load_settings()
     logging.basicConfig(level=settings.sev_log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: too chatty for a webhook receiver.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     store = create_store(settings)
     live = Live(settings, store, _client_manager(settings))
     simulator = None

@@ -19,9 +19,9 @@ from cryptography.fernet import Fernet
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEMO_CLIENT_ID = "sevdemoclientid0000000000000000"
-# Public on purpose: the demo registration is only valid against SEV's own simulated Twitch.
-DEMO_CLIENT_SECRET = "sevdemoclientsecret000000000000"  # noqa: S105
+# The demo app registration is the simulated Twitch's (valid only there, so public on purpose).
+from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
 TWITCH_API_URL = "https://api.twitch.tv/helix"
 TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
 SIMULATOR_MOUNT = "/_twitch"

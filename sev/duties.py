@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 from sev.eventsub import now_utc
 from sev.store import Store, StoreUnavailable
+from sev.twitch import TwitchError
 
 log = logging.getLogger(__name__)
 # After a failure (Twitch or the store down), try again sooner than the full interval.
 _RETRY_AFTER_S = 5.0
+_LEASE_S = 60.0
 
 
 @dataclass
@@ -50,28 +52,43 @@ class Duties:
                        for d in self._duties]
 
     async def stop(self) -> None:
-        """Cancel the duties and wait for them."""
+        """Cancel the duties, wait for them, and hand their leases back."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        for duty in self._duties:
+            with contextlib.suppress(StoreUnavailable):
+                # A lease that ends now: a successor process need not wait for it to expire.
+                await self._store.try_lease(duty.name, self.holder, 0, now_utc())
 
     async def _loop(self, duty: _Duty) -> None:
-        # A lease a little longer than the interval: the holder renews it on every run.
-        lease_s = duty.interval_s * 2 + 30
+        # The holder renews its lease every tick; if it dies, another process takes over within
+        # one lease period. The duty itself runs every interval while the lease is held.
+        tick = min(duty.interval_s, _LEASE_S / 3)
+        next_run = 0.0
+        loop = asyncio.get_running_loop()
         while True:
-            delay = duty.interval_s
+            held = False
             try:
-                if await self._store.try_lease(duty.name, self.holder, lease_s, now_utc()):
+                held = await self._store.try_lease(duty.name, self.holder, _LEASE_S, now_utc())
+                if held and loop.time() >= next_run:
+                    next_run = loop.time() + duty.interval_s
                     await duty.run()
+                elif not held:
+                    next_run = 0.0  # run at once if the lease comes to us
             except asyncio.CancelledError:
                 raise
-            except StoreUnavailable:
-                log.warning("duty %s: store unavailable; retrying", duty.name)
-                delay = min(delay, _RETRY_AFTER_S)
+            except StoreUnavailable as error:
+                log.warning("duty %s: store unavailable (%s); retrying", duty.name, error)
+                next_run = min(next_run, loop.time() + _RETRY_AFTER_S)
+            except TwitchError as error:
+                log.warning("duty %s: Twitch failed (%s); retrying", duty.name, error)
+                next_run = min(next_run, loop.time() + _RETRY_AFTER_S)
             except Exception:
                 log.exception("duty %s failed; retrying", duty.name)
-                delay = min(delay, _RETRY_AFTER_S)
-            await asyncio.sleep(delay)
+                next_run = min(next_run, loop.time() + _RETRY_AFTER_S)
+            wait = min(tick, max(0.05, next_run - loop.time())) if held else tick
+            await asyncio.sleep(wait)

@@ -13,11 +13,10 @@ from typing import Any
 
 import httpx
 
+from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_CLIENT_ID = "sevdemoclientid0000000000000000"
-DEMO_CLIENT_SECRET = "sevdemoclientsecret000000000000"  # noqa: S105 (public demo registration)
 EVENTSUB_SECRET = "test-eventsub-secret-0123456789"  # noqa: S105
 # Variables a developer's shell might carry that would change what the test starts.
 _SCRUB = ("TWITCH_", "SEV_", "MONGODB_URI", "REDIS_URL", "PORT")

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Sets up everything SEV needs on this machine. Idempotent: quick when all is already there.
+#   scripts/setup.sh          Python environment for running SEV (the demo)
+#   scripts/setup.sh --dev    ... plus test tools: Chromium, Redis, Graphviz, the Go-built
+#                             MongoDB-wire server (FerretDB) and Twitch's CLI
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+PYTHON=${PYTHON:-python3}
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+extras=""
+[ "$dev" = 1 ] && extras="[dev]"
+stamp=".venv/.installed$extras"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python packages$extras"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".$extras"
+  touch "$stamp"
+fi
+
+[ "$dev" = 1 ] || exit 0
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v dot >/dev/null 2>&1 || need+=(graphviz)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ -f bench/package.json ] && [ ! -d bench/node_modules ]; then
+  echo "setup: installing the benchmark's Node load generator"
+  (cd bench && npm ci --silent --no-audit --no-fund)
+fi
+
+scripts/build-test-tools.sh

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every check: lint, format, types, and the whole test suite with coverage, on real services.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k webhooks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --dev
+
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== mypy --strict sev"
+.venv/bin/mypy --strict sev
+echo "== pytest"
+.venv/bin/python -m pytest --cov --cov-branch --cov-report=term:skip-covered \
+  --cov-report=xml:test-artifacts/coverage.xml "$@"

@@ -1,0 +1,98 @@
+"""The `sev` command: serve, demo, simulate, trigger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import httpx
+
+from sev.config import SIMULATOR_MOUNT, SettingsError, load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    try:
+        load_settings()  # fail fast, with one line, before uvicorn starts
+    except SettingsError as error:
+        sys.exit(f"SEV cannot start: {error}")
+    uvicorn.run("sev.app:app", host=args.host, port=args.port, proxy_headers=True,
+                forwarded_allow_ips=args.forwarded_allow_ips, ws_per_message_deflate=False,
+                log_level="info")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if os.environ.get("TWITCH_CLIENT_ID"):
+        sys.exit("sev demo runs the simulated Twitch: unset TWITCH_CLIENT_ID, or use `sev serve`")
+    print(f"SEV demo: open http://localhost:{args.port}/ and log in with a demo account")  # noqa: T201
+    return _serve(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from sev.simulator import main as simulator_main
+
+    simulator_main(["--port", str(args.port)])
+    return 0
+
+
+def _trigger(args: argparse.Namespace) -> int:
+    if args.url:
+        base = args.url.rstrip("/")
+    else:
+        try:
+            base = load_settings().sev_public_url
+        except SettingsError as error:
+            sys.exit(f"sev trigger: {error}")
+    target = base if args.simulator else f"{base}{SIMULATOR_MOUNT}"
+    try:
+        response = httpx.post(f"{target}/control/trigger", json={
+            "type": args.type, "broadcaster": args.streamer, "count": args.count}, timeout=30)
+    except httpx.HTTPError as error:
+        sys.exit(f"sev trigger: cannot reach the simulated Twitch at {target}: {error}")
+    if response.status_code >= 400:
+        sys.exit(f"sev trigger: {response.status_code} {response.text.strip()[:300]}")
+    sent = response.json().get("sent", [])
+    print(json.dumps({"sent": len(sent), "message_ids": sent}))  # noqa: T201
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sev", description="StreamerEventViewer")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text, handler in (
+        ("serve", "run SEV (uvicorn) with the settings from the environment", _serve),
+        ("demo", "run SEV against its simulated Twitch on the embedded store", _demo),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--host", default="127.0.0.1" if name == "demo" else "0.0.0.0")  # noqa: S104
+        command.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        command.add_argument("--forwarded-allow-ips", default="127.0.0.1",
+                             help="proxies whose X-Forwarded-* headers are trusted ('*' on Heroku)")
+        command.set_defaults(handler=handler)
+    simulate = commands.add_parser("simulate", help="run the simulated Twitch alone")
+    simulate.add_argument("--port", type=int, default=8001)
+    simulate.set_defaults(handler=_simulate)
+    trigger = commands.add_parser("trigger", help="make the simulated Twitch send events")
+    trigger.add_argument("type", help="EventSub type, e.g. channel.cheer")
+    trigger.add_argument("--streamer", required=True, help="the streamer's login")
+    trigger.add_argument("--count", type=int, default=1)
+    trigger.add_argument("--url", help="SEV's base URL (default: SEV_PUBLIC_URL)")
+    trigger.add_argument("--simulator", action="store_true",
+                         help="--url is a standalone simulated Twitch (`sev simulate`)")
+    trigger.set_defaults(handler=_trigger)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `sev` command."""
+    args = _parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
