@@ -161,6 +161,8 @@ class Deliveries:
         return self._subscriptions.get(sub.id) is sub
 
     async def _deliver(self, message: Message) -> None:
+        if self._faults.delay_s:
+            await asyncio.sleep(self._faults.delay_s)
         sub = message.subscription
         if not self._current(sub):
             return
@@ -197,8 +199,6 @@ class Deliveries:
         await self._post(envelope(sub, "revocation"), 0)
 
     async def _post(self, message: Message, retry: int) -> httpx.Response | None:
-        if self._faults.delay_s:
-            await asyncio.sleep(self._faults.delay_s)
         http = self._http
         if http is None:
             return None

@@ -16,41 +16,72 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 ChallengeAnswer = Literal["echo", "wrong", "json", "html", "error"]
 
 
 @asynccontextmanager
+async def serve_all(
+    *apps: ASGIApp, lifespan: Literal["on", "off"] = "on"
+) -> AsyncIterator[list[str]]:
+    """Run each app with uvicorn on 127.0.0.1 and a free port; yields their base URLs.
+
+    The servers start and stop together (each takes a tick of 0.1 s to notice it should stop).
+    """
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None], socket.socket]] = []
+    try:
+        for app in apps:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            config = uvicorn.Config(
+                app,
+                lifespan=lifespan,
+                log_config=None,
+                log_level="warning",
+                ws="none",
+                timeout_graceful_shutdown=2,
+            )
+            server = uvicorn.Server(config)
+            servers.append((server, asyncio.create_task(server.serve(sockets=[sock])), sock))
+        async with asyncio.timeout(10):
+            for server, task, _ in servers:
+                while not server.started:
+                    if task.done():
+                        await task
+                        raise RuntimeError("uvicorn stopped before it started")
+                    await asyncio.sleep(0.01)
+        yield [f"http://127.0.0.1:{sock.getsockname()[1]}" for _, _, sock in servers]
+    finally:
+        for server, _, _ in servers:
+            server.should_exit = True
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(task for _, task, _ in servers))
+        for _, _, sock in servers:
+            sock.close()
+
+
+@asynccontextmanager
 async def serve(app: ASGIApp, *, lifespan: Literal["on", "off"] = "on") -> AsyncIterator[str]:
     """Run `app` with uvicorn on 127.0.0.1 and a free port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        lifespan=lifespan,
-        log_config=None,
-        log_level="warning",
-        ws="none",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    await task
-                    raise RuntimeError("uvicorn stopped before it started")
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        async with asyncio.timeout(10):
-            await task
-        sock.close()
+    async with serve_all(app, lifespan=lifespan) as (base,):
+        yield base
+
+
+class Swappable:
+    """An ASGI front whose app can change while the server keeps running (serve it without a
+    lifespan: the host starts and stops what it puts behind, as when the simulator is mounted)."""
+
+    def __init__(self, app: ASGIApp | None = None) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            response = PlainTextResponse("nothing here yet", status_code=503)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def wait_until(

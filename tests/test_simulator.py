@@ -1,0 +1,1081 @@
+"""Conformance of the simulated Twitch to Twitch's wire contract (shared/twitch/EVENTSUB.md).
+
+Everything goes over real HTTP: the simulator and a recording webhook receiver run under uvicorn
+on free loopback ports; signatures are recomputed here with hmac, independently of the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import hmac
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from sev.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
+from sev.simulator.catalog import CATALOG
+from sev.simulator.testing import Delivery, Receiver, Swappable, serve_all, wait_until
+
+SECRET = "s3cret-for-tests"
+REDIRECT = "http://localhost:8000/auth/callback"
+FAST = SimulatorConfig(delivery_timeout_s=0.5, retry_delays_s=(0.05, 0.1), seed=7)
+STREAMER, STREAMER_ID = "pixelpaladin", "41000001"
+OTHER_STREAMER_ID = "41000002"
+VIEWER, VIEWER_ID = "viewer_vic", "42000001"
+ALL_SCOPES = sorted({spec.scope for spec in CATALOG.values() if spec.scope})
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+HEADERS = (
+    "twitch-eventsub-message-id",
+    "twitch-eventsub-message-retry",
+    "twitch-eventsub-message-type",
+    "twitch-eventsub-message-signature",
+    "twitch-eventsub-message-timestamp",
+    "twitch-eventsub-subscription-type",
+    "twitch-eventsub-subscription-version",
+)
+
+
+def expected_signature(secret: str, delivery: Delivery) -> str:
+    """Twitch's HMAC, computed here from the raw bytes the receiver got."""
+    message = (
+        delivery.headers["twitch-eventsub-message-id"].encode()
+        + delivery.headers["twitch-eventsub-message-timestamp"].encode()
+        + delivery.body
+    )
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Trim nanoseconds to microseconds, as SEV must, then parse."""
+    head, _, fraction = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(fraction or '0')[:6]}+00:00")
+
+
+def condition_for(type_: str, user_id: str = STREAMER_ID) -> dict[str, str]:
+    """A valid condition of this type for one user."""
+    spec = CATALOG[type_]
+    if spec.one_of:
+        return {"to_broadcaster_user_id": user_id}
+    return dict.fromkeys(spec.condition, user_id)
+
+
+@dataclass
+class World:
+    """A running simulator, a receiver, and helpers that speak to them as an app would."""
+
+    sim: Simulator
+    base: str
+    http: httpx.AsyncClient
+    receiver: Receiver
+    callback: str
+
+    async def app_token(self) -> str:
+        response = await self.http.post(
+            f"{self.base}/oauth2/token",
+            data={
+                "client_id": DEMO_CLIENT_ID,
+                "client_secret": DEMO_CLIENT_SECRET,
+                "grant_type": "client_credentials",
+            },
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    @staticmethod
+    def headers(token: str, client_id: str = DEMO_CLIENT_ID) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", "Client-Id": client_id}
+
+    async def authorize(self, login: str, scopes: list[str], **extra: str) -> httpx.Response:
+        params = {
+            "client_id": DEMO_CLIENT_ID,
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": " ".join(scopes),
+            "state": "st4te",
+            "login": login,
+            "decision": "authorize",
+            **extra,
+        }
+        return await self.http.get(f"{self.base}/oauth2/authorize", params=params)
+
+    async def user_tokens(self, login: str, scopes: list[str] | None = None) -> dict[str, Any]:
+        response = await self.authorize(login, scopes or [])
+        assert response.status_code == 302, response.text
+        code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+        response = await self.token(grant_type="authorization_code", code=code)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def token(self, **form: str) -> httpx.Response:
+        data = {
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": DEMO_CLIENT_SECRET,
+            "redirect_uri": REDIRECT,
+            **form,
+        }
+        return await self.http.post(f"{self.base}/oauth2/token", data=data)
+
+    def body(self, type_: str = "stream.online", **condition: str) -> dict[str, Any]:
+        return {
+            "type": type_,
+            "version": CATALOG[type_].version if type_ in CATALOG else "1",
+            "condition": condition or condition_for(type_),
+            "transport": {"method": "webhook", "callback": self.callback, "secret": SECRET},
+        }
+
+    async def create(self, body: Any, token: str | None = None, **headers: str) -> httpx.Response:
+        token = token or await self.app_token()
+        return await self.http.post(
+            f"{self.base}/helix/eventsub/subscriptions",
+            json=body,
+            headers={**self.headers(token), **headers},
+        )
+
+    async def subscribe(self, type_: str = "stream.online", **condition: str) -> dict[str, Any]:
+        response = await self.create(self.body(type_, **condition))
+        assert response.status_code == 202, response.text
+        sub = response.json()["data"][0]
+        await wait_until(lambda: self.sim.subscriptions[sub["id"]].status != sub["status"])
+        assert self.sim.subscriptions[sub["id"]].status == "enabled"
+        return dict(sub)
+
+    async def notifications(self, count: int, *, timeout: float = 5) -> list[Delivery]:
+        await wait_until(
+            lambda: len(self.receiver.of_type("notification")) >= count, timeout=timeout
+        )
+        return self.receiver.of_type("notification")
+
+
+# One pair of servers per module (uvicorn takes 0.2 s to stop); each test gets its own
+# simulator and receiver behind them, started and stopped as a host that mounts it would.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass
+class Servers:
+    receiver: Swappable
+    simulator: Swappable
+    receiver_base: str
+    base: str
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def servers() -> AsyncIterator[Servers]:
+    receiver, simulator = Swappable(), Swappable()
+    async with serve_all(receiver, simulator, lifespan="off") as (receiver_base, base):
+        yield Servers(receiver, simulator, receiver_base, base)
+
+
+@asynccontextmanager
+async def make_world(
+    servers: Servers, http: httpx.AsyncClient, config: SimulatorConfig = FAST
+) -> AsyncIterator[World]:
+    receiver, sim = Receiver(), Simulator(config)
+    servers.receiver.app, servers.simulator.app = receiver.app, sim.app
+    await sim.start()
+    try:
+        yield World(sim, servers.base, http, receiver, f"{servers.receiver_base}/webhook")
+    finally:
+        await sim.stop()
+        servers.receiver.app = servers.simulator.app = None
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def world(servers: Servers, http: httpx.AsyncClient) -> AsyncIterator[World]:
+    async with make_world(servers, http) as running:
+        yield running
+
+
+# --- Deliveries: challenge, signature, headers ------------------------------------------------
+
+
+async def test_challenge_answered_right_enables_the_subscription(world: World) -> None:
+    response = await world.create(world.body())
+    assert response.status_code == 202
+    created = response.json()["data"][0]
+    assert created["status"] == "webhook_callback_verification_pending"
+    assert created["transport"] == {"method": "webhook", "callback": world.callback}
+    await wait_until(lambda: world.receiver.deliveries)
+    challenge = world.receiver.deliveries[0]
+    assert tuple(h for h in HEADERS if h in challenge.headers) == HEADERS
+    assert challenge.message_type == "webhook_callback_verification"
+    assert challenge.retry == 0
+    assert challenge.headers["twitch-eventsub-message-signature"] == expected_signature(
+        SECRET, challenge
+    )
+    assert set(challenge.json) == {"challenge", "subscription"}
+    assert challenge.json["subscription"]["status"] == "webhook_callback_verification_pending"
+    assert "secret" not in challenge.json["subscription"]["transport"]
+    await wait_until(lambda: world.sim.subscriptions[created["id"]].status == "enabled")
+
+
+@pytest.mark.parametrize("answer", ["wrong", "json", "html", "error"])
+async def test_challenge_answered_wrong_fails_verification(world: World, answer: Any) -> None:
+    world.receiver.challenge = answer
+    response = await world.create(world.body())
+    sub_id = response.json()["data"][0]["id"]
+    await wait_until(
+        lambda: world.sim.subscriptions[sub_id].status != response.json()["data"][0]["status"]
+    )
+    assert world.sim.subscriptions[sub_id].status == "webhook_callback_verification_failed"
+    assert await world.sim.trigger("stream.online", STREAMER) == []
+
+
+async def test_notification_is_signed_and_carries_every_header(world: World) -> None:
+    sub = await world.subscribe()
+    sent = await world.sim.trigger("stream.online", STREAMER)
+    (delivery,) = await world.notifications(1)
+    assert delivery.message_id == sent[0]
+    assert delivery.headers["twitch-eventsub-message-type"] == "notification"
+    assert delivery.headers["twitch-eventsub-message-retry"] == "0"
+    assert delivery.headers["twitch-eventsub-subscription-type"] == "stream.online"
+    assert delivery.headers["twitch-eventsub-subscription-version"] == "1"
+    assert delivery.headers["content-type"] == "application/json"
+    assert delivery.headers["twitch-eventsub-message-signature"] == expected_signature(
+        SECRET, delivery
+    )
+    stamp = delivery.headers["twitch-eventsub-message-timestamp"]
+    assert TIMESTAMP.match(stamp), stamp
+    assert abs(datetime.now(UTC) - parse_timestamp(stamp)) < timedelta(seconds=10)
+    assert delivery.json["subscription"] == {**sub, "status": "enabled"}
+    assert delivery.json["event"]["broadcaster_user_id"] == STREAMER_ID
+
+
+async def test_notifications_keep_order_per_subscription(world: World) -> None:
+    await world.subscribe()
+    sent = await world.sim.trigger("stream.online", STREAMER, count=10)
+    received = await world.notifications(10)
+    assert [d.message_id for d in received] == sent
+
+
+async def test_overrides_reach_the_event_and_html_is_escaped_like_go(world: World) -> None:
+    await world.subscribe("channel.raid")
+    evil = "<img src=x onerror=alert(1)>"
+    await world.sim.trigger("channel.raid", STREAMER, from_broadcaster_user_name=evil)
+    (delivery,) = await world.notifications(1)
+    assert b"\\u003cimg" in delivery.body
+    assert b"<img" not in delivery.body
+    assert delivery.json["event"]["from_broadcaster_user_name"] == evil
+    assert delivery.headers["twitch-eventsub-message-signature"] == expected_signature(
+        SECRET, delivery
+    )
+
+
+# --- Retries and failures ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failure", ["status", "timeout"])
+async def test_retries_keep_the_message_id_and_count_up(world: World, failure: str) -> None:
+    await world.subscribe()
+    if failure == "status":
+        world.receiver.fail_next = 2
+    else:
+        world.receiver.delay_s = 0.8  # longer than the simulator's 0.5 s delivery timeout
+    sent = await world.sim.trigger("stream.online", STREAMER)
+    if failure == "timeout":
+        await wait_until(lambda: len(world.receiver.of_type("notification")) >= 2)
+        world.receiver.delay_s = 0
+    received = await world.notifications(3)
+    assert [d.message_id for d in received] == sent * 3
+    assert [d.retry for d in received] == [0, 1, 2]
+    for delivery in received:
+        signature = delivery.headers["twitch-eventsub-message-signature"]
+        assert signature == expected_signature(SECRET, delivery)
+    await asyncio.sleep(0.2)
+    assert next(iter(world.sim.subscriptions.values())).status == "enabled"
+
+
+async def test_repeated_failure_exceeds_and_revokes(world: World) -> None:
+    sub = await world.subscribe()
+    world.receiver.notification_status = 503
+    await world.sim.trigger("stream.online", STREAMER)
+    await wait_until(lambda: world.receiver.of_type("revocation"))
+    attempts = world.receiver.of_type("notification")
+    assert [d.retry for d in attempts] == [0, 1, 2]  # 1 + len(retry_delays_s)
+    (revocation,) = world.receiver.of_type("revocation")
+    assert revocation.json == {"subscription": {**sub, "status": "notification_failures_exceeded"}}
+    assert revocation.headers["twitch-eventsub-message-signature"] == expected_signature(
+        SECRET, revocation
+    )
+    assert world.sim.subscriptions[sub["id"]].status == "notification_failures_exceeded"
+    assert await world.sim.trigger("stream.online", STREAMER) == []
+
+
+async def test_deliveries_do_not_block_requests(world: World) -> None:
+    world.receiver.delay_s = 2
+    started = time.monotonic()
+    response = await world.create(world.body())
+    assert response.status_code == 202
+    assert time.monotonic() - started < 1
+
+
+async def test_deleted_subscription_gets_no_queued_notification(world: World) -> None:
+    sub = await world.subscribe()
+    world.sim.faults.delay_s = 0.3
+    await world.sim.trigger("stream.online", STREAMER)
+    response = await world.http.delete(
+        f"{world.base}/helix/eventsub/subscriptions",
+        params={"id": sub["id"]},
+        headers=world.headers(await world.app_token()),
+    )
+    assert response.status_code == 204
+    await asyncio.sleep(0.5)
+    assert world.receiver.of_type("notification") == []
+
+
+# --- Faults -----------------------------------------------------------------------------------
+
+
+async def test_fault_duplicate_delivers_each_notification_twice(world: World) -> None:
+    await world.subscribe()
+    world.sim.faults.duplicate = True
+    sent = await world.sim.trigger("stream.online", STREAMER, count=2)
+    received = await world.notifications(4)
+    assert sorted(d.message_id for d in received) == sorted(sent * 2)
+
+
+async def test_fault_out_of_order_scrambles_a_batch(world: World) -> None:
+    await world.subscribe()
+    world.sim.faults.out_of_order = True
+    sent = await world.sim.trigger("stream.online", STREAMER, count=5)
+    received = [d.message_id for d in await world.notifications(5)]
+    assert sorted(received) == sorted(sent)
+    assert received != sent
+
+
+async def test_fault_bad_signature_breaks_the_hmac(world: World) -> None:
+    await world.subscribe()
+    world.sim.faults.bad_signature = True
+    await world.sim.trigger("stream.online", STREAMER)
+    (delivery,) = await world.notifications(1)
+    assert delivery.headers["twitch-eventsub-message-signature"] != expected_signature(
+        SECRET, delivery
+    )
+
+
+async def test_fault_delay_holds_deliveries(world: World) -> None:
+    await world.subscribe()
+    world.sim.faults.delay_s = 0.3
+    started = time.monotonic()
+    await world.sim.trigger("stream.online", STREAMER)
+    (delivery,) = await world.notifications(1)
+    assert delivery.received_at - started >= 0.3
+
+
+# --- Every event type SEV uses ----------------------------------------------------------------
+
+B = {"broadcaster_user_id", "broadcaster_user_login", "broadcaster_user_name"}
+U = {"user_id", "user_login", "user_name"}
+EVENT_FIELDS: dict[str, set[str]] = {
+    "stream.online": {"id", *B, "type", "started_at"},
+    "stream.offline": B,
+    "channel.update": {*B, "title", "language", "category_id", "category_name",
+                       "content_classification_labels"},
+    "channel.raid": {"from_broadcaster_user_id", "from_broadcaster_user_login",
+                     "from_broadcaster_user_name", "to_broadcaster_user_id",
+                     "to_broadcaster_user_login", "to_broadcaster_user_name", "viewers"},
+    "user.update": {*U, "email_verified", "description"},
+    "channel.follow": {*U, *B, "followed_at"},
+    "channel.subscribe": {*U, *B, "tier", "is_gift"},
+    "channel.subscription.gift": {*U, *B, "total", "tier", "cumulative_total", "is_anonymous"},
+    "channel.subscription.message": {*U, *B, "tier", "message", "cumulative_months",
+                                     "streak_months", "duration_months"},
+    "channel.cheer": {"is_anonymous", *U, *B, "message", "bits"},
+    "channel.hype_train.begin": {"id", *B, "total", "progress", "goal", "top_contributions",
+                                 "level", "all_time_high_level", "all_time_high_total",
+                                 "shared_train_participants", "started_at", "expires_at", "type",
+                                 "is_shared_train"},
+    "channel.hype_train.end": {"id", *B, "level", "total", "top_contributions",
+                               "shared_train_participants", "started_at", "ended_at",
+                               "cooldown_ends_at", "type", "is_shared_train"},
+    "channel.poll.begin": {"id", *B, "title", "choices", "bits_voting", "channel_points_voting",
+                           "started_at", "ends_at"},
+    "channel.poll.end": {"id", *B, "title", "choices", "bits_voting", "channel_points_voting",
+                         "status", "started_at", "ended_at"},
+    "channel.prediction.begin": {"id", *B, "title", "outcomes", "started_at", "locks_at"},
+    "channel.prediction.end": {"id", *B, "title", "winning_outcome_id", "outcomes", "status",
+                               "started_at", "ended_at"},
+    "channel.channel_points_custom_reward_redemption.add": {"id", *B, *U, "user_input", "status",
+                                                            "reward", "redeemed_at"},
+    "channel.shoutout.receive": {*B, "from_broadcaster_user_id", "from_broadcaster_user_login",
+                                 "from_broadcaster_user_name", "viewer_count", "started_at"},
+    "channel.charity_campaign.donate": {"id", "campaign_id", *B, *U, "charity_name",
+                                        "charity_description", "charity_logo", "charity_website",
+                                        "amount"},
+    "channel.ad_break.begin": {"duration_seconds", "started_at", "is_automatic", *B,
+                               "requester_user_id", "requester_user_login",
+                               "requester_user_name"},
+}  # fmt: skip
+
+
+async def test_every_catalogued_type_has_a_payload_check() -> None:
+    assert set(EVENT_FIELDS) == set(CATALOG)
+
+
+@pytest.mark.parametrize("type_", sorted(CATALOG))
+async def test_trigger_sends_documented_fields(world: World, type_: str) -> None:
+    await world.user_tokens(STREAMER, ALL_SCOPES)
+    sub = await world.subscribe(type_)
+    assert sub["cost"] == 0  # scoped, or the streamer authorized the client
+    response = await world.http.post(
+        f"{world.base}/control/trigger",
+        json={"type": type_, "broadcaster": STREAMER, "count": 1},
+    )
+    assert response.status_code == 200
+    (delivery,) = await world.notifications(1)
+    assert delivery.message_id == response.json()["sent"][0]
+    assert delivery.headers["twitch-eventsub-subscription-version"] == CATALOG[type_].version
+    event = delivery.json["event"]
+    assert EVENT_FIELDS[type_] <= set(event), EVENT_FIELDS[type_] - set(event)
+    channel = "to_broadcaster_user_id" if type_ == "channel.raid" else "broadcaster_user_id"
+    owner = "user_id" if type_ == "user.update" else channel
+    assert event[owner] == STREAMER_ID
+
+
+async def test_raid_reaches_to_and_from_subscriptions(world: World) -> None:
+    await world.subscribe("channel.raid", to_broadcaster_user_id=STREAMER_ID)
+    await world.subscribe("channel.raid", from_broadcaster_user_id=STREAMER_ID)
+    await world.sim.trigger("channel.raid", STREAMER)
+    (delivery,) = await world.notifications(1)
+    assert delivery.json["event"]["to_broadcaster_user_id"] == STREAMER_ID
+    world.receiver.deliveries.clear()
+    # With only an outgoing subscription, the streamer is the raider.
+    to_sub = next(
+        s for s in world.sim.subscriptions.values() if "to_broadcaster_user_id" in s.condition
+    )
+    to_sub.status = "authorization_revoked"
+    await world.sim.trigger("channel.raid", STREAMER)
+    (delivery,) = await world.notifications(1)
+    assert delivery.json["event"]["from_broadcaster_user_id"] == STREAMER_ID
+
+
+async def test_steady_generator_feeds_live_subscriptions(
+    servers: Servers, http: httpx.AsyncClient
+) -> None:
+    config = SimulatorConfig(events_per_minute=1200, seed=3)
+    async with make_world(servers, http, config) as world:
+        await world.subscribe()
+        deliveries = await world.notifications(2)
+        assert all(d.json["event"]["broadcaster_user_id"] == STREAMER_ID for d in deliveries)
+
+
+# --- EventSub subscription API: error codes, cost, listing ------------------------------------
+
+
+def _set(path: tuple[str, ...], value: Any) -> Callable[[dict[str, Any]], Any]:
+    def change(body: dict[str, Any]) -> dict[str, Any]:
+        target = body
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return body
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        pytest.param(_set(("transport", "secret"), "x" * 9), 400, id="secret-too-short"),
+        pytest.param(_set(("transport", "secret"), "x" * 101), 400, id="secret-too-long"),
+        pytest.param(_set(("transport", "secret"), "sécret-sécret"), 400, id="secret-not-ascii"),
+        pytest.param(_set(("transport", "secret"), "x" * 10), 202, id="secret-10-ok"),
+        pytest.param(_set(("transport", "secret"), "x" * 100), 202, id="secret-100-ok"),
+        pytest.param(_set(("type",), "channel.nope"), 400, id="unknown-type"),
+        pytest.param(_set(("version",), "2"), 400, id="unknown-version"),
+        pytest.param(_set(("condition",), {}), 400, id="missing-condition"),
+        pytest.param(_set(("condition", "color"), "red"), 400, id="unknown-condition-field"),
+        pytest.param(_set(("condition", "broadcaster_user_id"), "999"), 400, id="unknown-user"),
+        pytest.param(_set(("transport", "callback"), "ftp://x/cb"), 400, id="callback-ftp"),
+        pytest.param(_set(("transport", "callback"), "not a url"), 400, id="callback-garbage"),
+        pytest.param(_set(("transport",), {"method": "websocket", "session_id": "x"}), 400,
+                     id="websocket-unsupported"),
+        pytest.param(lambda body: [body], 400, id="not-an-object"),
+    ],
+)  # fmt: skip
+async def test_create_validates_the_request(
+    world: World, change: Callable[[dict[str, Any]], Any], status: int
+) -> None:
+    response = await world.create(change(copy.deepcopy(world.body())))
+    assert response.status_code == status, response.text
+    if status >= 400:
+        assert response.json()["status"] == status
+        assert set(response.json()) == {"error", "status", "message"}
+
+
+async def test_raid_condition_needs_exactly_one_side(world: World) -> None:
+    both = {"to_broadcaster_user_id": STREAMER_ID, "from_broadcaster_user_id": OTHER_STREAMER_ID}
+    response = await world.create(world.body("channel.raid", **both))
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "case", ["no-header", "bad-token", "other-client", "no-client-id", "user-token"]
+)
+async def test_create_needs_an_app_token_of_this_client(world: World, case: str) -> None:
+    token = await world.app_token()
+    headers = world.headers(token)
+    if case == "no-header":
+        del headers["Authorization"]
+    elif case == "bad-token":
+        headers["Authorization"] = "Bearer nope"
+    elif case == "other-client":
+        headers["Client-Id"] = "someoneelse"
+    elif case == "no-client-id":
+        del headers["Client-Id"]
+    else:
+        user = await world.user_tokens(STREAMER)
+        headers = world.headers(user["access_token"])
+    response = await world.http.post(
+        f"{world.base}/helix/eventsub/subscriptions", json=world.body(), headers=headers
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "Unauthorized"
+
+
+async def test_scoped_type_needs_the_broadcasters_grant(world: World) -> None:
+    body = world.body("channel.cheer")
+    assert (await world.create(body)).status_code == 403
+    await world.user_tokens(STREAMER, ["channel:read:subscriptions"])  # not bits:read
+    assert (await world.create(body)).status_code == 403
+    await world.user_tokens(STREAMER, ["bits:read"])
+    assert (await world.create(body)).status_code == 202
+
+
+async def test_moderator_condition_must_be_the_broadcaster(world: World) -> None:
+    await world.user_tokens(VIEWER, ["moderator:read:followers"])
+    body = world.body(
+        "channel.follow", broadcaster_user_id=STREAMER_ID, moderator_user_id=VIEWER_ID
+    )
+    assert (await world.create(body)).status_code == 403
+
+
+async def test_duplicate_is_a_conflict_and_a_fourth_copy_too_many(world: World) -> None:
+    assert (await world.create(world.body())).status_code == 202
+    duplicate = await world.create(world.body())
+    assert duplicate.status_code == 409
+    assert duplicate.json()["status"] == 409
+    for n in (2, 3):
+        body = world.body()
+        body["transport"]["callback"] = f"{world.callback}?copy={n}"
+        assert (await world.create(body)).status_code == 202
+    body = world.body()
+    body["transport"]["callback"] = f"{world.callback}?copy=4"
+    assert (await world.create(body)).status_code == 429
+
+
+async def test_failed_subscription_does_not_block_a_new_one(world: World) -> None:
+    world.receiver.challenge = "wrong"
+    first = (await world.create(world.body())).json()["data"][0]
+    await wait_until(lambda: world.sim.subscriptions[first["id"]].status != first["status"])
+    world.receiver.challenge = "echo"
+    assert (await world.create(world.body())).status_code == 202
+
+
+async def test_cost_is_one_only_for_unauthorized_users(world: World) -> None:
+    first = await world.create(world.body("stream.online"))
+    assert first.json()["data"][0]["cost"] == 1
+    assert first.json()["total_cost"] == 1
+    assert first.json()["max_total_cost"] == 10000
+    await world.user_tokens(VIEWER)  # any grant, even without scopes, makes it free
+    second = await world.create(world.body("user.update", user_id=VIEWER_ID))
+    assert second.json()["data"][0]["cost"] == 0
+    assert second.json()["total"] == 2
+    assert second.json()["total_cost"] == 1
+
+
+async def test_list_paginates_with_first_and_cursor(world: World) -> None:
+    token = await world.app_token()
+    created = []
+    for account in world.sim.directory.streamers[:5]:
+        response = await world.create(world.body(broadcaster_user_id=account.id), token)
+        created.append(response.json()["data"][0]["id"])
+    seen: list[str] = []
+    params: dict[str, str] = {"first": "2"}
+    pages = 0
+    while True:
+        response = await world.http.get(
+            f"{world.base}/helix/eventsub/subscriptions",
+            params=params,
+            headers=world.headers(token),
+        )
+        assert response.status_code == 200
+        body = response.json()
+        assert body["total"] == 5
+        assert body["max_total_cost"] == 10000
+        seen += [s["id"] for s in body["data"]]
+        pages += 1
+        if not body["pagination"]:
+            break
+        params["after"] = body["pagination"]["cursor"]
+    assert seen == created
+    assert pages == 3
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"type": "stream.online", "status": "enabled"}, 400),
+        ({"first": "0"}, 400),
+        ({"first": "101"}, 400),
+        ({"after": "garbage!"}, 400),
+    ],
+)
+async def test_list_refuses_bad_parameters(
+    world: World, params: dict[str, str], status: int
+) -> None:
+    response = await world.http.get(
+        f"{world.base}/helix/eventsub/subscriptions",
+        params=params,
+        headers=world.headers(await world.app_token()),
+    )
+    assert response.status_code == status
+
+
+async def test_list_filters(world: World) -> None:
+    online = await world.subscribe("stream.online")
+    offline = await world.subscribe("stream.offline", broadcaster_user_id=OTHER_STREAMER_ID)
+    token = await world.app_token()
+
+    async def ids(**params: str) -> list[str]:
+        response = await world.http.get(
+            f"{world.base}/helix/eventsub/subscriptions",
+            params=params,
+            headers=world.headers(token),
+        )
+        return [s["id"] for s in response.json()["data"]]
+
+    assert await ids(type="stream.offline") == [offline["id"]]
+    assert await ids(user_id=STREAMER_ID) == [online["id"]]
+    assert await ids(status="enabled") == [online["id"], offline["id"]]
+    assert await ids(status="authorization_revoked") == []
+    assert await ids(subscription_id=online["id"]) == [online["id"]]
+
+
+async def test_delete(world: World) -> None:
+    token = await world.app_token()
+    sub_id = (await world.create(world.body(), token)).json()["data"][0]["id"]
+    url = f"{world.base}/helix/eventsub/subscriptions"
+    headers = world.headers(token)
+    assert (await world.http.delete(url, params={"id": sub_id}, headers=headers)).status_code == 204
+    assert (await world.http.delete(url, params={"id": sub_id}, headers=headers)).status_code == 404
+    assert (await world.http.delete(url, headers=headers)).status_code == 400
+
+
+# --- Helix users and the rate limit -----------------------------------------------------------
+
+
+async def test_users_by_login_and_id_leave_unknown_out(world: World) -> None:
+    params = [("login", "PixelPaladin"), ("id", VIEWER_ID), ("login", "nobody_here"), ("id", "1")]
+    response = await world.http.get(
+        f"{world.base}/helix/users", params=params, headers=world.headers(await world.app_token())
+    )
+    assert response.status_code == 200
+    users = {u["login"]: u for u in response.json()["data"]}
+    assert set(users) == {STREAMER, VIEWER}
+    streamer = users[STREAMER]
+    assert streamer["id"] == STREAMER_ID
+    assert streamer["broadcaster_type"] == "partner"
+    assert streamer["profile_image_url"].startswith("data:image/svg+xml")
+    assert "email" not in streamer
+    for field in ("display_name", "type", "description", "offline_image_url", "created_at"):
+        assert field in streamer
+
+
+async def test_users_limits_and_auth(world: World) -> None:
+    token = await world.app_token()
+    url = f"{world.base}/helix/users"
+    too_many = [("login", f"user{n}") for n in range(101)]
+    response = await world.http.get(url, params=too_many, headers=world.headers(token))
+    assert response.status_code == 400
+    assert (await world.http.get(url, params={"login": STREAMER})).status_code == 401
+    mismatch = world.headers(token, client_id="another")
+    assert (
+        await world.http.get(url, params={"login": STREAMER}, headers=mismatch)
+    ).status_code == 401
+    assert (await world.http.get(url, headers=world.headers(token))).status_code == 400
+
+
+async def test_users_with_a_user_token_is_the_user_and_email_needs_the_scope(world: World) -> None:
+    url = f"{world.base}/helix/users"
+    plain = await world.user_tokens(VIEWER)
+    (me,) = (await world.http.get(url, headers=world.headers(plain["access_token"]))).json()["data"]
+    assert me["id"] == VIEWER_ID
+    assert "email" not in me
+    scoped = await world.user_tokens(VIEWER, ["user:read:email"])
+    (me,) = (await world.http.get(url, headers=world.headers(scoped["access_token"]))).json()[
+        "data"
+    ]
+    assert me["email"] == "viewer_vic@example.com"
+
+
+async def test_rate_limit_headers_and_429(servers: Servers, http: httpx.AsyncClient) -> None:
+    config = SimulatorConfig(rate_limit_points=3, rate_limit_window_s=60)
+    async with make_world(servers, http, config) as world:
+        headers = world.headers(await world.app_token())
+        url = f"{world.base}/helix/users"
+        remaining = []
+        for _ in range(3):
+            response = await world.http.get(url, params={"login": STREAMER}, headers=headers)
+            assert response.status_code == 200
+            assert response.headers["ratelimit-limit"] == "3"
+            remaining.append(int(response.headers["ratelimit-remaining"]))
+        assert remaining == [2, 1, 0]
+        refused = await world.http.get(url, params={"login": STREAMER}, headers=headers)
+        assert refused.status_code == 429
+        assert refused.json()["status"] == 429
+        reset = int(refused.headers["ratelimit-reset"])
+        assert time.time() < reset <= time.time() + 61
+
+
+async def test_every_helix_answer_carries_rate_limit_headers(world: World) -> None:
+    for response in (
+        await world.http.get(f"{world.base}/helix/users"),
+        await world.http.get(f"{world.base}/helix/eventsub/subscriptions"),
+    ):
+        assert response.status_code == 401
+        assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(
+            response.headers
+        )
+
+
+# --- OAuth ------------------------------------------------------------------------------------
+
+
+def _authorize_params(**extra: str) -> dict[str, str]:
+    return {
+        "client_id": DEMO_CLIENT_ID,
+        "redirect_uri": REDIRECT,
+        "response_type": "code",
+        "scope": "bits:read channel:read:polls",
+        "state": "<script>alert(1)</script>",
+        **extra,
+    }
+
+
+async def test_authorize_page_lists_the_demo_accounts(world: World) -> None:
+    response = await world.http.get(f"{world.base}/oauth2/authorize", params=_authorize_params())
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    page = response.text
+    for account in world.sim.directory:
+        assert f'value="{account.login}"' in page
+        assert account.display_name in page
+    assert 'value="authorize"' in page
+    assert 'value="cancel"' in page
+    assert "bits:read" in page
+    assert "<script>alert(1)" not in page
+    assert "&lt;script&gt;" in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+
+
+async def test_authorize_cancel_gives_access_denied(world: World) -> None:
+    form = {**_authorize_params(state="xyz"), "login": STREAMER, "decision": "cancel"}
+    response = await world.http.post(f"{world.base}/oauth2/authorize", data=form)
+    assert response.status_code == 302
+    location = urlsplit(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
+    query = parse_qs(location.query)
+    assert query["error"] == ["access_denied"]
+    assert query["state"] == ["xyz"]
+    assert "error_description" in query
+    assert "code" not in query
+
+
+async def test_authorize_form_post_returns_code_and_state(world: World) -> None:
+    form = {**_authorize_params(state="xyz"), "login": VIEWER, "decision": "authorize"}
+    response = await world.http.post(f"{world.base}/oauth2/authorize", data=form)
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert query["state"] == ["xyz"]
+    assert len(query["code"][0]) == 30
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "error"),
+    [
+        ({"client_id": "unknown"}, 400, None),
+        ({"redirect_uri": "https://evil.example/cb"}, 400, None),
+        ({"redirect_uri": "http://127.0.0.1:9/cb"}, 302, "access_denied"),
+        ({"response_type": "token"}, 302, "unsupported_response_type"),
+        ({"scope": "channel:read:subscription"}, 302, "invalid_scope"),
+    ],
+)
+async def test_authorize_refuses_bad_requests(
+    world: World, extra: dict[str, str], status: int, error: str | None
+) -> None:
+    params = {**_authorize_params(**extra), "decision": "cancel"}
+    response = await world.http.get(f"{world.base}/oauth2/authorize", params=params)
+    assert response.status_code == status
+    if error:
+        assert parse_qs(urlsplit(response.headers["location"]).query)["error"] == [error]
+
+
+async def test_token_exchange_returns_scope_as_a_list(world: World) -> None:
+    tokens = await world.user_tokens(STREAMER, ["bits:read", "channel:read:polls"])
+    assert tokens["scope"] == ["bits:read", "channel:read:polls"]
+    assert tokens["token_type"] == "bearer"
+    assert tokens["expires_in"] == FAST.token_lifetime_s
+    assert len(tokens["refresh_token"]) >= 30
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "message"),
+    [
+        ({"client_id": ""}, 400, "missing client id"),
+        ({"client_id": "unknown"}, 400, "invalid client"),
+        ({"client_secret": "wrong"}, 403, "invalid client secret"),
+        ({"client_secret": ""}, 403, "invalid client secret"),
+        ({"grant_type": "authorization_code", "code": "nope"}, 400, "Invalid authorization code"),
+        ({"grant_type": "refresh_token", "refresh_token": "nope"}, 400, "Invalid refresh token"),
+        ({"grant_type": "password"}, 400, "unsupported grant type"),
+    ],
+)
+async def test_token_refusals(
+    world: World, form: dict[str, str], status: int, message: str
+) -> None:
+    response = await world.token(**{"grant_type": "client_credentials", **form})
+    assert response.status_code == status
+    assert response.json()["status"] == status
+    assert response.json()["message"] == message
+
+
+async def test_token_secret_must_be_in_the_form_body(world: World) -> None:
+    response = await world.http.post(
+        f"{world.base}/oauth2/token",
+        data={"client_id": DEMO_CLIENT_ID, "grant_type": "client_credentials"},
+        auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+    )
+    assert response.status_code == 403
+
+
+async def test_code_is_single_use_and_bound_to_its_redirect(world: World) -> None:
+    response = await world.authorize(VIEWER, [])
+    code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+    wrong = await world.token(
+        grant_type="authorization_code", code=code, redirect_uri="http://localhost/x"
+    )
+    assert wrong.status_code == 400
+    response = await world.authorize(VIEWER, [])
+    code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+    assert (await world.token(grant_type="authorization_code", code=code)).status_code == 200
+    assert (await world.token(grant_type="authorization_code", code=code)).status_code == 400
+
+
+async def test_validate_user_and_app_tokens(world: World) -> None:
+    tokens = await world.user_tokens(STREAMER, ["bits:read"])
+    url = f"{world.base}/oauth2/validate"
+    response = await world.http.get(
+        url, headers={"Authorization": f"OAuth {tokens['access_token']}"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["client_id"] == DEMO_CLIENT_ID
+    assert (body["login"], body["user_id"], body["scopes"]) == (
+        STREAMER,
+        STREAMER_ID,
+        ["bits:read"],
+    )
+    assert 0 < body["expires_in"] <= FAST.token_lifetime_s
+    app = await world.http.get(url, headers={"Authorization": f"OAuth {await world.app_token()}"})
+    assert app.status_code == 200
+    assert "user_id" not in app.json()
+    for header in ("OAuth nope", f"Bearer {tokens['access_token']}", ""):
+        refused = await world.http.get(url, headers={"Authorization": header} if header else {})
+        assert refused.status_code == 401
+    refused = await world.http.get(url, headers={"Authorization": "OAuth nope"})
+    assert refused.json() == {"status": 401, "message": "invalid access token"}
+
+
+async def test_expired_tokens_are_refused(servers: Servers, http: httpx.AsyncClient) -> None:
+    async with make_world(servers, http, SimulatorConfig(token_lifetime_s=1)) as world:
+        tokens = await world.user_tokens(VIEWER)
+        app = await world.app_token()
+        await asyncio.sleep(1.1)
+        validate = await world.http.get(
+            f"{world.base}/oauth2/validate",
+            headers={"Authorization": f"OAuth {tokens['access_token']}"},
+        )
+        assert validate.status_code == 401
+        users = await world.http.get(
+            f"{world.base}/helix/users", params={"login": VIEWER}, headers=world.headers(app)
+        )
+        assert users.status_code == 401
+        assert users.json()["message"] == "Invalid OAuth token"
+        refreshed = await world.token(
+            grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+        )
+        assert refreshed.status_code == 200
+
+
+async def test_refresh_rotates_the_refresh_token(world: World) -> None:
+    tokens = await world.user_tokens(STREAMER, ["bits:read"])
+    response = await world.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+    assert response.status_code == 200
+    renewed = response.json()
+    assert renewed["access_token"] != tokens["access_token"]
+    assert renewed["refresh_token"] != tokens["refresh_token"]
+    assert renewed["scope"] == ["bits:read"]
+    again = await world.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+    assert again.status_code == 400
+    assert again.json() == {
+        "error": "Bad Request",
+        "status": 400,
+        "message": "Invalid refresh token",
+    }
+
+
+async def test_revoke_sends_authorization_revoked_for_scoped_subscriptions(world: World) -> None:
+    tokens = await world.user_tokens(STREAMER, ["channel:read:subscriptions"])
+    scoped = await world.subscribe("channel.subscribe")
+    public = await world.subscribe("stream.online")
+    response = await world.http.post(
+        f"{world.base}/oauth2/revoke",
+        data={"client_id": DEMO_CLIENT_ID, "token": tokens["access_token"]},
+    )
+    assert response.status_code == 200
+    await wait_until(lambda: world.receiver.of_type("revocation"))
+    (revocation,) = world.receiver.of_type("revocation")
+    assert revocation.json == {"subscription": {**scoped, "status": "authorization_revoked"}}
+    assert revocation.headers["twitch-eventsub-subscription-type"] == "channel.subscribe"
+    assert revocation.headers["twitch-eventsub-message-signature"] == expected_signature(
+        SECRET, revocation
+    )
+    assert world.sim.subscriptions[scoped["id"]].status == "authorization_revoked"
+    assert world.sim.subscriptions[public["id"]].status == "enabled"
+    validate = await world.http.get(
+        f"{world.base}/oauth2/validate",
+        headers={"Authorization": f"OAuth {tokens['access_token']}"},
+    )
+    assert validate.status_code == 401
+    refresh = await world.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+    assert refresh.status_code == 400
+
+
+async def test_revoking_one_of_two_grants_keeps_subscriptions(world: World) -> None:
+    login = await world.user_tokens(STREAMER, ["channel:read:subscriptions"])
+    await world.user_tokens(STREAMER, ["channel:read:subscriptions"])  # the standing grant
+    scoped = await world.subscribe("channel.subscribe")
+    await world.http.post(
+        f"{world.base}/oauth2/revoke",
+        data={"client_id": DEMO_CLIENT_ID, "token": login["access_token"]},
+    )
+    await asyncio.sleep(0.1)
+    assert world.sim.subscriptions[scoped["id"]].status == "enabled"
+    assert world.receiver.of_type("revocation") == []
+
+
+@pytest.mark.parametrize(
+    ("client_id", "token", "status"),
+    [("", "x", 400), ("unknown", "x", 404), (DEMO_CLIENT_ID, "nope", 400)],
+)
+async def test_revoke_refusals(world: World, client_id: str, token: str, status: int) -> None:
+    response = await world.http.post(
+        f"{world.base}/oauth2/revoke", data={"client_id": client_id, "token": token}
+    )
+    assert response.status_code == status
+
+
+# --- Control endpoints ------------------------------------------------------------------------
+
+
+async def test_control_accounts_lists_the_directory(world: World) -> None:
+    response = await world.http.get(f"{world.base}/control/accounts")
+    data = response.json()["data"]
+    assert [set(a) for a in data] == [{"id", "login", "display_name", "streamer"}] * len(data)
+    assert sum(a["streamer"] for a in data) == 6
+    assert sum(not a["streamer"] for a in data) == 4
+    assert len({a["id"] for a in data}) == len({a["login"] for a in data}) == 10
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"type": "stream.online", "broadcaster": "nobody_at_all"}, 404),
+        ({"type": "channel.nope", "broadcaster": STREAMER}, 400),
+        ({"type": "stream.online", "broadcaster": STREAMER, "count": 0}, 400),
+        ({"type": "stream.online", "broadcaster": STREAMER, "count": "3"}, 400),
+        ({"broadcaster": STREAMER}, 400),
+        ({"type": "stream.online", "broadcaster": STREAMER, "count": 2}, 200),
+    ],
+)
+async def test_control_trigger(world: World, body: dict[str, Any], status: int) -> None:
+    response = await world.http.post(f"{world.base}/control/trigger", json=body)
+    assert response.status_code == status
+    if status == 200:
+        assert response.json() == {"sent": []}  # nothing subscribed
+
+
+async def test_control_faults_and_subscriptions(world: World) -> None:
+    url = f"{world.base}/control/faults"
+    response = await world.http.post(url, json={"duplicate": True, "delay_s": 0.5})
+    assert response.json()["faults"] == {
+        "duplicate": True,
+        "out_of_order": False,
+        "delay_s": 0.5,
+        "bad_signature": False,
+    }
+    assert world.sim.faults.duplicate
+    assert (await world.http.post(url, json={"nonsense": True})).status_code == 400
+    assert (await world.http.post(url, json={"delay_s": -1})).status_code == 400
+    assert (await world.http.get(url)).json()["faults"]["delay_s"] == 0.5
+    await world.create(world.body())
+    listed = (await world.http.get(f"{world.base}/control/subscriptions")).json()
+    assert listed["total"] == 1
+    assert listed["data"][0]["client_id"] == DEMO_CLIENT_ID
+    assert "secret" not in str(listed)
+
+
+# --- Running on its own -----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_python_m_sev_simulator_serves_on_the_given_port(http: httpx.AsyncClient) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sev.simulator", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        async def up() -> bool:
+            try:
+                response = await http.get(f"http://127.0.0.1:{port}/control/accounts")
+            except httpx.TransportError:
+                return False
+            return response.status_code == 200
+
+        deadline = time.monotonic() + 15
+        while not await up():
+            assert process.poll() is None, "the simulator exited"
+            assert time.monotonic() < deadline, "the simulator did not come up"
+            await asyncio.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
