@@ -1008,6 +1008,18 @@ async def test_control_accounts_lists_the_directory(world: World) -> None:
     assert len({a["id"] for a in data}) == len({a["login"] for a in data}) == 10
 
 
+async def test_control_trigger_overrides_even_the_event_type_field(world: World) -> None:
+    await world.subscribe()
+    response = await world.http.post(
+        f"{world.base}/control/trigger",
+        json={"type": "stream.online", "broadcaster": STREAMER, "overrides": {"type": "rerun"}},
+    )
+    assert response.status_code == 200
+    (delivery,) = await world.notifications(1)
+    assert delivery.json["event"]["type"] == "rerun"
+    assert delivery.headers["twitch-eventsub-subscription-type"] == "stream.online"
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

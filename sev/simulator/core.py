@@ -119,9 +119,13 @@ class Simulator:
         self.deliveries.send(envelope(sub, "webhook_callback_verification", challenge=challenge))
 
     async def trigger(
-        self, type: str, broadcaster_login: str, count: int = 1, **overrides: Any
+        self, type: str, broadcaster_login: str, /, count: int = 1, **overrides: Any
     ) -> list[str]:
-        """Send `count` events of `type` in a channel to every enabled matching subscription."""
+        """Send `count` events of `type` in a channel to every enabled matching subscription.
+
+        `overrides` replace event fields; `type` and `broadcaster_login` are positional-only so
+        that an event's own `type` field (stream.online, hype trains) can be overridden too.
+        """
         if type not in CATALOG:
             raise ValueError(f"unknown event type {type!r}")
         account = self.directory.by_login(broadcaster_login)
