@@ -69,3 +69,13 @@ def signed_request(body: dict[str, Any] | bytes, *, message_type: str = "notific
         "Content-Type": "application/json",
     }
     return headers, raw
+
+
+def session_cookie(secret: str, **session: Any) -> str:
+    """A `sev_session` cookie value exactly as Starlette's SessionMiddleware signs it."""
+    from base64 import b64encode
+
+    import itsdangerous
+
+    data = b64encode(json.dumps(session).encode())
+    return itsdangerous.TimestampSigner(secret).sign(data).decode()

@@ -108,11 +108,17 @@ class SimulatorProcess(_Process):
     def ready_path(self) -> str:
         return "/control/accounts"
 
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Every subscription the simulated Twitch holds."""
+        response = httpx.get(f"{self.url}/control/subscriptions", timeout=10)
+        response.raise_for_status()
+        return list(response.json()["data"])
+
     def trigger(self, event_type: str, broadcaster: str, count: int = 1,
                 **fields: Any) -> list[str]:
         """Send events through the simulator's control endpoint; returns their message ids."""
         response = httpx.post(f"{self.url}/control/trigger", json={
-            "type": event_type, "broadcaster": broadcaster, "count": count, **fields},
+            "type": event_type, "broadcaster": broadcaster, "count": count, "overrides": fields},
             timeout=10)
         response.raise_for_status()
         return list(response.json()["sent"])
