@@ -215,14 +215,14 @@ def _prediction_end(data: Mapping[str, Any], _: Person, __: Person | None) -> st
     title = _text(data.get("title"))
     winner = next((_text(o.get("title")) for o in data.get("outcomes") or []
                    if isinstance(o, Mapping) and o.get("id") == data.get("winning_outcome_id")), "")
-    return f"Prediction ended: {title}" + (f" — {winner} won" if winner else "")
+    return f"Prediction ended: {title}" + (f" — “{winner}” won" if winner else "")
 
 
 def _poll_end(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
     choices = [c for c in data.get("choices") or [] if isinstance(c, Mapping)]
     best = max(choices, key=lambda c: int(c.get("votes") or 0), default=None)
     line = f"Poll ended: {_text(data.get('title'))}"
-    return f"{line} — {_text(best.get('title'))} won" if best else line
+    return f"{line} — “{_text(best.get('title'))}” won" if best else line
 
 
 _SUMMARIES: dict[str, _Summary] = {
@@ -259,7 +259,7 @@ _ACTOR_PREFIXES: dict[str, tuple[str, ...]] = {
     "user.update": ("user",),
 }
 # Where each type carries its own time; else the message timestamp is used.
-_TIME_FIELDS = ("followed_at", "started_at", "redeemed_at", "ended_at")
+_TIME_FIELDS = ("followed_at", "redeemed_at", "ended_at", "started_at")
 
 
 def _actor(event_type: str, data: Mapping[str, Any], broadcaster_id: str) -> Person | None:

@@ -40,11 +40,11 @@ CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("channel.hype_train.end", {**B, "level": 4}, "Hype train ended at level 4", None),
     ("channel.poll.begin", {**B, "title": "Best?"}, "Poll started: Best?", None),
     ("channel.poll.end", {**B, "title": "Best?", "choices": [
-        {"title": "A", "votes": 1}, {"title": "B", "votes": 5}]}, "Poll ended: Best? — B won", None),
+        {"title": "A", "votes": 1}, {"title": "B", "votes": 5}]}, "Poll ended: Best? — “B” won", None),
     ("channel.prediction.begin", {**B, "title": "Win?"}, "Prediction started: Win?", None),
     ("channel.prediction.end", {**B, "title": "Win?", "winning_outcome_id": "o2", "outcomes": [
         {"id": "o1", "title": "Yes"}, {"id": "o2", "title": "No"}]},
-     "Prediction ended: Win? — No won", None),
+     "Prediction ended: Win? — “No” won", None),
     ("channel.channel_points_custom_reward_redemption.add",
      {**B, **U, "reward": {"title": "Hydrate", "cost": 500}},
      "Viewer redeemed Hydrate (500 points)", "Viewer"),
