@@ -1,0 +1,94 @@
+"""Settings: validated at start, one clear line naming a bad variable, demo defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from sev.config import SIMULATOR_MOUNT, Settings, SettingsError, load_settings
+
+REAL = {
+    "twitch_client_id": "abc",
+    "twitch_client_secret": "def",
+    "twitch_eventsub_secret": "0123456789abcdef",
+    "sev_session_secret": "s" * 40,
+    "sev_token_key": Fernet.generate_key().decode(),
+}
+
+
+def _load(tmp_path: Path, **values: Any) -> Settings:
+    return load_settings(_env_file=None, sev_data_dir=tmp_path, **values)
+
+
+@pytest.mark.parametrize(("values", "variable"), [
+    ({**REAL, "twitch_eventsub_secret": "short"}, "TWITCH_EVENTSUB_SECRET"),
+    ({**REAL, "twitch_eventsub_secret": "x" * 101}, "TWITCH_EVENTSUB_SECRET"),
+    ({"mongodb_uri": "nonsense"}, "MONGODB_URI"),
+    ({"mongodb_uri": "mongodb://"}, "MONGODB_URI"),
+    ({"sev_public_url": "localhost:8000"}, "SEV_PUBLIC_URL"),
+    ({"redis_url": "http://x"}, "REDIS_URL"),
+    ({"sev_token_key": "not-a-key"}, "SEV_TOKEN_KEY"),
+    ({"sev_session_secret": "short"}, "SEV_SESSION_SECRET"),
+    ({"port": 0}, "PORT"),
+    ({"twitch_api_url": "ftp://x"}, "TWITCH_API_URL"),
+    ({"twitch_client_id": "abc"}, "TWITCH_CLIENT_SECRET"),
+    ({"twitch_client_secret": "abc"}, "TWITCH_CLIENT_ID"),
+    ({**REAL, "sev_token_key": None}, "SEV_TOKEN_KEY"),
+    ({"sev_public_url": "https://sev.example.com"}, "SEV_DEMO"),
+])
+def test_settings_name_the_bad_variable(tmp_path: Path, values: dict[str, Any],
+                                        variable: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        _load(tmp_path, **values)
+    message = str(error.value)
+    assert variable in message
+    assert "\n" not in message
+
+
+def test_settings_demo_mode_points_at_the_simulator(tmp_path: Path) -> None:
+    settings = _load(tmp_path)
+    assert settings.demo
+    assert settings.twitch_api_url == f"http://localhost:8000{SIMULATOR_MOUNT}/helix"
+    assert settings.twitch_auth_url == f"http://localhost:8000{SIMULATOR_MOUNT}/oauth2"
+    assert settings.resolve() is settings
+
+
+def test_settings_demo_secrets_survive_a_restart(tmp_path: Path) -> None:
+    first = _load(tmp_path)
+    second = _load(tmp_path)
+    for name in ("session", "token_key", "eventsub"):
+        assert first.secret(name) == second.secret(name)  # type: ignore[arg-type]
+    stored = json.loads((tmp_path / "demo-secrets.json").read_text())
+    assert stored["sev_session_secret"] == first.secret("session")
+    assert (tmp_path / "demo-secrets.json").stat().st_mode & 0o077 == 0
+
+
+def test_settings_allow_a_public_demo_when_asked(tmp_path: Path) -> None:
+    settings = _load(tmp_path, sev_public_url="https://demo.example.com", sev_demo=True)
+    assert settings.demo and settings.secure_cookies
+
+
+def test_settings_real_twitch_is_not_demo(tmp_path: Path) -> None:
+    settings = _load(tmp_path, **REAL)
+    assert not settings.demo
+    assert settings.callback_url == "http://localhost:8000/webhooks/eventsub"
+    assert settings.twitch_api_url == "https://api.twitch.tv/helix"
+
+
+def test_settings_read_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEV_PUBLIC_URL", "http://127.0.0.1:9999/")
+    monkeypatch.setenv("UNRELATED_VARIABLE", "ignored")
+    monkeypatch.setenv("MONGODB_URI", "")
+    settings = _load(tmp_path)
+    assert settings.sev_public_url == "http://127.0.0.1:9999"
+    assert settings.mongodb_uri is None
+
+
+def test_settings_never_show_secrets_in_their_repr(tmp_path: Path) -> None:
+    settings = _load(tmp_path, **REAL)
+    assert REAL["sev_token_key"] not in repr(settings)
+    assert "0123456789abcdef" not in repr(settings)
