@@ -42,8 +42,9 @@ def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
 def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     """Build SEV: FastAPI app + Socket.IO server, with everything long-lived in the lifespan."""
     settings = settings.resolve() if settings is not None else load_settings()
-    logging.basicConfig(level=settings.sev_log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.sev_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # httpx logs every request at INFO: too chatty for a webhook receiver.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     store = create_store(settings)
@@ -52,30 +53,44 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     if settings.demo:
         from sev.simulator import SimulatorConfig, create_simulator
 
-        simulator = create_simulator(SimulatorConfig(
-            events_per_minute=settings.sev_demo_events_per_minute,
-            public_url=f"{settings.sev_public_url}{SIMULATOR_MOUNT}",
-        ))
+        simulator = create_simulator(
+            SimulatorConfig(
+                events_per_minute=settings.sev_demo_events_per_minute,
+                public_url=f"{settings.sev_public_url}{SIMULATOR_MOUNT}",
+            )
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.demo:
-            log.warning("DEMO MODE: simulated Twitch at %s%s; demo accounts can log in. "
-                        "Set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET for real Twitch.",
-                        settings.sev_public_url, SIMULATOR_MOUNT)
+            log.warning(
+                "DEMO MODE: simulated Twitch at %s%s; demo accounts can log in. "
+                "Set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET for real Twitch.",
+                settings.sev_public_url,
+                SIMULATOR_MOUNT,
+            )
         await store.open()
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as http:
-            twitch = TwitchClient(http, client_id=settings.twitch_client_id or "",
-                                  client_secret=settings.secret("client"),
-                                  api_url=settings.twitch_api_url,
-                                  auth_url=settings.twitch_auth_url)
+            twitch = TwitchClient(
+                http,
+                client_id=settings.twitch_client_id or "",
+                client_secret=settings.secret("client"),
+                api_url=settings.twitch_api_url,
+                auth_url=settings.twitch_auth_url,
+            )
             subscriptions = Subscriptions(settings, store, twitch, live.notify)
             ingestor = Ingestor(store, live.publish)
             duties = Duties(store)
             duties.add("reconcile", settings.sev_reconcile_interval_s, subscriptions.reconcile)
             auth.add_duties(duties, settings, store, twitch)
-            app.state.__dict__.update(settings=settings, store=store, twitch=twitch, live=live,
-                                      ingestor=ingestor, subscriptions=subscriptions)
+            app.state.__dict__.update(
+                settings=settings,
+                store=store,
+                twitch=twitch,
+                live=live,
+                ingestor=ingestor,
+                subscriptions=subscriptions,
+            )
             await ingestor.start()
             if simulator is not None:
                 await simulator.start()
@@ -110,8 +125,10 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
         try:
             await asyncio.wait_for(store.ping(), timeout=1.8)
         except (StoreUnavailable, TimeoutError) as error:
-            return JSONResponse({"status": "degraded", "store": "unavailable",
-                                 "detail": str(error)[:200]}, status_code=503)
+            return JSONResponse(
+                {"status": "degraded", "store": "unavailable", "detail": str(error)[:200]},
+                status_code=503,
+            )
         return JSONResponse({"status": "ok", "store": "ok", "demo": settings.demo})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -132,20 +149,35 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def store_unavailable(request: Request, _: Exception) -> Response:
         if request.url.path.startswith(("/api/", "/webhooks/")):
             return JSONResponse({"error": "store unavailable"}, status_code=503)
-        return render(request, "error.html", {"title": "SEV's database is unavailable",
-                      "message": "Nothing is lost; try again in a moment."}, status_code=503)
+        return render(
+            request,
+            "error.html",
+            {
+                "title": "SEV's database is unavailable",
+                "message": "Nothing is lost; try again in a moment.",
+            },
+            status_code=503,
+        )
 
     @app.exception_handler(TwitchError)
     async def twitch_failed(request: Request, _: Exception) -> Response:
-        return render(request, "error.html", {"title": "Twitch is not answering",
-                      "message": "Try again in a minute."}, status_code=503)
+        return render(
+            request,
+            "error.html",
+            {"title": "Twitch is not answering", "message": "Try again in a minute."},
+            status_code=503,
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
         if request.url.path.startswith(("/api/", "/webhooks/")):
             return JSONResponse({"error": error.detail}, status_code=error.status_code)
-        return render(request, "error.html", {"title": f"Error {error.status_code}",
-                      "message": str(error.detail)}, status_code=error.status_code)
+        return render(
+            request,
+            "error.html",
+            {"title": f"Error {error.status_code}", "message": str(error.detail)},
+            status_code=error.status_code,
+        )
 
 
 def _build_default() -> Any:
@@ -164,4 +196,3 @@ def __getattr__(name: str) -> Any:
         globals()["app"] = application
         return application
     raise AttributeError(name)
-

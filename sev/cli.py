@@ -20,9 +20,15 @@ def _serve(args: argparse.Namespace) -> int:
         load_settings()  # fail fast, with one line, before uvicorn starts
     except SettingsError as error:
         sys.exit(f"SEV cannot start: {error}")
-    uvicorn.run("sev.app:app", host=args.host, port=args.port, proxy_headers=True,
-                forwarded_allow_ips=args.forwarded_allow_ips, ws_per_message_deflate=False,
-                log_level="info")
+    uvicorn.run(
+        "sev.app:app",
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        ws_per_message_deflate=False,
+        log_level="info",
+    )
     return 0
 
 
@@ -50,8 +56,11 @@ def _trigger(args: argparse.Namespace) -> int:
             sys.exit(f"sev trigger: {error}")
     target = base if args.simulator else f"{base}{SIMULATOR_MOUNT}"
     try:
-        response = httpx.post(f"{target}/control/trigger", json={
-            "type": args.type, "broadcaster": args.streamer, "count": args.count}, timeout=30)
+        response = httpx.post(
+            f"{target}/control/trigger",
+            json={"type": args.type, "broadcaster": args.streamer, "count": args.count},
+            timeout=30,
+        )
     except httpx.HTTPError as error:
         sys.exit(f"sev trigger: cannot reach the simulated Twitch at {target}: {error}")
     if response.status_code >= 400:
@@ -71,8 +80,11 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--host", default="127.0.0.1" if name == "demo" else "0.0.0.0")  # noqa: S104
         command.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        command.add_argument("--forwarded-allow-ips", default="127.0.0.1",
-                             help="proxies whose X-Forwarded-* headers are trusted ('*' on Heroku)")
+        command.add_argument(
+            "--forwarded-allow-ips",
+            default="127.0.0.1",
+            help="proxies whose X-Forwarded-* headers are trusted ('*' on Heroku)",
+        )
         command.set_defaults(handler=handler)
     simulate = commands.add_parser("simulate", help="run the simulated Twitch alone")
     simulate.add_argument("--port", type=int, default=8001)
@@ -82,8 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     trigger.add_argument("--streamer", required=True, help="the streamer's login")
     trigger.add_argument("--count", type=int, default=1)
     trigger.add_argument("--url", help="SEV's base URL (default: SEV_PUBLIC_URL)")
-    trigger.add_argument("--simulator", action="store_true",
-                         help="--url is a standalone simulated Twitch (`sev simulate`)")
+    trigger.add_argument(
+        "--simulator",
+        action="store_true",
+        help="--url is a standalone simulated Twitch (`sev simulate`)",
+    )
     trigger.set_defaults(handler=_trigger)
     return parser
 

@@ -1,9 +1,10 @@
 """Settings: the only place that reads the environment.
 
-Every variable of ARCHITECTURE.md's table is a field here (the field name is the variable's name,
-lower-cased). `Settings()` validates what it reads; `resolve()` then fills in what demo mode derives
-(simulated Twitch URLs, generated secrets persisted under `SEV_DATA_DIR`) and checks the rules that
-tie several variables together. A bad value raises `SettingsError` with one line naming the variable.
+Every variable of ARCHITECTURE.md's table is a field here (the field name is the variable's
+name, lower-cased). `Settings()` validates what it reads; `resolve()` then fills in what demo
+mode derives (simulated Twitch URLs, generated secrets persisted under `SEV_DATA_DIR`) and checks
+the rules that tie several variables together. A bad value raises `SettingsError` with one line
+naming the variable.
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ class Settings(BaseSettings):
     # Set by resolve(): not a variable, so no environment can switch demo mode on by itself.
     _demo: bool = PrivateAttr(default=False)
 
-    @field_validator("twitch_client_id", "twitch_client_secret", "mongodb_uri", "redis_url",
-                     mode="before")
+    @field_validator(
+        "twitch_client_id", "twitch_client_secret", "mongodb_uri", "redis_url", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

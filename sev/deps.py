@@ -79,16 +79,13 @@ OptionalUser = Annotated[User | None, Depends(_optional_user)]
 CurrentUser = Annotated[User, Depends(_current_user)]
 
 
-def _csrf_form_value(form: object) -> str | None:
-    value = form.get("csrf_token") if hasattr(form, "get") else None  # type: ignore[union-attr]
-    return value if isinstance(value, str) else None
-
-
 async def check_csrf(request: Request) -> None:
     """Refuse a state-changing form whose token does not match the session's (403)."""
     expected = request.session.get("csrf")
-    submitted = _csrf_form_value(await request.form())
-    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+    submitted = (await request.form()).get("csrf_token")
+    if not (isinstance(expected, str) and isinstance(submitted, str)) or not hmac.compare_digest(
+        expected, submitted
+    ):
         raise HTTPException(status_code=403, detail="The form expired; reload the page and retry.")
 
 

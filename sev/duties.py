@@ -48,8 +48,9 @@ class Duties:
 
     async def start(self) -> None:
         """Start one task per duty."""
-        self._tasks = [asyncio.create_task(self._loop(d), name=f"sev-duty-{d.name}")
-                       for d in self._duties]
+        self._tasks = [
+            asyncio.create_task(self._loop(d), name=f"sev-duty-{d.name}") for d in self._duties
+        ]
 
     async def stop(self) -> None:
         """Cancel the duties, wait for them, and hand their leases back."""

@@ -75,30 +75,60 @@ PUBLIC_TYPES: tuple[EventType, ...] = (
 )
 
 CONNECTED_TYPES: tuple[EventType, ...] = (
-    EventType("channel.follow", "2", scope="moderator:read:followers", with_moderator=True,
-              label="Follows"),
+    EventType(
+        "channel.follow",
+        "2",
+        scope="moderator:read:followers",
+        with_moderator=True,
+        label="Follows",
+    ),
     EventType("channel.subscribe", "1", scope="channel:read:subscriptions", label="Subscriptions"),
-    EventType("channel.subscription.gift", "1", scope="channel:read:subscriptions",
-              label="Gift subscriptions"),
-    EventType("channel.subscription.message", "1", scope="channel:read:subscriptions",
-              label="Resubscriptions"),
+    EventType(
+        "channel.subscription.gift",
+        "1",
+        scope="channel:read:subscriptions",
+        label="Gift subscriptions",
+    ),
+    EventType(
+        "channel.subscription.message",
+        "1",
+        scope="channel:read:subscriptions",
+        label="Resubscriptions",
+    ),
     EventType("channel.cheer", "1", scope="bits:read", label="Cheers"),
-    EventType("channel.hype_train.begin", "2", scope="channel:read:hype_train",
-              label="Hype trains"),
-    EventType("channel.hype_train.end", "2", scope="channel:read:hype_train",
-              label="Hype train results"),
+    EventType(
+        "channel.hype_train.begin", "2", scope="channel:read:hype_train", label="Hype trains"
+    ),
+    EventType(
+        "channel.hype_train.end", "2", scope="channel:read:hype_train", label="Hype train results"
+    ),
     EventType("channel.poll.begin", "1", scope="channel:read:polls", label="Polls"),
     EventType("channel.poll.end", "1", scope="channel:read:polls", label="Poll results"),
-    EventType("channel.prediction.begin", "1", scope="channel:read:predictions",
-              label="Predictions"),
-    EventType("channel.prediction.end", "1", scope="channel:read:predictions",
-              label="Prediction results"),
-    EventType("channel.channel_points_custom_reward_redemption.add", "1",
-              scope="channel:read:redemptions", label="Channel point redemptions"),
-    EventType("channel.shoutout.receive", "1", scope="moderator:read:shoutouts",
-              with_moderator=True, label="Shoutouts received"),
-    EventType("channel.charity_campaign.donate", "1", scope="channel:read:charity",
-              label="Charity donations"),
+    EventType(
+        "channel.prediction.begin", "1", scope="channel:read:predictions", label="Predictions"
+    ),
+    EventType(
+        "channel.prediction.end", "1", scope="channel:read:predictions", label="Prediction results"
+    ),
+    EventType(
+        "channel.channel_points_custom_reward_redemption.add",
+        "1",
+        scope="channel:read:redemptions",
+        label="Channel point redemptions",
+    ),
+    EventType(
+        "channel.shoutout.receive",
+        "1",
+        scope="moderator:read:shoutouts",
+        with_moderator=True,
+        label="Shoutouts received",
+    ),
+    EventType(
+        "channel.charity_campaign.donate",
+        "1",
+        scope="channel:read:charity",
+        label="Charity donations",
+    ),
     EventType("channel.ad_break.begin", "1", scope="channel:read:ads", label="Ad breaks"),
 )
 
@@ -106,8 +136,12 @@ CATALOGUE: tuple[EventType, ...] = PUBLIC_TYPES + CONNECTED_TYPES
 CONNECT_SCOPES: tuple[str, ...] = tuple(
     sorted({entry.scope for entry in CONNECTED_TYPES if entry.scope})
 )
-_CONDITION_KEYS = ("broadcaster_user_id", "to_broadcaster_user_id",
-                   "from_broadcaster_user_id", "user_id")
+_CONDITION_KEYS = (
+    "broadcaster_user_id",
+    "to_broadcaster_user_id",
+    "from_broadcaster_user_id",
+    "user_id",
+)
 
 
 def wanted_types(granted_scopes: set[str] | frozenset[str]) -> list[EventType]:
@@ -169,7 +203,11 @@ def _raid(data: Mapping[str, Any], broadcaster: Person, actor: Person | None) ->
 
 def _stream_online(data: Mapping[str, Any], broadcaster: Person, _: Person | None) -> str:
     kind = data.get("type", "live")
-    return f"{broadcaster.name} went live" if kind == "live" else f"{broadcaster.name} started a {kind}"
+    return (
+        f"{broadcaster.name} went live"
+        if kind == "live"
+        else f"{broadcaster.name} started a {kind}"
+    )
 
 
 def _channel_update(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
@@ -197,7 +235,8 @@ def _cheer(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
 
 
 def _charity(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
-    amount = data.get("amount") if isinstance(data.get("amount"), Mapping) else {}
+    raw = data.get("amount")
+    amount: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     try:
         value = int(amount.get("value", 0)) / 10 ** int(amount.get("decimal_places", 0))
         money = f"{value:,.2f} {amount.get('currency', '')}".strip()
@@ -213,8 +252,14 @@ def _redemption(data: Mapping[str, Any], _: Person, actor: Person | None) -> str
 
 def _prediction_end(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
     title = _text(data.get("title"))
-    winner = next((_text(o.get("title")) for o in data.get("outcomes") or []
-                   if isinstance(o, Mapping) and o.get("id") == data.get("winning_outcome_id")), "")
+    winner = next(
+        (
+            _text(o.get("title"))
+            for o in data.get("outcomes") or []
+            if isinstance(o, Mapping) and o.get("id") == data.get("winning_outcome_id")
+        ),
+        "",
+    )
     return f"Prediction ended: {title}" + (f" — “{winner}” won" if winner else "")
 
 
@@ -233,8 +278,10 @@ _SUMMARIES: dict[str, _Summary] = {
     "user.update": lambda d, b, a: f"{_who(a or b)} updated their profile",
     "channel.follow": lambda d, b, a: f"{_who(a)} followed",
     "channel.subscribe": lambda d, b, a: (
-        f"{_who(a)} received a gifted {_tier(d)} sub" if d.get("is_gift")
-        else f"{_who(a)} subscribed ({_tier(d)})"),
+        f"{_who(a)} received a gifted {_tier(d)} sub"
+        if d.get("is_gift")
+        else f"{_who(a)} subscribed ({_tier(d)})"
+    ),
     "channel.subscription.gift": _gift,
     "channel.subscription.message": _resub,
     "channel.cheer": _cheer,
@@ -246,10 +293,10 @@ _SUMMARIES: dict[str, _Summary] = {
     "channel.prediction.end": _prediction_end,
     "channel.channel_points_custom_reward_redemption.add": _redemption,
     "channel.shoutout.receive": lambda d, b, a: (
-        f"{_who(a)} shouted out {b.name} to {d.get('viewer_count', 0)} viewers"),
+        f"{_who(a)} shouted out {b.name} to {d.get('viewer_count', 0)} viewers"
+    ),
     "channel.charity_campaign.donate": _charity,
-    "channel.ad_break.begin": lambda d, b, a: (
-        f"{d.get('duration_seconds', 0)}s ad break started"),
+    "channel.ad_break.begin": lambda d, b, a: f"{d.get('duration_seconds', 0)}s ad break started",
 }
 
 # Where each type names the person who did it (the first prefix present wins).
@@ -285,8 +332,9 @@ def _broadcaster(data: Mapping[str, Any], broadcaster_id: str, known: Person | N
     return known or Person(id=broadcaster_id, login="", name=broadcaster_id)
 
 
-def summarize(event_type: str, data: Mapping[str, Any], broadcaster: Person,
-              actor: Person | None) -> str:
+def summarize(
+    event_type: str, data: Mapping[str, Any], broadcaster: Person, actor: Person | None
+) -> str:
     """The one line the page shows for an event; generic for types SEV does not know."""
     summary = _SUMMARIES.get(event_type)
     if summary is None:
@@ -298,17 +346,33 @@ def summarize(event_type: str, data: Mapping[str, Any], broadcaster: Person,
         return f"{event_type} event"
 
 
-def build_event(*, message_id: str, event_type: str, version: str, broadcaster_id: str,
-                data: Mapping[str, Any], message_timestamp: str, received_at: str,
-                known_broadcaster: Person | None = None) -> Event:
+def build_event(
+    *,
+    message_id: str,
+    event_type: str,
+    version: str,
+    broadcaster_id: str,
+    data: Mapping[str, Any],
+    message_timestamp: str,
+    received_at: str,
+    known_broadcaster: Person | None = None,
+) -> Event:
     """Turn a verified notification into an Event (seq 0 until the store numbers it)."""
     broadcaster = _broadcaster(data, broadcaster_id, known_broadcaster)
     actor = _actor(event_type, data, broadcaster_id)
-    occurred_at = next((str(data[f]) for f in _TIME_FIELDS if isinstance(data.get(f), str)),
-                       message_timestamp)
+    occurred_at = next(
+        (str(data[f]) for f in _TIME_FIELDS if isinstance(data.get(f), str)), message_timestamp
+    )
     occurred_at = normalize_timestamp(occurred_at)
     return Event(
-        id=message_id, seq=0, type=event_type, version=version, broadcaster=broadcaster,
-        actor=actor, occurred_at=occurred_at, received_at=received_at,
-        summary=summarize(event_type, data, broadcaster, actor), data=dict(data),
+        id=message_id,
+        seq=0,
+        type=event_type,
+        version=version,
+        broadcaster=broadcaster,
+        actor=actor,
+        occurred_at=occurred_at,
+        received_at=received_at,
+        summary=summarize(event_type, data, broadcaster, actor),
+        data=dict(data),
     )

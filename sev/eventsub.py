@@ -101,8 +101,9 @@ def normalize_timestamp(value: str) -> str:
 
 def sign(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
     """The `Twitch-Eventsub-Message-Signature` value for a message."""
-    digest = hmac.new(secret.encode(), message_id.encode() + timestamp.encode() + body,
-                      hashlib.sha256)
+    digest = hmac.new(
+        secret.encode(), message_id.encode() + timestamp.encode() + body, hashlib.sha256
+    )
     return "sha256=" + digest.hexdigest()
 
 
@@ -134,8 +135,9 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime) 
     return _parse(message_id, message_type, timestamp, sent_at, body)
 
 
-def _parse(message_id: str, message_type: MessageType, timestamp: str, sent_at: datetime,
-           body: bytes) -> Message:
+def _parse(
+    message_id: str, message_type: MessageType, timestamp: str, sent_at: datetime, body: bytes
+) -> Message:
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):

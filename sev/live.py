@@ -23,15 +23,19 @@ def room_of(broadcaster_id: str) -> str:
 
 def _origins(settings: Settings) -> list[str]:
     origin = settings.sev_public_url
-    return [origin, origin.replace("://localhost", "://127.0.0.1"),
-            origin.replace("://127.0.0.1", "://localhost")]
+    return [
+        origin,
+        origin.replace("://localhost", "://127.0.0.1"),
+        origin.replace("://127.0.0.1", "://localhost"),
+    ]
 
 
 class Live:
     """Owns the AsyncServer; `publish` is the one function the webhook path calls."""
 
-    def __init__(self, settings: Settings, store: Store,
-                 manager: socketio.AsyncManager | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, manager: socketio.AsyncManager | None = None
+    ) -> None:
         self._settings = settings
         self._store = store
         self.sio = socketio.AsyncServer(
@@ -46,8 +50,11 @@ class Live:
         self.sio.on("watch", self._watch)
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
-        session = read_session(environ.get("HTTP_COOKIE"), self._settings.secret("session"),
-                               self._settings.sev_session_max_age_s)
+        session = read_session(
+            environ.get("HTTP_COOKIE"),
+            self._settings.secret("session"),
+            self._settings.sev_session_max_age_s,
+        )
         user_id = session.get("user_id")
         if not isinstance(user_id, str):
             return False
@@ -77,7 +84,9 @@ class Live:
 
     async def publish(self, event: Event) -> None:
         """Send a stored event to everyone watching its broadcaster."""
-        await self.sio.emit("event", event.model_dump(mode="json"), room=room_of(event.broadcaster.id))
+        await self.sio.emit(
+            "event", event.model_dump(mode="json"), room=room_of(event.broadcaster.id)
+        )
 
     async def notify(self, broadcaster_id: str, notice: dict[str, Any]) -> None:
         """Send a notice (a revoked subscription, say) to a broadcaster's viewers."""

@@ -27,34 +27,55 @@ async def read_home(request: Request, user: OptionalUser, store: StoreDep) -> Re
 
 
 def _form_error(request: Request, user: Any, message: str, status: int, value: str) -> Response:
-    return render(request, "home.html",
-                  {"user": user, "favorite": None, "error": message, "streamer_value": value},
-                  status_code=status)
+    return render(
+        request,
+        "home.html",
+        {"user": user, "favorite": None, "error": message, "streamer_value": value},
+        status_code=status,
+    )
 
 
 @router.post("/favorite", include_in_schema=False, dependencies=[CsrfChecked])
-async def set_favourite(request: Request, user: CurrentUser, store: StoreDep, twitch: TwitchDep,
-                        subscriptions: SubscriptionsDep,
-                        streamer: str = Form(default="", max_length=200)) -> Response:
+async def set_favourite(
+    request: Request,
+    user: CurrentUser,
+    store: StoreDep,
+    twitch: TwitchDep,
+    subscriptions: SubscriptionsDep,
+    streamer: str = Form(default="", max_length=200),
+) -> Response:
     """Set the viewer's favourite streamer and make sure SEV listens to them."""
     login = normalize_login(streamer)
     if login is None:
-        return _form_error(request, user, "A Twitch login has 1 to 25 letters, digits or "
-                           "underscores.", 422, streamer)
+        return _form_error(
+            request,
+            user,
+            "A Twitch login has 1 to 25 letters, digits or underscores.",
+            422,
+            streamer,
+        )
     try:
         found = await twitch.get_users(logins=[login])
     except TwitchError:
         log.warning("Twitch failed while resolving %s", login, exc_info=True)
-        return _form_error(request, user, "Twitch is not answering right now; try again in a "
-                           "minute.", 503, streamer)
+        return _form_error(
+            request,
+            user,
+            "Twitch is not answering right now; try again in a minute.",
+            503,
+            streamer,
+        )
     if not found:
-        return _form_error(request, user, f"There is no Twitch channel called {login}.", 404,
-                           streamer)
+        return _form_error(
+            request, user, f"There is no Twitch channel called {login}.", 404, streamer
+        )
     twitch_user = found[0]
     try:
         existing = await store.get_broadcaster(twitch_user.id)
         broadcaster = Broadcaster(
-            id=twitch_user.id, login=twitch_user.login, display_name=twitch_user.display_name,
+            id=twitch_user.id,
+            login=twitch_user.login,
+            display_name=twitch_user.display_name,
             profile_image_url=twitch_user.profile_image_url or "",
             granted_scopes=existing.granted_scopes if existing else [],
         )
@@ -64,14 +85,22 @@ async def set_favourite(request: Request, user: CurrentUser, store: StoreDep, tw
         except TwitchError:
             log.warning("Twitch failed while subscribing to %s", login, exc_info=True)
             await subscriptions.favourites_changed({broadcaster.id})
-            return _form_error(request, user, "Twitch is not answering right now; try again "
-                               "in a minute.", 503, streamer)
+            return _form_error(
+                request,
+                user,
+                "Twitch is not answering right now; try again in a minute.",
+                503,
+                streamer,
+            )
         previous = user.favorite_id
         await store.save_user(user.model_copy(update={"favorite_id": broadcaster.id}))
-        await subscriptions.favourites_changed({broadcaster.id} | ({previous} if previous else set()))
+        await subscriptions.favourites_changed(
+            {broadcaster.id} | ({previous} if previous else set())
+        )
     except StoreUnavailable:
-        return _form_error(request, user, "SEV's database is unavailable; try again shortly.",
-                           503, streamer)
+        return _form_error(
+            request, user, "SEV's database is unavailable; try again shortly.", 503, streamer
+        )
     return RedirectResponse(f"/streamers/{broadcaster.login}", status_code=303)
 
 
@@ -81,25 +110,39 @@ async def _broadcaster_or_404(store: StoreDep, login: str) -> Broadcaster | None
 
 
 @router.get("/streamers/{login}", include_in_schema=False)
-async def read_streamer(request: Request, login: str, user: CurrentUser,
-                        store: StoreDep) -> Response:
+async def read_streamer(
+    request: Request, login: str, user: CurrentUser, store: StoreDep
+) -> Response:
     """The streamer page: embed, latest events (first paint) and the live connection."""
     broadcaster = await _broadcaster_or_404(store, login)
     if broadcaster is None:
-        return render(request, "not_found.html",
-                      {"user": user, "message": f"SEV does not follow {login} yet."},
-                      status_code=404)
+        return render(
+            request,
+            "not_found.html",
+            {"user": user, "message": f"SEV does not follow {login} yet."},
+            status_code=404,
+        )
     initial = await read_events(store, broadcaster)
-    return render(request, "streamer.html", {
-        "user": user, "broadcaster": broadcaster, "initial": initial,
-        "is_owner": user.id == broadcaster.id,
-    })
+    return render(
+        request,
+        "streamer.html",
+        {
+            "user": user,
+            "broadcaster": broadcaster,
+            "initial": initial,
+            "is_owner": user.id == broadcaster.id,
+        },
+    )
 
 
 @router.get("/api/streamers/{login}/events")
-async def read_streamer_events(login: str, user: CurrentUser, store: StoreDep,
-                               limit: int = Query(default=PAGE_SIZE, ge=1, le=100),
-                               after: int | None = Query(default=None, ge=0)) -> Response:
+async def read_streamer_events(
+    login: str,
+    user: CurrentUser,
+    store: StoreDep,
+    limit: int = Query(default=PAGE_SIZE, ge=1, le=100),
+    after: int | None = Query(default=None, ge=0),
+) -> Response:
     """A streamer and their events, newest first: the same shape as the socket's `watch` ack."""
     broadcaster = await _broadcaster_or_404(store, login)
     if broadcaster is None:

@@ -29,13 +29,15 @@ def describe(broadcaster: Broadcaster, subscriptions: list[SubscriptionRecord]) 
     kinds = []
     for entry in CATALOGUE:
         key = (entry.type, tuple(sorted(entry.condition(broadcaster.id))))
-        kinds.append({
-            "type": entry.type,
-            "label": entry.label,
-            "connected_only": entry.scope is not None,
-            "available": entry.scope is None or entry.scope in granted,
-            "status": status.get(key),
-        })
+        kinds.append(
+            {
+                "type": entry.type,
+                "label": entry.label,
+                "connected_only": entry.scope is not None,
+                "available": entry.scope is None or entry.scope in granted,
+                "status": status.get(key),
+            }
+        )
     return {
         "id": broadcaster.id,
         "login": broadcaster.login,
@@ -46,8 +48,9 @@ def describe(broadcaster: Broadcaster, subscriptions: list[SubscriptionRecord]) 
     }
 
 
-async def read_events(store: Store, broadcaster: Broadcaster, *, after: int | None = None,
-                      limit: int = PAGE_SIZE) -> dict[str, Any]:
+async def read_events(
+    store: Store, broadcaster: Broadcaster, *, after: int | None = None, limit: int = PAGE_SIZE
+) -> dict[str, Any]:
     """`{"streamer", "events"[, "gap"]}`: the newest `limit`, or every event after `after`."""
     subscriptions = await store.list_subscriptions(broadcaster.id)
     body: dict[str, Any] = {"streamer": describe(broadcaster, subscriptions)}

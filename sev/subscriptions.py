@@ -34,8 +34,9 @@ def _same(record: SubscriptionRecord | Subscription, entry: EventType, broadcast
 class Subscriptions:
     """Keeps Twitch's subscriptions in line with what SEV's viewers want."""
 
-    def __init__(self, settings: Settings, store: Store, twitch: TwitchClient,
-                 notify: Notify) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, twitch: TwitchClient, notify: Notify
+    ) -> None:
         self._settings = settings
         self._store = store
         self._twitch = twitch
@@ -44,9 +45,13 @@ class Subscriptions:
 
     def _to_record(self, subscription: Subscription, broadcaster_id: str) -> SubscriptionRecord:
         return SubscriptionRecord(
-            id=subscription.id, broadcaster_id=broadcaster_id, type=subscription.type,
-            version=subscription.version, condition=dict(subscription.condition),
-            status=subscription.status, created_at=subscription.created_at or "",
+            id=subscription.id,
+            broadcaster_id=broadcaster_id,
+            type=subscription.type,
+            version=subscription.version,
+            condition=dict(subscription.condition),
+            status=subscription.status,
+            created_at=subscription.created_at or "",
         )
 
     async def ensure(self, broadcaster: Broadcaster) -> None:
@@ -76,13 +81,17 @@ class Subscriptions:
         condition = entry.condition(broadcaster.id)
         try:
             created = await self._twitch.create_subscription(
-                entry.type, entry.version, condition, self._settings.callback_url,
+                entry.type,
+                entry.version,
+                condition,
+                self._settings.callback_url,
                 self._settings.secret("eventsub"),
             )
         except SubscriptionConflict:
-            created = await self._adopt(broadcaster, entry)
-            if created is None:
+            adopted = await self._adopt(broadcaster, entry)
+            if adopted is None:
                 return
+            created = adopted
         except TwitchError as error:
             if error.status in (400, 403):
                 # Not allowed for this channel (e.g. a scope the streamer withdrew): skip it,
@@ -94,8 +103,10 @@ class Subscriptions:
 
     async def _adopt(self, broadcaster: Broadcaster, entry: EventType) -> Subscription | None:
         async for existing in self._twitch.list_subscriptions(type=entry.type):
-            if (_same(existing, entry, broadcaster.id)
-                    and existing.transport.get("callback") == self._settings.callback_url):
+            if (
+                _same(existing, entry, broadcaster.id)
+                and existing.transport.get("callback") == self._settings.callback_url
+            ):
                 return existing
         return None
 
@@ -108,18 +119,23 @@ class Subscriptions:
             wanted = await self._store.favorite_count(broadcaster_id) > 0
             if wanted and broadcaster.unwanted_since is not None:
                 await self._store.save_broadcaster(
-                    broadcaster.model_copy(update={"unwanted_since": None}))
+                    broadcaster.model_copy(update={"unwanted_since": None})
+                )
             elif not wanted and broadcaster.unwanted_since is None:
                 await self._store.save_broadcaster(
-                    broadcaster.model_copy(update={"unwanted_since": now_utc()}))
+                    broadcaster.model_copy(update={"unwanted_since": now_utc()})
+                )
 
     async def reconcile(self, now: datetime | None = None) -> None:
         """Bring Twitch in line with what is wanted: recreate, release and delete orphans."""
         now = now or now_utc()
         grace = timedelta(seconds=self._settings.sev_release_grace_s)
         async with self._lock:
-            at_twitch = {s.id: s async for s in self._twitch.list_subscriptions()
-                         if s.transport.get("callback") == self._settings.callback_url}
+            at_twitch = {
+                s.id: s
+                async for s in self._twitch.list_subscriptions()
+                if s.transport.get("callback") == self._settings.callback_url
+            }
             records = await self._store.list_subscriptions()
             known = {r.id for r in records}
             for record in records:
@@ -128,10 +144,13 @@ class Subscriptions:
                     await self._store.delete_subscription(record.id)
                 elif current.status != record.status:
                     await self._store.save_subscription(
-                        record.model_copy(update={"status": current.status}))
+                        record.model_copy(update={"status": current.status})
+                    )
             for broadcaster in await self._store.list_broadcasters():
-                released = (broadcaster.unwanted_since is not None
-                            and now - broadcaster.unwanted_since >= grace)
+                released = (
+                    broadcaster.unwanted_since is not None
+                    and now - broadcaster.unwanted_since >= grace
+                )
                 mine = await self._store.list_subscriptions(broadcaster.id)
                 if released:
                     for record in mine:
@@ -150,25 +169,37 @@ class Subscriptions:
         subscription_id = str(subscription.get("id", ""))
         status = str(subscription.get("status", "revoked"))
         record = await self._store.get_subscription(subscription_id)
-        broadcaster_id = (record.broadcaster_id if record
-                          else broadcaster_id_of(subscription.get("condition") or {}))
+        broadcaster_id = (
+            record.broadcaster_id
+            if record
+            else broadcaster_id_of(subscription.get("condition") or {})
+        )
         if record is not None:
             await self._store.save_subscription(record.model_copy(update={"status": status}))
         if broadcaster_id is None:
             return
         if status == "authorization_revoked":
             await self._withdraw_scope(broadcaster_id, str(subscription.get("type", "")))
-        await self._notify(broadcaster_id, {
-            "kind": "revocation", "type": subscription.get("type"), "status": status,
-        })
+        await self._notify(
+            broadcaster_id,
+            {
+                "kind": "revocation",
+                "type": subscription.get("type"),
+                "status": status,
+            },
+        )
 
     async def _withdraw_scope(self, broadcaster_id: str, event_type: str) -> None:
         broadcaster = await self._store.get_broadcaster(broadcaster_id)
         if broadcaster is None:
             return
-        withdrawn = {e.scope for e in wanted_types(set(broadcaster.granted_scopes))
-                     if e.type == event_type and e.scope}
+        withdrawn = {
+            e.scope
+            for e in wanted_types(set(broadcaster.granted_scopes))
+            if e.type == event_type and e.scope
+        }
         if withdrawn:
             scopes = [s for s in broadcaster.granted_scopes if s not in withdrawn]
             await self._store.save_broadcaster(
-                broadcaster.model_copy(update={"granted_scopes": scopes}))
+                broadcaster.model_copy(update={"granted_scopes": scopes})
+            )

@@ -26,8 +26,9 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None,
-           status_code: int = 200) -> Response:
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
     """Render a page with the globals every template may use."""
     settings = request.app.state.settings
     full = {

@@ -40,8 +40,9 @@ async def _read_body(request: Request) -> bytes:
 
 
 @router.post("/webhooks/eventsub", include_in_schema=False)
-async def receive_eventsub(request: Request, settings: SettingsDep, ingestor: IngestorDep,
-                           subscriptions: SubscriptionsDep) -> Response:
+async def receive_eventsub(
+    request: Request, settings: SettingsDep, ingestor: IngestorDep, subscriptions: SubscriptionsDep
+) -> Response:
     """Twitch EventSub's webhook callback."""
     try:
         body = await _read_body(request)
@@ -65,8 +66,9 @@ async def receive_eventsub(request: Request, settings: SettingsDep, ingestor: In
         event_data = message.event or {}
         broadcaster_id = broadcaster_id_of(message.condition) or broadcaster_id_of(event_data)
         if broadcaster_id is None:
-            log.warning("notification %s names no broadcaster; acknowledged, not stored",
-                        message.message_id)
+            log.warning(
+                "notification %s names no broadcaster; acknowledged, not stored", message.message_id
+            )
             return Response(status_code=204)
         event = build_event(
             message_id=message.message_id,

@@ -19,7 +19,7 @@ from sev.store import Store
 from tests.factories import SECRET
 from tests.services import free_port
 
-SESSION_SECRET = "test-session-secret-0123456789-abcdefghij"  # noqa: S105
+SESSION_SECRET = "test-session-secret-0123456789-abcdefghij"
 
 
 @dataclass
@@ -64,5 +64,7 @@ async def running_app(tmp_path: Path, **overrides: Any) -> AsyncIterator[AppHand
     fastapi_app: FastAPI = asgi.other_asgi_app
     async with LifespanManager(asgi) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url=settings.sev_public_url) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=settings.sev_public_url
+        ) as client:
             yield AppHandle(client=client, app=fastapi_app, settings=settings)

@@ -13,15 +13,26 @@ from sev.eventsub import sign
 SECRET = "test-eventsub-secret-0123456789"
 
 
-def make_event(broadcaster_id: str = "1337", message_id: str | None = None,
-               event_type: str = "channel.follow", **data: Any) -> Event:
+def make_event(
+    broadcaster_id: str = "1337",
+    message_id: str | None = None,
+    event_type: str = "channel.follow",
+    **data: Any,
+) -> Event:
     """An Event ready for the store (seq 0: the store numbers it)."""
     return Event(
-        id=message_id or str(uuid.uuid4()), seq=0, type=event_type, version="2",
-        broadcaster=Person(id=broadcaster_id, login=f"b{broadcaster_id}", name=f"B{broadcaster_id}"),
+        id=message_id or str(uuid.uuid4()),
+        seq=0,
+        type=event_type,
+        version="2",
+        broadcaster=Person(
+            id=broadcaster_id, login=f"b{broadcaster_id}", name=f"B{broadcaster_id}"
+        ),
         actor=Person(id="42", login="cool_user", name="Cool_User"),
-        occurred_at="2026-11-28T10:11:12.123Z", received_at="2026-11-28T10:11:12.200Z",
-        summary="Cool_User followed", data={"user_id": "42", **data},
+        occurred_at="2026-11-28T10:11:12.123Z",
+        received_at="2026-11-28T10:11:12.200Z",
+        summary="Cool_User followed",
+        data={"user_id": "42", **data},
     )
 
 
@@ -31,29 +42,48 @@ def twitch_timestamp(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
-def notification_body(event_type: str = "channel.follow", version: str = "2",
-                      broadcaster_id: str = "1337", **event: Any) -> dict[str, Any]:
+def notification_body(
+    event_type: str = "channel.follow",
+    version: str = "2",
+    broadcaster_id: str = "1337",
+    **event: Any,
+) -> dict[str, Any]:
     """A notification envelope with a documented-looking event."""
     condition = {"broadcaster_user_id": broadcaster_id}
     payload = {
-        "user_id": "1234", "user_login": "cool_user", "user_name": "Cool_User",
-        "broadcaster_user_id": broadcaster_id, "broadcaster_user_login": "cooler_user",
-        "broadcaster_user_name": "Cooler_User", "followed_at": "2026-11-28T10:11:12.123456789Z",
+        "user_id": "1234",
+        "user_login": "cool_user",
+        "user_name": "Cool_User",
+        "broadcaster_user_id": broadcaster_id,
+        "broadcaster_user_login": "cooler_user",
+        "broadcaster_user_name": "Cooler_User",
+        "followed_at": "2026-11-28T10:11:12.123456789Z",
         **event,
     }
     return {
-        "subscription": {"id": str(uuid.uuid4()), "type": event_type, "version": version,
-                         "status": "enabled", "cost": 0, "condition": condition,
-                         "transport": {"method": "webhook", "callback": "http://x/webhooks/eventsub"},
-                         "created_at": "2026-11-28T10:00:00.0Z"},
+        "subscription": {
+            "id": str(uuid.uuid4()),
+            "type": event_type,
+            "version": version,
+            "status": "enabled",
+            "cost": 0,
+            "condition": condition,
+            "transport": {"method": "webhook", "callback": "http://x/webhooks/eventsub"},
+            "created_at": "2026-11-28T10:00:00.0Z",
+        },
         "event": payload,
     }
 
 
-def signed_request(body: dict[str, Any] | bytes, *, message_type: str = "notification",
-                   secret: str = SECRET, message_id: str | None = None,
-                   timestamp: str | None = None, age: timedelta | None = None
-                   ) -> tuple[dict[str, str], bytes]:
+def signed_request(
+    body: dict[str, Any] | bytes,
+    *,
+    message_type: str = "notification",
+    secret: str = SECRET,
+    message_id: str | None = None,
+    timestamp: str | None = None,
+    age: timedelta | None = None,
+) -> tuple[dict[str, str], bytes]:
     """Headers and raw body of an EventSub request signed as Twitch signs it."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     message_id = message_id or str(uuid.uuid4())

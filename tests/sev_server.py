@@ -17,7 +17,7 @@ from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENTSUB_SECRET = "test-eventsub-secret-0123456789"  # noqa: S105
+EVENTSUB_SECRET = "test-eventsub-secret-0123456789"
 # Variables a developer's shell might carry that would change what the test starts.
 _SCRUB = ("TWITCH_", "SEV_", "MONGODB_URI", "REDIS_URL", "PORT")
 
@@ -50,9 +50,13 @@ class _Process:
     def start(self, timeout: float = 30.0) -> None:
         """Start the process and wait until it answers."""
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603
-            self.command(), cwd=ROOT, env=self.environment(), stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+        self.process = subprocess.Popen(
+            self.command(),
+            cwd=ROOT,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -114,12 +118,20 @@ class SimulatorProcess(_Process):
         response.raise_for_status()
         return list(response.json()["data"])
 
-    def trigger(self, event_type: str, broadcaster: str, count: int = 1,
-                **fields: Any) -> list[str]:
+    def trigger(
+        self, event_type: str, broadcaster: str, count: int = 1, **fields: Any
+    ) -> list[str]:
         """Send events through the simulator's control endpoint; returns their message ids."""
-        response = httpx.post(f"{self.url}/control/trigger", json={
-            "type": event_type, "broadcaster": broadcaster, "count": count, "overrides": fields},
-            timeout=10)
+        response = httpx.post(
+            f"{self.url}/control/trigger",
+            json={
+                "type": event_type,
+                "broadcaster": broadcaster,
+                "count": count,
+                "overrides": fields,
+            },
+            timeout=10,
+        )
         response.raise_for_status()
         return list(response.json()["sent"])
 
@@ -127,8 +139,13 @@ class SimulatorProcess(_Process):
 class SevProcess(_Process):
     """SEV itself: `uvicorn sev.app:app` with the given settings."""
 
-    def __init__(self, tmp: Path, env: dict[str, str] | None = None, port: int | None = None,
-                 data_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         port = port or free_port()
         super().__init__("SEV", port, tmp / f"sev-{port}.log")
         self.data_dir = data_dir or tmp / "var"
@@ -141,23 +158,42 @@ class SevProcess(_Process):
         }
 
     @classmethod
-    def against(cls, simulator: SimulatorProcess, tmp: Path,
-                env: dict[str, str] | None = None, **kwargs: Any) -> SevProcess:
+    def against(
+        cls,
+        simulator: SimulatorProcess,
+        tmp: Path,
+        env: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> SevProcess:
         """SEV configured as for real Twitch, but pointing at a standalone simulated Twitch."""
-        return cls(tmp, {
-            "TWITCH_CLIENT_ID": DEMO_CLIENT_ID,
-            "TWITCH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-            "TWITCH_EVENTSUB_SECRET": EVENTSUB_SECRET,
-            "TWITCH_API_URL": f"{simulator.url}/helix",
-            "TWITCH_AUTH_URL": f"{simulator.url}/oauth2",
-            "SEV_SESSION_SECRET": "test-session-secret-0123456789-abcdefghij",
-            "SEV_TOKEN_KEY": "PlXSZG4DFHehgoeUGU0_hLVFSc_9YWaIpW1SYcL9Aew=",
-            **(env or {}),
-        }, **kwargs)
+        return cls(
+            tmp,
+            {
+                "TWITCH_CLIENT_ID": DEMO_CLIENT_ID,
+                "TWITCH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+                "TWITCH_EVENTSUB_SECRET": EVENTSUB_SECRET,
+                "TWITCH_API_URL": f"{simulator.url}/helix",
+                "TWITCH_AUTH_URL": f"{simulator.url}/oauth2",
+                "SEV_SESSION_SECRET": "test-session-secret-0123456789-abcdefghij",
+                "SEV_TOKEN_KEY": "PlXSZG4DFHehgoeUGU0_hLVFSc_9YWaIpW1SYcL9Aew=",
+                **(env or {}),
+            },
+            **kwargs,
+        )
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "sev.app:app", "--host", "127.0.0.1",
-                "--port", str(self.port), "--ws-per-message-deflate", "false"]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "sev.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ws-per-message-deflate",
+            "false",
+        ]
 
     def environment(self) -> dict[str, str]:
         return _clean_env(self.env)

@@ -13,17 +13,25 @@ import pytest
 from tests.sev_server import ROOT, SevProcess, _clean_env
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("TWITCH_EVENTSUB_SECRET", "short"),
-    ("MONGODB_URI", "nonsense"),
-    ("SEV_PUBLIC_URL", "not a url"),
-])
-def test_app_refuses_to_start_with_a_bad_setting(tmp_path: Path, variable: str,
-                                                 value: str) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TWITCH_EVENTSUB_SECRET", "short"),
+        ("MONGODB_URI", "nonsense"),
+        ("SEV_PUBLIC_URL", "not a url"),
+    ],
+)
+def test_app_refuses_to_start_with_a_bad_setting(tmp_path: Path, variable: str, value: str) -> None:
     env = _clean_env({variable: value, "SEV_DATA_DIR": str(tmp_path)})
     result = subprocess.run(
         [sys.executable, "-m", "uvicorn", "sev.app:app", "--port", "1"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode != 0
     assert variable in result.stderr
     assert "Traceback" not in result.stderr
@@ -47,8 +55,9 @@ def test_app_serves_the_demo_home_page_and_simulator(tmp_path: Path) -> None:
         sev.stop()
 
 
-def test_healthz_reports_a_store_outage_quickly_and_recovers(tmp_path: Path,
-                                                             mongo_server: object) -> None:
+def test_healthz_reports_a_store_outage_quickly_and_recovers(
+    tmp_path: Path, mongo_server: object
+) -> None:
     uri = f"{mongo_server.uri.rstrip('/')}/sev_health"  # type: ignore[attr-defined]
     sev = SevProcess(tmp_path, {"MONGODB_URI": uri})
     sev.start()

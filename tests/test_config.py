@@ -24,24 +24,28 @@ def _load(tmp_path: Path, **values: Any) -> Settings:
     return load_settings(_env_file=None, sev_data_dir=tmp_path, **values)
 
 
-@pytest.mark.parametrize(("values", "variable"), [
-    ({**REAL, "twitch_eventsub_secret": "short"}, "TWITCH_EVENTSUB_SECRET"),
-    ({**REAL, "twitch_eventsub_secret": "x" * 101}, "TWITCH_EVENTSUB_SECRET"),
-    ({"mongodb_uri": "nonsense"}, "MONGODB_URI"),
-    ({"mongodb_uri": "mongodb://"}, "MONGODB_URI"),
-    ({"sev_public_url": "localhost:8000"}, "SEV_PUBLIC_URL"),
-    ({"redis_url": "http://x"}, "REDIS_URL"),
-    ({"sev_token_key": "not-a-key"}, "SEV_TOKEN_KEY"),
-    ({"sev_session_secret": "short"}, "SEV_SESSION_SECRET"),
-    ({"port": 0}, "PORT"),
-    ({"twitch_api_url": "ftp://x"}, "TWITCH_API_URL"),
-    ({"twitch_client_id": "abc"}, "TWITCH_CLIENT_SECRET"),
-    ({"twitch_client_secret": "abc"}, "TWITCH_CLIENT_ID"),
-    ({**REAL, "sev_token_key": None}, "SEV_TOKEN_KEY"),
-    ({"sev_public_url": "https://sev.example.com"}, "SEV_DEMO"),
-])
-def test_settings_name_the_bad_variable(tmp_path: Path, values: dict[str, Any],
-                                        variable: str) -> None:
+@pytest.mark.parametrize(
+    ("values", "variable"),
+    [
+        ({**REAL, "twitch_eventsub_secret": "short"}, "TWITCH_EVENTSUB_SECRET"),
+        ({**REAL, "twitch_eventsub_secret": "x" * 101}, "TWITCH_EVENTSUB_SECRET"),
+        ({"mongodb_uri": "nonsense"}, "MONGODB_URI"),
+        ({"mongodb_uri": "mongodb://"}, "MONGODB_URI"),
+        ({"sev_public_url": "localhost:8000"}, "SEV_PUBLIC_URL"),
+        ({"redis_url": "http://x"}, "REDIS_URL"),
+        ({"sev_token_key": "not-a-key"}, "SEV_TOKEN_KEY"),
+        ({"sev_session_secret": "short"}, "SEV_SESSION_SECRET"),
+        ({"port": 0}, "PORT"),
+        ({"twitch_api_url": "ftp://x"}, "TWITCH_API_URL"),
+        ({"twitch_client_id": "abc"}, "TWITCH_CLIENT_SECRET"),
+        ({"twitch_client_secret": "abc"}, "TWITCH_CLIENT_ID"),
+        ({**REAL, "sev_token_key": None}, "SEV_TOKEN_KEY"),
+        ({"sev_public_url": "https://sev.example.com"}, "SEV_DEMO"),
+    ],
+)
+def test_settings_name_the_bad_variable(
+    tmp_path: Path, values: dict[str, Any], variable: str
+) -> None:
     with pytest.raises(SettingsError) as error:
         _load(tmp_path, **values)
     message = str(error.value)

@@ -8,69 +8,165 @@ import pytest
 
 from sev.events import CATALOGUE, CONNECT_SCOPES, broadcaster_id_of, build_event, wanted_types
 
-B = {"broadcaster_user_id": "1", "broadcaster_user_login": "streamer",
-     "broadcaster_user_name": "Streamer"}
+B = {
+    "broadcaster_user_id": "1",
+    "broadcaster_user_login": "streamer",
+    "broadcaster_user_name": "Streamer",
+}
 U = {"user_id": "2", "user_login": "viewer", "user_name": "Viewer"}
 
 CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
-    ("stream.online", {**B, "type": "live", "started_at": "2026-11-28T10:00:00Z"},
-     "Streamer went live", None),
+    (
+        "stream.online",
+        {**B, "type": "live", "started_at": "2026-11-28T10:00:00Z"},
+        "Streamer went live",
+        None,
+    ),
     ("stream.offline", B, "Streamer went offline", None),
-    ("channel.update", {**B, "title": "Speedrun", "category_name": "Celeste"},
-     "Title: Speedrun · Celeste", None),
-    ("channel.raid", {"from_broadcaster_user_id": "9", "from_broadcaster_user_login": "raider",
-                      "from_broadcaster_user_name": "Raider", "to_broadcaster_user_id": "1",
-                      "to_broadcaster_user_login": "streamer",
-                      "to_broadcaster_user_name": "Streamer", "viewers": 42},
-     "Raider raided with 42 viewers", "Raider"),
-    ("user.update", {**U, "user_id": "1", "user_name": "Streamer"},
-     "Streamer updated their profile", "Streamer"),
+    (
+        "channel.update",
+        {**B, "title": "Speedrun", "category_name": "Celeste"},
+        "Title: Speedrun · Celeste",
+        None,
+    ),
+    (
+        "channel.raid",
+        {
+            "from_broadcaster_user_id": "9",
+            "from_broadcaster_user_login": "raider",
+            "from_broadcaster_user_name": "Raider",
+            "to_broadcaster_user_id": "1",
+            "to_broadcaster_user_login": "streamer",
+            "to_broadcaster_user_name": "Streamer",
+            "viewers": 42,
+        },
+        "Raider raided with 42 viewers",
+        "Raider",
+    ),
+    (
+        "user.update",
+        {**U, "user_id": "1", "user_name": "Streamer"},
+        "Streamer updated their profile",
+        "Streamer",
+    ),
     ("channel.follow", {**B, **U}, "Viewer followed", "Viewer"),
-    ("channel.subscribe", {**B, **U, "tier": "2000", "is_gift": False},
-     "Viewer subscribed (Tier 2)", "Viewer"),
-    ("channel.subscription.gift", {**B, "user_id": None, "user_login": None, "user_name": None,
-                                   "total": 5, "tier": "1000", "is_anonymous": True},
-     "An anonymous gifter gifted 5 Tier 1 subs", None),
-    ("channel.subscription.message", {**B, **U, "tier": "1000", "cumulative_months": 12,
-                                      "message": {"text": "hi"}},
-     "Viewer resubscribed for 12 months (Tier 1): hi", "Viewer"),
-    ("channel.cheer", {**B, **U, "is_anonymous": False, "bits": 100, "message": "cheer100 gg"},
-     "Viewer cheered 100 bits: cheer100 gg", "Viewer"),
+    (
+        "channel.subscribe",
+        {**B, **U, "tier": "2000", "is_gift": False},
+        "Viewer subscribed (Tier 2)",
+        "Viewer",
+    ),
+    (
+        "channel.subscription.gift",
+        {
+            **B,
+            "user_id": None,
+            "user_login": None,
+            "user_name": None,
+            "total": 5,
+            "tier": "1000",
+            "is_anonymous": True,
+        },
+        "An anonymous gifter gifted 5 Tier 1 subs",
+        None,
+    ),
+    (
+        "channel.subscription.message",
+        {**B, **U, "tier": "1000", "cumulative_months": 12, "message": {"text": "hi"}},
+        "Viewer resubscribed for 12 months (Tier 1): hi",
+        "Viewer",
+    ),
+    (
+        "channel.cheer",
+        {**B, **U, "is_anonymous": False, "bits": 100, "message": "cheer100 gg"},
+        "Viewer cheered 100 bits: cheer100 gg",
+        "Viewer",
+    ),
     ("channel.hype_train.begin", {**B, "level": 2}, "Hype train started (level 2)", None),
     ("channel.hype_train.end", {**B, "level": 4}, "Hype train ended at level 4", None),
     ("channel.poll.begin", {**B, "title": "Best?"}, "Poll started: Best?", None),
-    ("channel.poll.end", {**B, "title": "Best?", "choices": [
-        {"title": "A", "votes": 1}, {"title": "B", "votes": 5}]}, "Poll ended: Best? — “B” won", None),
+    (
+        "channel.poll.end",
+        {
+            **B,
+            "title": "Best?",
+            "choices": [{"title": "A", "votes": 1}, {"title": "B", "votes": 5}],
+        },
+        "Poll ended: Best? — “B” won",
+        None,
+    ),
     ("channel.prediction.begin", {**B, "title": "Win?"}, "Prediction started: Win?", None),
-    ("channel.prediction.end", {**B, "title": "Win?", "winning_outcome_id": "o2", "outcomes": [
-        {"id": "o1", "title": "Yes"}, {"id": "o2", "title": "No"}]},
-     "Prediction ended: Win? — “No” won", None),
-    ("channel.channel_points_custom_reward_redemption.add",
-     {**B, **U, "reward": {"title": "Hydrate", "cost": 500}},
-     "Viewer redeemed Hydrate (500 points)", "Viewer"),
-    ("channel.shoutout.receive", {**B, "from_broadcaster_user_id": "9",
-                                  "from_broadcaster_user_login": "pal",
-                                  "from_broadcaster_user_name": "Pal", "viewer_count": 10},
-     "Pal shouted out Streamer to 10 viewers", "Pal"),
-    ("channel.charity_campaign.donate", {**B, **U, "charity_name": "Good Cause",
-                                         "amount": {"value": 1050, "decimal_places": 2,
-                                                    "currency": "USD"}},
-     "Viewer donated 10.50 USD to Good Cause", "Viewer"),
-    ("channel.ad_break.begin", {**B, "duration_seconds": 60, "requester_user_id": "1",
-                                "requester_user_login": "streamer",
-                                "requester_user_name": "Streamer"},
-     "60s ad break started", "Streamer"),
+    (
+        "channel.prediction.end",
+        {
+            **B,
+            "title": "Win?",
+            "winning_outcome_id": "o2",
+            "outcomes": [{"id": "o1", "title": "Yes"}, {"id": "o2", "title": "No"}],
+        },
+        "Prediction ended: Win? — “No” won",
+        None,
+    ),
+    (
+        "channel.channel_points_custom_reward_redemption.add",
+        {**B, **U, "reward": {"title": "Hydrate", "cost": 500}},
+        "Viewer redeemed Hydrate (500 points)",
+        "Viewer",
+    ),
+    (
+        "channel.shoutout.receive",
+        {
+            **B,
+            "from_broadcaster_user_id": "9",
+            "from_broadcaster_user_login": "pal",
+            "from_broadcaster_user_name": "Pal",
+            "viewer_count": 10,
+        },
+        "Pal shouted out Streamer to 10 viewers",
+        "Pal",
+    ),
+    (
+        "channel.charity_campaign.donate",
+        {
+            **B,
+            **U,
+            "charity_name": "Good Cause",
+            "amount": {"value": 1050, "decimal_places": 2, "currency": "USD"},
+        },
+        "Viewer donated 10.50 USD to Good Cause",
+        "Viewer",
+    ),
+    (
+        "channel.ad_break.begin",
+        {
+            **B,
+            "duration_seconds": 60,
+            "requester_user_id": "1",
+            "requester_user_login": "streamer",
+            "requester_user_name": "Streamer",
+        },
+        "60s ad break started",
+        "Streamer",
+    ),
     ("channel.brand_new_thing", {**B, **U}, "channel.brand_new_thing event by Viewer", "Viewer"),
 ]
 
 
-@pytest.mark.parametrize(("event_type", "data", "summary", "actor"), CASES,
-                         ids=[case[0] for case in CASES])
-def test_build_event_summarizes(event_type: str, data: dict[str, Any], summary: str,
-                                actor: str | None) -> None:
-    event = build_event(message_id="m", event_type=event_type, version="1", broadcaster_id="1",
-                        data=data, message_timestamp="2026-11-28T10:11:12.123456789Z",
-                        received_at="2026-11-28T10:11:12.200Z")
+@pytest.mark.parametrize(
+    ("event_type", "data", "summary", "actor"), CASES, ids=[case[0] for case in CASES]
+)
+def test_build_event_summarizes(
+    event_type: str, data: dict[str, Any], summary: str, actor: str | None
+) -> None:
+    event = build_event(
+        message_id="m",
+        event_type=event_type,
+        version="1",
+        broadcaster_id="1",
+        data=data,
+        message_timestamp="2026-11-28T10:11:12.123456789Z",
+        received_at="2026-11-28T10:11:12.200Z",
+    )
     assert event.summary == summary
     assert (event.actor.name if event.actor else None) == actor
     assert event.broadcaster.id == "1"
@@ -85,8 +181,13 @@ def test_catalogue_covers_every_documented_type() -> None:
 
 def test_wanted_types_adds_connected_types_by_scope() -> None:
     public = wanted_types(set())
-    assert {e.type for e in public} == {"stream.online", "stream.offline", "channel.update",
-                                        "channel.raid", "user.update"}
+    assert {e.type for e in public} == {
+        "stream.online",
+        "stream.offline",
+        "channel.update",
+        "channel.raid",
+        "user.update",
+    }
     with_bits = wanted_types({"bits:read"})
     assert len(with_bits) == len(public) + 1
 
@@ -103,7 +204,13 @@ def test_broadcaster_id_of_reads_each_condition_shape() -> None:
 
 
 def test_unexpected_payload_shape_still_makes_an_event() -> None:
-    event = build_event(message_id="m", event_type="channel.charity_campaign.donate", version="1",
-                        broadcaster_id="1", data={**B, "amount": "lots"},
-                        message_timestamp="2026-11-28T10:11:12Z", received_at="x")
+    event = build_event(
+        message_id="m",
+        event_type="channel.charity_campaign.donate",
+        version="1",
+        broadcaster_id="1",
+        data={**B, "amount": "lots"},
+        message_timestamp="2026-11-28T10:11:12Z",
+        received_at="x",
+    )
     assert "donated" in event.summary

@@ -50,37 +50,53 @@ def _raw_user_docs(store: Store) -> list[str]:
     assert isinstance(store, MongoStore)
     client: MongoClient[dict[str, Any]] = MongoClient(store._uri)
     try:
-        return [json.dumps(d, default=str)
-                for d in client[store._database_name or "sev"]["users"].find()]
+        return [
+            json.dumps(d, default=str)
+            for d in client[store._database_name or "sev"]["users"].find()
+        ]
     finally:
         client.close()
 
 
 async def test_store_keeps_user_tokens_encrypted(store: Store) -> None:
-    user = User(id="7", login="viewer", display_name="Viewer", scopes=["user:read:email"],
-                access_token="plain-access-token-xyz", refresh_token="plain-refresh-token-abc")
+    user = User(
+        id="7",
+        login="viewer",
+        display_name="Viewer",
+        scopes=["user:read:email"],
+        access_token="plain-access-token-xyz",
+        refresh_token="plain-refresh-token-abc",
+    )
     await store.save_user(user)
     loaded = await store.get_user("7")
     assert loaded is not None
     assert loaded.access_token == "plain-access-token-xyz"
     assert loaded.refresh_token == "plain-refresh-token-abc"
     raw = _raw_user_docs(store)
-    assert raw and all("plain-access-token" not in doc and "plain-refresh" not in doc
-                       for doc in raw)
+    assert raw and all(
+        "plain-access-token" not in doc and "plain-refresh" not in doc for doc in raw
+    )
 
 
 async def test_store_counts_favourites(store: Store) -> None:
     for index in range(3):
-        await store.save_user(User(id=str(index), login=f"u{index}", display_name="U",
-                                   favorite_id="1337" if index < 2 else "99"))
+        await store.save_user(
+            User(
+                id=str(index),
+                login=f"u{index}",
+                display_name="U",
+                favorite_id="1337" if index < 2 else "99",
+            )
+        )
     assert await store.favorite_count("1337") == 2
     assert await store.favored_broadcaster_ids() == {"1337", "99"}
     assert len(await store.users_with_tokens()) == 0
 
 
 async def test_store_finds_broadcasters_by_login(store: Store) -> None:
-    await store.save_broadcaster(Broadcaster(id="1", login="alpha", display_name="Alpha",
-                                             granted_scopes=["bits:read"]))
+    await store.save_broadcaster(
+        Broadcaster(id="1", login="alpha", display_name="Alpha", granted_scopes=["bits:read"])
+    )
     found = await store.get_broadcaster_by_login("alpha")
     assert found is not None and found.granted_scopes == ["bits:read"]
     assert await store.get_broadcaster_by_login("beta") is None
@@ -88,8 +104,14 @@ async def test_store_finds_broadcasters_by_login(store: Store) -> None:
 
 
 async def test_store_saves_and_deletes_subscriptions(store: Store) -> None:
-    record = SubscriptionRecord(id="s1", broadcaster_id="1", type="stream.online", version="1",
-                                condition={"broadcaster_user_id": "1"}, status="enabled")
+    record = SubscriptionRecord(
+        id="s1",
+        broadcaster_id="1",
+        type="stream.online",
+        version="1",
+        condition={"broadcaster_user_id": "1"},
+        status="enabled",
+    )
     await store.save_subscription(record)
     await store.save_subscription(record.model_copy(update={"status": "authorization_revoked"}))
     listed = await store.list_subscriptions("1")
@@ -121,7 +143,10 @@ async def test_store_numbers_events_strictly_increasing_under_concurrency(store:
 async def test_store_numbers_each_broadcaster_separately(store: Store) -> None:
     results = await store.insert_events([make_event("1"), make_event("2"), make_event("1")])
     assert [(r.event.broadcaster.id, r.event.seq) for r in results] == [
-        ("1", 1), ("2", 1), ("1", 2)]
+        ("1", 1),
+        ("2", 1),
+        ("1", 2),
+    ]
 
 
 async def test_store_answers_newest_and_after_queries(store: Store) -> None:

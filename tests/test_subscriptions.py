@@ -34,8 +34,9 @@ def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
 
 @pytest.fixture
 def sev(simulator: SimulatorProcess, tmp_path: Path) -> Iterator[SevProcess]:
-    process = SevProcess.against(simulator, tmp_path, env={
-        "SEV_RECONCILE_INTERVAL_S": "0.5", "SEV_RELEASE_GRACE_S": "1"})
+    process = SevProcess.against(
+        simulator, tmp_path, env={"SEV_RECONCILE_INTERVAL_S": "0.5", "SEV_RELEASE_GRACE_S": "1"}
+    )
     process.start()
     yield process
     process.stop()
@@ -51,19 +52,21 @@ async def store(sev: SevProcess) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def viewer(sev: SevProcess, store: Store) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+async def viewer(
+    sev: SevProcess, store: Store
+) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
     clients: list[httpx.AsyncClient] = []
 
     def make(user_id: str) -> httpx.AsyncClient:
         cookie = session_cookie(sev.env["SEV_SESSION_SECRET"], user_id=user_id, csrf="t0ken")
-        client = httpx.AsyncClient(base_url=sev.url, cookies={"sev_session": cookie},
-                                   timeout=20)
+        client = httpx.AsyncClient(base_url=sev.url, cookies={"sev_session": cookie}, timeout=20)
         clients.append(client)
         return client
 
     for user_id in ("501", "502"):
-        await store.save_user(User(id=user_id, login=f"viewer{user_id}",
-                                   display_name=f"Viewer{user_id}"))
+        await store.save_user(
+            User(id=user_id, login=f"viewer{user_id}", display_name=f"Viewer{user_id}")
+        )
     yield make
     for client in clients:
         await client.aclose()
@@ -74,8 +77,7 @@ async def _favourite(client: httpx.AsyncClient, streamer: str) -> httpx.Response
 
 
 def _subscriptions_of(simulator: SimulatorProcess, broadcaster_id: str) -> list[dict[str, Any]]:
-    return [s for s in simulator.subscriptions()
-            if broadcaster_id in s["condition"].values()]
+    return [s for s in simulator.subscriptions() if broadcaster_id in s["condition"].values()]
 
 
 async def _eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -92,17 +94,20 @@ async def _streamer_id(simulator: SimulatorProcess, login: str) -> str:
 
 
 async def test_favourite_creates_the_public_subscriptions_once_for_two_viewers(
-        simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient],
-        store: Store) -> None:
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient], store: Store
+) -> None:
     streamer_id = await _streamer_id(simulator, "pixelpaladin")
     first = await _favourite(viewer("501"), "  PixelPaladin ")
     assert first.status_code == 303
     assert first.headers["location"] == "/streamers/pixelpaladin"
     second = await _favourite(viewer("502"), "pixelpaladin")
     assert second.status_code == 303
-    await _eventually(lambda: len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET
-                      and all(s["status"] == "enabled"
-                              for s in _subscriptions_of(simulator, streamer_id)))
+    await _eventually(
+        lambda: (
+            len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET
+            and all(s["status"] == "enabled" for s in _subscriptions_of(simulator, streamer_id))
+        )
+    )
     # The verification challenge reached SEV's webhook and was answered right.
     assert len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET
     assert await store.favorite_count(streamer_id) == 2
@@ -110,7 +115,8 @@ async def test_favourite_creates_the_public_subscriptions_once_for_two_viewers(
 
 
 async def test_last_viewer_leaving_releases_the_subscriptions_after_the_grace(
-        simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient]) -> None:
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient]
+) -> None:
     streamer_id = await _streamer_id(simulator, "pixelpaladin")
     other_id = await _streamer_id(simulator, "cozycrumpet")
     alice, bob = viewer("501"), viewer("502")
@@ -124,15 +130,22 @@ async def test_last_viewer_leaving_releases_the_subscriptions_after_the_grace(
     assert len(_subscriptions_of(simulator, other_id)) == PUBLIC_SET
 
 
-@pytest.mark.parametrize(("streamer", "status", "message"), [
-    ("not a login!", 422, "1 to 25 letters"),
-    ("x" * 26, 422, "1 to 25 letters"),
-    ("", 422, "1 to 25 letters"),
-    ("nobody_by_this_name", 404, "no Twitch channel"),
-])
+@pytest.mark.parametrize(
+    ("streamer", "status", "message"),
+    [
+        ("not a login!", 422, "1 to 25 letters"),
+        ("x" * 26, 422, "1 to 25 letters"),
+        ("", 422, "1 to 25 letters"),
+        ("nobody_by_this_name", 404, "no Twitch channel"),
+    ],
+)
 async def test_favourite_refuses_bad_names_and_saves_nothing(
-        viewer: Callable[[str], httpx.AsyncClient], store: Store, streamer: str, status: int,
-        message: str) -> None:
+    viewer: Callable[[str], httpx.AsyncClient],
+    store: Store,
+    streamer: str,
+    status: int,
+    message: str,
+) -> None:
     response = await _favourite(viewer("501"), streamer)
     assert response.status_code == status
     assert message in response.text
@@ -143,8 +156,8 @@ async def test_favourite_refuses_bad_names_and_saves_nothing(
 
 
 async def test_favourite_answers_503_when_twitch_is_down_and_saves_nothing(
-        simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient],
-        store: Store) -> None:
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient], store: Store
+) -> None:
     simulator.stop()
     response = await _favourite(viewer("501"), "pixelpaladin")
     assert response.status_code == 503
@@ -153,8 +166,9 @@ async def test_favourite_answers_503_when_twitch_is_down_and_saves_nothing(
     assert user is not None and user.favorite_id is None
 
 
-async def test_favourite_needs_the_csrf_token(viewer: Callable[[str], httpx.AsyncClient],
-                                              store: Store) -> None:
+async def test_favourite_needs_the_csrf_token(
+    viewer: Callable[[str], httpx.AsyncClient], store: Store
+) -> None:
     response = await viewer("501").post("/favorite", data={"streamer": "pixelpaladin"})
     assert response.status_code == 403
     user = await store.get_user("501")
@@ -169,21 +183,34 @@ async def test_favourite_needs_a_session(sev: SevProcess) -> None:
 
 
 async def test_reconcile_recreates_a_subscription_deleted_at_twitch(
-        simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient]) -> None:
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient]
+) -> None:
     streamer_id = await _streamer_id(simulator, "speedrunsally")
     assert (await _favourite(viewer("501"), "speedrunsally")).status_code == 303
     await _eventually(lambda: len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET)
     victim = _subscriptions_of(simulator, streamer_id)[0]
-    token = httpx.post(f"{simulator.url}/oauth2/token", data={
-        "client_id": "sevdemo0simulated0client000001",
-        "client_secret": "sevdemo0secret0only0valid0here",
-        "grant_type": "client_credentials"}, timeout=10).json()["access_token"]
-    deleted = httpx.delete(f"{simulator.url}/helix/eventsub/subscriptions",
-                           params={"id": victim["id"]}, timeout=10,
-                           headers={"Authorization": f"Bearer {token}",
-                                    "Client-Id": "sevdemo0simulated0client000001"})
+    token = httpx.post(
+        f"{simulator.url}/oauth2/token",
+        data={
+            "client_id": "sevdemo0simulated0client000001",
+            "client_secret": "sevdemo0secret0only0valid0here",
+            "grant_type": "client_credentials",
+        },
+        timeout=10,
+    ).json()["access_token"]
+    deleted = httpx.delete(
+        f"{simulator.url}/helix/eventsub/subscriptions",
+        params={"id": victim["id"]},
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}", "Client-Id": "sevdemo0simulated0client000001"},
+    )
     assert deleted.status_code == 204
-    await _eventually(lambda: any(s["type"] == victim["type"] and s["id"] != victim["id"]
-                                  and s["condition"] == victim["condition"]
-                                  for s in _subscriptions_of(simulator, streamer_id)))
+    await _eventually(
+        lambda: any(
+            s["type"] == victim["type"]
+            and s["id"] != victim["id"]
+            and s["condition"] == victim["condition"]
+            for s in _subscriptions_of(simulator, streamer_id)
+        )
+    )
     assert len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET

@@ -31,15 +31,20 @@ async def app(tmp_path: Path) -> AsyncIterator[AppHandle]:
 
 
 def _envelope(entry: EventType, broadcaster_id: str) -> dict[str, object]:
-    return {"id": f"sub-{entry.key}", "type": entry.type, "version": entry.version,
-            "status": "enabled", "cost": 0, "condition": entry.condition(broadcaster_id),
-            "transport": {"method": "webhook", "callback": "http://sev/webhooks/eventsub"},
-            "created_at": "2026-11-28T10:00:00Z"}
+    return {
+        "id": f"sub-{entry.key}",
+        "type": entry.type,
+        "version": entry.version,
+        "status": "enabled",
+        "cost": 0,
+        "condition": entry.condition(broadcaster_id),
+        "transport": {"method": "webhook", "callback": "http://sev/webhooks/eventsub"},
+        "created_at": "2026-11-28T10:00:00Z",
+    }
 
 
 @pytest.mark.parametrize("entry", CATALOGUE, ids=IDS)
-async def test_webhook_answers_the_challenge_of_each_type(app: AppHandle,
-                                                          entry: EventType) -> None:
+async def test_webhook_answers_the_challenge_of_each_type(app: AppHandle, entry: EventType) -> None:
     body = {"challenge": f"challenge-for-{entry.key}", "subscription": _envelope(entry, "7")}
     headers, raw = signed_request(body, message_type="webhook_callback_verification")
     headers["Twitch-Eventsub-Subscription-Type"] = entry.type
@@ -50,13 +55,19 @@ async def test_webhook_answers_the_challenge_of_each_type(app: AppHandle,
 
 
 @pytest.mark.parametrize("entry", CATALOGUE, ids=IDS)
-async def test_webhook_stores_each_type_with_a_meaningful_summary(app: AppHandle,
-                                                                  entry: EventType) -> None:
+async def test_webhook_stores_each_type_with_a_meaningful_summary(
+    app: AppHandle, entry: EventType
+) -> None:
     directory = Directory()
     broadcaster = next(account for account in directory if account.streamer)
     rng = random.Random(entry.key)
-    data = build_event(entry.type, broadcaster, directory, rng,
-                       raided=entry.condition_key == "to_broadcaster_user_id")
+    data = build_event(
+        entry.type,
+        broadcaster,
+        directory,
+        rng,
+        raided=entry.condition_key == "to_broadcaster_user_id",
+    )
     body = {"subscription": _envelope(entry, broadcaster.id), "event": data}
     headers, raw = signed_request(body)
     response = await app.client.post(URL, headers=headers, content=raw)

@@ -65,7 +65,8 @@ async def test_webhook_stores_a_redelivery_once(app: AppHandle) -> None:
 async def test_webhook_stores_one_event_for_100_concurrent_duplicates(app: AppHandle) -> None:
     headers, body = signed_request(notification_body())
     responses = await asyncio.gather(
-        *(app.client.post(URL, headers=headers, content=body) for _ in range(100)))
+        *(app.client.post(URL, headers=headers, content=body) for _ in range(100))
+    )
     assert {r.status_code for r in responses} == {204}
     assert await _count(app.store) == 1
 
@@ -131,7 +132,7 @@ async def test_webhook_refuses_a_huge_streamed_body_without_length(app: AppHandl
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(raw), 65536):
-            yield raw[start:start + 65536]
+            yield raw[start : start + 65536]
 
     response = await app.client.post(URL, headers=headers, content=chunks())
     assert response.status_code == 413
@@ -147,12 +148,25 @@ async def test_webhook_refuses_other_methods(app: AppHandle, method: str) -> Non
 async def test_webhook_records_a_revocation(app: AppHandle) -> None:
     from sev.store import SubscriptionRecord
 
-    await app.store.save_subscription(SubscriptionRecord(
-        id="sub-1", broadcaster_id="1337", type="stream.online", version="1",
-        condition={"broadcaster_user_id": "1337"}, status="enabled"))
-    body = {"subscription": {"id": "sub-1", "type": "stream.online", "version": "1",
-                             "status": "user_removed",
-                             "condition": {"broadcaster_user_id": "1337"}}}
+    await app.store.save_subscription(
+        SubscriptionRecord(
+            id="sub-1",
+            broadcaster_id="1337",
+            type="stream.online",
+            version="1",
+            condition={"broadcaster_user_id": "1337"},
+            status="enabled",
+        )
+    )
+    body = {
+        "subscription": {
+            "id": "sub-1",
+            "type": "stream.online",
+            "version": "1",
+            "status": "user_removed",
+            "condition": {"broadcaster_user_id": "1337"},
+        }
+    }
     headers, raw = signed_request(body, message_type="revocation")
     response = await app.client.post(URL, headers=headers, content=raw)
     assert response.status_code == 204
@@ -162,15 +176,17 @@ async def test_webhook_records_a_revocation(app: AppHandle) -> None:
 
 async def test_webhook_events_are_numbered_in_arrival_order(app: AppHandle) -> None:
     requests = [signed_request(notification_body(user_name=f"U{i}")) for i in range(20)]
-    results = await asyncio.gather(*(app.client.post(URL, headers=h, content=b)
-                                     for h, b in requests))
+    results = await asyncio.gather(
+        *(app.client.post(URL, headers=h, content=b) for h, b in requests)
+    )
     assert {r.status_code for r in results} == {204}
     events = await app.store.events_after("1337", 0, 100)
     assert [e.seq for e in events] == list(range(1, 21))
 
 
 async def test_webhook_answers_503_and_stores_nothing_when_the_store_is_down(
-        tmp_path: Any, mongo_server: Any) -> None:
+    tmp_path: Any, mongo_server: Any
+) -> None:
     uri = f"{mongo_server.uri.rstrip('/')}/sev_{uuid.uuid4().hex[:10]}"
     async with running_app(tmp_path, mongodb_uri=uri) as handle:
         mongo_server.stop()
@@ -191,8 +207,12 @@ async def test_webhook_answers_503_and_stores_nothing_when_the_store_is_down(
 
 def test_hostile_table_covers_every_required_header() -> None:
     missing = {case.removeprefix("missing-") for case, _ in HOSTILE if case.startswith("missing-")}
-    assert missing == {"Twitch-Eventsub-Message-Id", "Twitch-Eventsub-Message-Signature",
-                       "Twitch-Eventsub-Message-Timestamp", "Twitch-Eventsub-Message-Type"}
+    assert missing == {
+        "Twitch-Eventsub-Message-Id",
+        "Twitch-Eventsub-Message-Signature",
+        "Twitch-Eventsub-Message-Timestamp",
+        "Twitch-Eventsub-Message-Type",
+    }
 
 
 async def test_webhook_accepts_header_names_in_any_case(app: AppHandle) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import pymongo
-from pymongo import AsyncMongoClient, DESCENDING
+from pymongo import DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -43,8 +43,11 @@ def _event_to_doc(event: Event) -> Doc:
     doc = event.model_dump(mode="json", exclude={"id", "data"})
     # Raw Twitch payloads may hold keys MongoDB-wire servers refuse (dots, `$`, nested
     # arrays): the payload is kept as JSON text.
-    doc.update(_id=event.id, broadcaster_id=event.broadcaster.id,
-               data_json=json.dumps(event.data, separators=(",", ":")))
+    doc.update(
+        _id=event.id,
+        broadcaster_id=event.broadcaster.id,
+        data_json=json.dumps(event.data, separators=(",", ":")),
+    )
     return doc
 
 
@@ -75,16 +78,22 @@ class MongoStore:
     def _collection(self, name: str) -> AsyncCollection[Doc]:
         if self._client is None:
             raise StoreUnavailable("store is not open")
-        database = (self._client.get_database(self._database_name) if self._database_name
-                    else self._client.get_default_database("sev"))
+        database = (
+            self._client.get_database(self._database_name)
+            if self._database_name
+            else self._client.get_default_database("sev")
+        )
         return database[name]
 
     async def open(self) -> None:
         """Connect (lazily: a server that is down now is reported by ping) and create indexes."""
         self._client = AsyncMongoClient(
-            self._uri, serverSelectionTimeoutMS=int(_OPERATION_TIMEOUT_S * 1000),
-            connectTimeoutMS=2000, timeoutMS=int(_OPERATION_TIMEOUT_S * 1000),
-            tz_aware=True, appname="sev",
+            self._uri,
+            serverSelectionTimeoutMS=int(_OPERATION_TIMEOUT_S * 1000),
+            connectTimeoutMS=2000,
+            timeoutMS=int(_OPERATION_TIMEOUT_S * 1000),
+            tz_aware=True,
+            appname="sev",
         )
         try:
             await self.create_indexes()
@@ -98,11 +107,13 @@ class MongoStore:
         """Create the indexes SEV's queries and uniqueness rules rely on (idempotent)."""
         try:
             await self._collection("events").create_index(
-                [("broadcaster_id", 1), ("seq", 1)], unique=True, name="broadcaster_seq")
+                [("broadcaster_id", 1), ("seq", 1)], unique=True, name="broadcaster_seq"
+            )
             await self._collection("users").create_index("favorite_id", name="favorite")
             await self._collection("broadcasters").create_index("login", name="login")
             await self._collection("subscriptions").create_index(
-                "broadcaster_id", name="broadcaster")
+                "broadcaster_id", name="broadcaster"
+            )
         except PyMongoError as error:
             raise StoreUnavailable(str(error)) from error
 
@@ -181,8 +192,9 @@ class MongoStore:
 
     async def favored_broadcaster_ids(self) -> set[str]:
         """Every broadcaster at least one user favours."""
-        docs = await self._find("users", {"favorite_id": {"$ne": None}},
-                                projection={"favorite_id": 1})
+        docs = await self._find(
+            "users", {"favorite_id": {"$ne": None}}, projection={"favorite_id": 1}
+        )
         return {doc["favorite_id"] for doc in docs if doc.get("favorite_id")}
 
     # -- broadcasters -------------------------------------------------------------------------
@@ -203,7 +215,9 @@ class MongoStore:
 
     async def list_broadcasters(self) -> list[Broadcaster]:
         """Every broadcaster SEV knows."""
-        return [Broadcaster.model_validate(_strip_id(d)) for d in await self._find("broadcasters", {})]
+        return [
+            Broadcaster.model_validate(_strip_id(d)) for d in await self._find("broadcasters", {})
+        ]
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -235,8 +249,13 @@ class MongoStore:
         return [await self._insert_event(event) for event in events]
 
     async def _max_seq(self, broadcaster_id: str) -> int:
-        docs = await self._find("events", {"broadcaster_id": broadcaster_id},
-                                projection={"seq": 1}, sort=[("seq", DESCENDING)], limit=1)
+        docs = await self._find(
+            "events",
+            {"broadcaster_id": broadcaster_id},
+            projection={"seq": 1},
+            sort=[("seq", DESCENDING)],
+            limit=1,
+        )
         return int(docs[0]["seq"]) if docs else 0
 
     async def _insert_event(self, event: Event) -> Inserted:
@@ -264,18 +283,25 @@ class MongoStore:
                 raise StoreUnavailable(str(error)) from error
             self._next_seq[broadcaster_id] = seq + 1
             return Inserted(stored, created=True)
-        raise StoreUnavailable(f"could not number an event of {broadcaster_id}: too much contention")
+        raise StoreUnavailable(
+            f"could not number an event of {broadcaster_id}: too much contention"
+        )
 
     async def latest_events(self, broadcaster_id: str, limit: int) -> list[Event]:
         """Newest first."""
-        docs = await self._find("events", {"broadcaster_id": broadcaster_id},
-                                sort=[("seq", DESCENDING)], limit=limit)
+        docs = await self._find(
+            "events", {"broadcaster_id": broadcaster_id}, sort=[("seq", DESCENDING)], limit=limit
+        )
         return [_event_from_doc(doc) for doc in docs]
 
     async def events_after(self, broadcaster_id: str, after: int, limit: int) -> list[Event]:
         """Oldest first, seq > after."""
-        docs = await self._find("events", {"broadcaster_id": broadcaster_id, "seq": {"$gt": after}},
-                                sort=[("seq", 1)], limit=limit)
+        docs = await self._find(
+            "events",
+            {"broadcaster_id": broadcaster_id, "seq": {"$gt": after}},
+            sort=[("seq", 1)],
+            limit=limit,
+        )
         return [_event_from_doc(doc) for doc in docs]
 
     # -- leases -------------------------------------------------------------------------------

@@ -57,8 +57,7 @@ class SubscriptionRecord(BaseModel):
     created_at: str = ""
 
 
-_TOKEN_FIELDS = ("access_token", "refresh_token", "channel_access_token",
-                 "channel_refresh_token")
+_TOKEN_FIELDS = ("access_token", "refresh_token", "channel_access_token", "channel_refresh_token")
 
 
 def user_to_doc(user: User, cipher: TokenCipher) -> dict[str, Any]:

@@ -120,7 +120,9 @@ class SqliteStore:
         """Insert or replace a user."""
         await self._write(
             "INSERT OR REPLACE INTO users (id, favorite_id, has_token, doc) VALUES (?, ?, ?, ?)",
-            user.id, user.favorite_id, int(bool(user.access_token)),
+            user.id,
+            user.favorite_id,
+            int(bool(user.access_token)),
             json.dumps(user_to_doc(user, self._cipher)),
         )
 
@@ -145,7 +147,9 @@ class SqliteStore:
 
     async def favored_broadcaster_ids(self) -> set[str]:
         """Every broadcaster at least one user favours."""
-        rows = await self._all("SELECT DISTINCT favorite_id FROM users WHERE favorite_id IS NOT NULL")
+        rows = await self._all(
+            "SELECT DISTINCT favorite_id FROM users WHERE favorite_id IS NOT NULL"
+        )
         return {row[0] for row in rows}
 
     # -- broadcasters -------------------------------------------------------------------------
@@ -154,7 +158,9 @@ class SqliteStore:
         """Insert or replace a broadcaster."""
         await self._write(
             "INSERT OR REPLACE INTO broadcasters (id, login, doc) VALUES (?, ?, ?)",
-            broadcaster.id, broadcaster.login, broadcaster.model_dump_json(),
+            broadcaster.id,
+            broadcaster.login,
+            broadcaster.model_dump_json(),
         )
 
     async def get_broadcaster(self, broadcaster_id: str) -> Broadcaster | None:
@@ -180,7 +186,9 @@ class SqliteStore:
         """Insert or replace a subscription record."""
         await self._write(
             "INSERT OR REPLACE INTO subscriptions (id, broadcaster_id, doc) VALUES (?, ?, ?)",
-            subscription.id, subscription.broadcaster_id, subscription.model_dump_json(),
+            subscription.id,
+            subscription.broadcaster_id,
+            subscription.model_dump_json(),
         )
 
     async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
@@ -219,14 +227,15 @@ class SqliteStore:
         try:
             for event in events:
                 cursor = conn.execute(
-                    _INSERT_EVENT, (event.id, event.broadcaster.id, event.broadcaster.id,
-                                    _event_doc(event))
+                    _INSERT_EVENT,
+                    (event.id, event.broadcaster.id, event.broadcaster.id, _event_doc(event)),
                 )
                 row = conn.execute(
                     "SELECT seq, doc FROM events WHERE message_id = ?", (event.id,)
                 ).fetchone()
-                results.append(Inserted(_event_from_row(event.id, row[0], row[1]),
-                                        cursor.rowcount == 1))
+                results.append(
+                    Inserted(_event_from_row(event.id, row[0], row[1]), cursor.rowcount == 1)
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -237,7 +246,9 @@ class SqliteStore:
         """Newest first."""
         rows = await self._all(
             "SELECT message_id, seq, doc FROM events WHERE broadcaster_id = ? "
-            "ORDER BY seq DESC LIMIT ?", broadcaster_id, limit,
+            "ORDER BY seq DESC LIMIT ?",
+            broadcaster_id,
+            limit,
         )
         return [_event_from_row(*row) for row in rows]
 
@@ -245,7 +256,10 @@ class SqliteStore:
         """Oldest first, seq > after."""
         rows = await self._all(
             "SELECT message_id, seq, doc FROM events WHERE broadcaster_id = ? AND seq > ? "
-            "ORDER BY seq ASC LIMIT ?", broadcaster_id, after, limit,
+            "ORDER BY seq ASC LIMIT ?",
+            broadcaster_id,
+            after,
+            limit,
         )
         return [_event_from_row(*row) for row in rows]
 
@@ -259,7 +273,10 @@ class SqliteStore:
             "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
             "expires_at = excluded.expires_at "
             "WHERE leases.holder = excluded.holder OR leases.expires_at < ?",
-            name, holder, stamp + seconds, stamp,
+            name,
+            holder,
+            stamp + seconds,
+            stamp,
         )
         rows = await self._all("SELECT holder FROM leases WHERE name = ?", name)
         return bool(rows) and rows[0][0] == holder
