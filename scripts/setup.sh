@@ -2,7 +2,7 @@
 # Sets up everything SEV needs on this machine. Idempotent: quick when all is already there.
 #   scripts/setup.sh          Python environment for running SEV (the demo)
 #   scripts/setup.sh --dev    ... plus test tools: Chromium, Redis, Graphviz, the Go-built
-#                             MongoDB-wire server (FerretDB) and Twitch's CLI
+#                             MongoDB-wire server (FerretDB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,6 @@ from tests.services import (
     ferretdb_path,
     is_executable,
     require,
-    twitch_cli_path,
 )
 
 # --- services ---
@@ -59,14 +57,6 @@ def redis_server() -> Iterator[RedisServer]:
         yield redis
     finally:
         redis.close()
-
-
-@pytest.fixture(scope="session")
-def twitch_cli() -> Path:
-    """Path to Twitch's CLI. Give each run its own HOME: it keeps state in ~/.config/twitch-cli."""
-    binary = twitch_cli_path()
-    require(f"twitch-cli ({binary})", is_executable(binary), BUILD_HINT)
-    return binary
 
 
 # --- end services ---
