@@ -1,0 +1,106 @@
+"""GET /api/streamers/{login}/events: the watch ack's shape, over the in-process app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sev.store import Broadcaster, SubscriptionRecord, User
+from tests.apps import SESSION_SECRET, AppHandle, running_app
+from tests.factories import make_event, session_cookie
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[AppHandle]:
+    async with running_app(tmp_path) as handle:
+        await handle.store.save_user(User(id="9", login="viewer", display_name="Viewer"))
+        await handle.store.save_broadcaster(
+            Broadcaster(
+                id="1337",
+                login="cooler_user",
+                display_name="Cooler_User",
+                granted_scopes=["bits:read"],
+            )
+        )
+        handle.client.cookies.set("sev_session", session_cookie(SESSION_SECRET, user_id="9"))
+        yield handle
+
+
+async def test_events_api_returns_the_newest_ten_newest_first(app: AppHandle) -> None:
+    await app.store.insert_events([make_event(message_id=f"m{i}") for i in range(15)])
+    body = (await app.client.get("/api/streamers/cooler_user/events")).json()
+    assert [e["seq"] for e in body["events"]] == list(range(15, 5, -1))
+    assert body["streamer"]["login"] == "cooler_user"
+    assert "gap" not in body
+    assert set(body["events"][0]) == {
+        "id",
+        "seq",
+        "type",
+        "version",
+        "broadcaster",
+        "actor",
+        "occurred_at",
+        "received_at",
+        "summary",
+        "data",
+    }
+
+
+async def test_events_api_returns_every_event_after_a_seq(app: AppHandle) -> None:
+    await app.store.insert_events([make_event() for _ in range(30)])
+    body = (await app.client.get("/api/streamers/cooler_user/events?after=12")).json()
+    assert [e["seq"] for e in body["events"]] == list(range(30, 12, -1))
+
+
+async def test_events_api_says_gap_when_more_than_100_were_missed(app: AppHandle) -> None:
+    await app.store.insert_events([make_event() for _ in range(120)])
+    body = (await app.client.get("/api/streamers/cooler_user/events?after=5")).json()
+    assert body["gap"] is True
+    assert [e["seq"] for e in body["events"]] == list(range(120, 110, -1))
+
+
+async def test_events_api_describes_what_the_streamer_shares(app: AppHandle) -> None:
+    await app.store.save_subscription(
+        SubscriptionRecord(
+            id="s",
+            broadcaster_id="1337",
+            type="channel.cheer",
+            version="1",
+            condition={"broadcaster_user_id": "1337"},
+            status="enabled",
+        )
+    )
+    streamer = (await app.client.get("/api/streamers/cooler_user/events")).json()["streamer"]
+    assert streamer["connected"] is True
+    kinds = {k["type"]: k for k in streamer["kinds"]}
+    assert kinds["channel.cheer"]["available"] and kinds["channel.cheer"]["status"] == "enabled"
+    assert kinds["channel.follow"]["available"] is False
+    assert kinds["stream.online"]["connected_only"] is False
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/streamers/nobody_here/events", 404),
+        ("/api/streamers/cooler_user/events?limit=0", 422),
+        ("/api/streamers/cooler_user/events?limit=101", 422),
+        ("/api/streamers/cooler_user/events?after=-1", 422),
+        ("/api/streamers/cooler_user/events?after=x", 422),
+    ],
+)
+async def test_events_api_refuses_bad_requests(app: AppHandle, path: str, status: int) -> None:
+    assert (await app.client.get(path)).status_code == status
+
+
+async def test_events_api_needs_a_login(app: AppHandle) -> None:
+    app.client.cookies.clear()
+    response = await app.client.get("/api/streamers/cooler_user/events")
+    assert response.status_code == 401
+
+
+async def test_events_api_ignores_a_forged_session(app: AppHandle) -> None:
+    app.client.cookies.set("sev_session", session_cookie("not-the-secret-" * 3, user_id="9"))
+    response = await app.client.get("/api/streamers/cooler_user/events")
+    assert response.status_code == 401
