@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -13,17 +12,30 @@ import httpx
 from sev.config import SIMULATOR_MOUNT, SettingsError, load_settings
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, *, demo: bool = False) -> int:
     import uvicorn
 
+    from sev.app import create_app
+
     try:
-        load_settings()  # fail fast, with one line, before uvicorn starts
+        settings = load_settings()
+        if demo and not settings.demo:
+            sys.exit(
+                "sev demo runs the simulated Twitch: unset TWITCH_CLIENT_ID, or use `sev serve`"
+            )
+        port = args.port or settings.port
+        if "sev_public_url" not in settings.model_fields_set and port != 8000:
+            # Nobody said where SEV is reachable: it is here, on the port asked for.
+            settings = load_settings(sev_public_url=f"http://localhost:{port}")
+        app = create_app(settings)
     except SettingsError as error:
         sys.exit(f"SEV cannot start: {error}")
+    if demo:
+        print(f"SEV demo: open {settings.sev_public_url}/ and log in with a demo account")  # noqa: T201
     uvicorn.run(
-        "sev.app:app",
+        app,
         host=args.host,
-        port=args.port,
+        port=port,
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         ws_per_message_deflate=False,
@@ -33,10 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if os.environ.get("TWITCH_CLIENT_ID"):
-        sys.exit("sev demo runs the simulated Twitch: unset TWITCH_CLIENT_ID, or use `sev serve`")
-    print(f"SEV demo: open http://localhost:{args.port}/ and log in with a demo account")  # noqa: T201
-    return _serve(args)
+    return _serve(args, demo=True)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -79,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--host", default="127.0.0.1" if name == "demo" else "0.0.0.0")  # noqa: S104
-        command.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        command.add_argument("--port", type=int, default=None, help="default: PORT, or 8000")
         command.add_argument(
             "--forwarded-allow-ips",
             default="127.0.0.1",

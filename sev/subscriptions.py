@@ -42,6 +42,9 @@ class Subscriptions:
         self._twitch = twitch
         self._notify = notify
         self._lock = asyncio.Lock()
+        # Challenges answered in this process: Twitch enables those subscriptions. The challenge
+        # can arrive before create_subscription returns, so creation checks here too.
+        self._verified: set[str] = set()
 
     def _to_record(self, subscription: Subscription, broadcaster_id: str) -> SubscriptionRecord:
         return SubscriptionRecord(
@@ -99,7 +102,20 @@ class Subscriptions:
                 log.warning("Twitch refused %s for %s: %s", entry.type, broadcaster.login, error)
                 return
             raise
-        await self._store.save_subscription(self._to_record(created, broadcaster.id))
+        record = self._to_record(created, broadcaster.id)
+        if record.id in self._verified and record.status == "webhook_callback_verification_pending":
+            record = record.model_copy(update={"status": "enabled"})
+        await self._store.save_subscription(record)
+
+    async def verified(self, subscription: dict[str, Any]) -> None:
+        """SEV answered this subscription's challenge: Twitch now enables it."""
+        subscription_id = str(subscription.get("id", ""))
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified.add(subscription_id)
+        record = await self._store.get_subscription(subscription_id)
+        if record is not None and record.status != "enabled":
+            await self._store.save_subscription(record.model_copy(update={"status": "enabled"}))
 
     async def _adopt(self, broadcaster: Broadcaster, entry: EventType) -> Subscription | None:
         async for existing in self._twitch.list_subscriptions(type=entry.type):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from fastapi import APIRouter, Request, Response
@@ -56,6 +57,10 @@ async def receive_eventsub(
         return PlainTextResponse(rejected.reason, status_code=rejected.status)
 
     if message.message_type is MessageType.VERIFICATION:
+        # The challenge is answered even with the store down: the subscription is genuine (it
+        # is signed with our secret) and its status is re-read by the next reconcile.
+        with contextlib.suppress(StoreUnavailable):
+            await subscriptions.verified(message.subscription)
         # Twitch wants the challenge back as the whole body, raw, in text/plain.
         return PlainTextResponse(message.challenge or "", status_code=200)
 
