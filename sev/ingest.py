@@ -41,7 +41,9 @@ class Ingestor:
         """Finish what is queued, then stop the worker."""
         if self._task is None:
             return
-        await self._queue.join()
+        with contextlib.suppress(TimeoutError):
+            # Bounded: a store that hangs must not keep the process from stopping.
+            await asyncio.wait_for(self._queue.join(), timeout=10)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
