@@ -24,6 +24,7 @@ from sev.deps import LoginRequired, StoreDep
 from sev.duties import Duties
 from sev.ingest import Ingestor
 from sev.live import Live
+from sev.runtime import restore_gc, tune_gc
 from sev.sessions import SESSION_COOKIE
 from sev.store import StoreUnavailable, create_store
 from sev.subscriptions import Subscriptions
@@ -95,9 +96,11 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
             if simulator is not None:
                 await simulator.start()
             await duties.start()
+            gc_defaults = tune_gc()
             try:
                 yield
             finally:
+                restore_gc(gc_defaults)
                 await duties.stop()
                 if simulator is not None:
                     await simulator.stop()

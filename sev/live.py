@@ -9,6 +9,7 @@ import socketio
 
 from sev.config import Settings
 from sev.events import Event
+from sev.rooms import RoomManager
 from sev.sessions import read_session
 from sev.store import Store, StoreUnavailable
 from sev.streamers import normalize_login, read_events
@@ -41,7 +42,8 @@ class Live:
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             transports=["websocket"],
-            client_manager=manager,
+            # RoomManager: one encoded packet per room emit, slow viewers dropped (sev/rooms.py).
+            client_manager=manager if manager is not None else RoomManager(),
             cors_allowed_origins=_origins(settings),
             logger=False,
             engineio_logger=False,
