@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
             ingestor = Ingestor(store, live.publish)
             duties = Duties(store)
             duties.add("reconcile", settings.sev_reconcile_interval_s, subscriptions.reconcile)
-            auth.add_duties(duties, settings, store, twitch)
+            auth.add_duties(duties, settings, store, twitch, subscriptions)
             app.state.__dict__.update(
                 settings=settings,
                 store=store,

@@ -1,16 +1,421 @@
-"""Twitch login: placeholder until the login issue lands (routes and the token duty)."""
+"""Log in with Twitch (Authlib, authorization code), log out, and connect a streamer's channel.
+
+`/login` and `/connect` send the browser to Twitch's consent page; both come back to
+`/auth/callback`, which tells them apart by the pending attempt kept in the session next to
+Authlib's `state`. Tokens go to the store (encrypted there), never to the session, a page or a log.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx2
+from authlib.integrations.base_client import MismatchingStateError, OAuthError
+from authlib.integrations.starlette_client import OAuth
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
 
 from sev.config import Settings
+from sev.deps import CsrfChecked, CurrentUser, OptionalUser, StoreDep, SubscriptionsDep, TwitchDep
 from sev.duties import Duties
-from sev.store import Store
-from sev.twitch import TwitchClient
+from sev.events import CONNECT_SCOPES
+from sev.eventsub import now_utc
+from sev.store import Broadcaster, Store, User
+from sev.subscriptions import Subscriptions
+from sev.templating import render
+from sev.tokens import Grant, TokenKeeper, cleared, withdraw_channel
+from sev.twitch import TokenInfo, TwitchClient, TwitchError, TwitchUnavailable, TwitchUser
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
+_PROVIDER = "twitch"
+# The pending login or connect attempt: {"state", "purpose", "user_id", "next"}.
+_ATTEMPT = "auth_attempt"
+Purpose = Literal["login", "connect"]
 
-def add_duties(duties: Duties, settings: Settings, store: Store, twitch: TwitchClient) -> None:
-    """Register the login's background duties (hourly token validation)."""
+LOGGED_OUT_ELSEWHERE = "You logged out of SEV in another window, so this one was logged out too."
+
+
+def _oauth_client(request: Request) -> Any:
+    """The app's Authlib client for Twitch, registered on first use from the settings."""
+    state = request.app.state
+    client = getattr(state, "twitch_oauth", None)
+    if client is None:
+        settings: Settings = state.settings
+        client = OAuth().register(
+            name=_PROVIDER,
+            client_id=settings.twitch_client_id,
+            client_secret=settings.secret("client"),
+            authorize_url=f"{settings.twitch_auth_url}/authorize",
+            access_token_url=f"{settings.twitch_auth_url}/token",
+            client_kwargs={
+                # Twitch wants the client secret in the form body, not in Basic auth.
+                "token_endpoint_auth_method": "client_secret_post",
+                "timeout": 10.0,
+            },
+        )
+        state.twitch_oauth = client
+    return client
+
+
+def _safe_next(value: str | None) -> str:
+    """A local path to return to after login; anything else (another site) means home."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/"
+    return value
+
+
+def _with_scope(url: str, scope: str) -> str:
+    # Authlib leaves out an empty scope; Twitch documents the parameter as required.
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "scope"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("scope", scope)])))
+
+
+async def _authorize(
+    request: Request, purpose: Purpose, *, user_id: str | None, next_url: str, **params: str
+) -> Response:
+    settings: Settings = request.app.state.settings
+    client = _oauth_client(request)
+    scope = params.pop("scope", "")
+    # Authlib keeps one pending state per provider: a newer attempt replaces an older one (two
+    # tabs), and the older callback then fails with MismatchingStateError.
+    authorization = await client.create_authorization_url(settings.redirect_url, **params)
+    await client.save_authorize_data(request, redirect_uri=settings.redirect_url, **authorization)
+    request.session[_ATTEMPT] = {
+        "state": authorization["state"],
+        "purpose": purpose,
+        "user_id": user_id,
+        "next": next_url,
+    }
+    return RedirectResponse(_with_scope(authorization["url"], scope), status_code=303)
+
+
+def _failure(
+    request: Request, title: str, message: str, status_code: int, purpose: Purpose = "login"
+) -> Response:
+    """The page of a login or connect attempt that failed, with a way to try again."""
+    # Connecting starts with a form (POST, CSRF-checked); logging in with a link.
+    return render(
+        request,
+        "auth_error.html",
+        {
+            "title": title,
+            "message": message,
+            "retry_url": "/connect" if purpose == "connect" else "/login",
+            "retry_post": purpose == "connect",
+        },
+        status_code=status_code,
+    )
+
+
+def _twitch_unreachable(request: Request, purpose: Purpose) -> Response:
+    return _failure(
+        request,
+        "Twitch is not answering",
+        "SEV could not reach Twitch to finish this. Nothing was changed; try again in a minute.",
+        503,
+        purpose,
+    )
+
+
+async def _revoke_quietly(twitch: TwitchClient, token: str | None) -> bool:
+    """Revoke a token at Twitch; False (logged) when Twitch cannot be reached."""
+    if not token:
+        return True
+    try:
+        await twitch.revoke_token(token)
+    except TwitchError as error:
+        log.warning("could not revoke a token at Twitch: %s", error)
+        return False
+    return True
+
+
+@router.get("/login", include_in_schema=False)
+async def login(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    """Send the browser to Twitch's consent page (no scopes: login only)."""
+    if user is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return await _authorize(request, "login", user_id=None, next_url=_safe_next(next))
+
+
+@router.post("/connect", include_in_schema=False, dependencies=[CsrfChecked])
+async def connect_channel(request: Request, user: CurrentUser) -> Response:
+    """Ask the streamer, on Twitch, for the scopes of SEV's connected event types."""
+    return await _authorize(
+        request,
+        "connect",
+        user_id=user.id,
+        next_url="/",
+        scope=" ".join(CONNECT_SCOPES),
+        # Show the consent page even when Twitch remembers a grant: the streamer chooses.
+        force_verify="true",
+    )
+
+
+def _pop_attempt(request: Request) -> dict[str, Any]:
+    """The pending attempt this callback answers; a stale callback leaves the pending one be."""
+    attempt = request.session.get(_ATTEMPT)
+    state = request.query_params.get("state")
+    if isinstance(attempt, dict) and state and attempt.get("state") == state:
+        del request.session[_ATTEMPT]
+        return attempt
+    return {}
+
+
+@router.get("/auth/callback", include_in_schema=False)
+async def auth_callback(
+    request: Request, store: StoreDep, twitch: TwitchDep, subscriptions: SubscriptionsDep
+) -> Response:
+    """Twitch's answer to /login or /connect: tokens → user (and channel) → session."""
+    attempt = _pop_attempt(request)
+    purpose: Purpose = "connect" if attempt.get("purpose") == "connect" else "login"
+    client = _oauth_client(request)
+    error = request.query_params.get("error")
+    if error:
+        await client.framework.clear_state_data(request.session, request.query_params.get("state"))
+        if error == "access_denied":
+            return _failure(
+                request,
+                "You cancelled at Twitch",
+                "Nothing was changed: SEV got no access to your Twitch account.",
+                200,
+                purpose,
+            )
+        return _failure(
+            request,
+            "Twitch did not log you in",
+            f"Twitch answered “{error}”. Try again; if it keeps happening, tell SEV's operator.",
+            400,
+            purpose,
+        )
+    try:
+        token = await client.authorize_access_token(request)
+    except MismatchingStateError:
+        return _failure(
+            request,
+            "This login attempt has expired",
+            "It was replaced by a newer one (perhaps in another tab) or took too long. "
+            "Nothing was changed; start again.",
+            400,
+            purpose,
+        )
+    except OAuthError as failure:
+        log.info("Twitch refused the authorization code: %s", failure.error)
+        return _failure(
+            request,
+            "Twitch did not log you in",
+            "Twitch refused this login attempt. Start again.",
+            400,
+            purpose,
+        )
+    except (httpx2.HTTPError, ValueError) as failure:
+        log.warning("Twitch's token endpoint failed: %s", type(failure).__name__)
+        return _twitch_unreachable(request, purpose)
+    access = token.get("access_token")
+    if not isinstance(access, str) or not access:
+        # Twitch answers a used or expired code with a status body, not an OAuth error.
+        return _failure(
+            request,
+            "Twitch did not log you in",
+            "Twitch refused this login attempt (it may have been used already). Start again.",
+            400,
+            purpose,
+        )
+    refresh = token.get("refresh_token")
+    try:
+        info = await twitch.validate_token(access)
+        profile = await _profile(twitch, info)
+    except TwitchUnavailable:
+        return _twitch_unreachable(request, purpose)
+    except TwitchError as failure:
+        log.warning("Twitch failed while finishing a login: %s", failure)
+        return _twitch_unreachable(request, purpose)
+    if info is None or profile is None:
+        return _failure(
+            request,
+            "Twitch did not log you in",
+            "Twitch did not confirm who you are. Start again.",
+            400,
+            purpose,
+        )
+    grant = Grant(
+        access,
+        refresh if isinstance(refresh, str) else None,
+        now_utc() + timedelta(seconds=info.expires_in),
+        list(info.scopes),
+    )
+    if purpose == "connect":
+        return await _finish_connect(request, store, twitch, subscriptions, attempt, profile, grant)
+    return await _finish_login(request, store, twitch, attempt, profile, grant)
+
+
+async def _profile(twitch: TwitchClient, info: TokenInfo | None) -> TwitchUser | None:
+    if info is None or not info.user_id:
+        return None
+    found = await twitch.get_users(ids=[info.user_id])
+    return found[0] if found else None
+
+
+def _with_profile(user: User | None, profile: TwitchUser) -> User:
+    base = user or User(id=profile.id, login=profile.login, display_name=profile.display_name)
+    return base.model_copy(
+        update={
+            "login": profile.login,
+            "display_name": profile.display_name,
+            "profile_image_url": profile.profile_image_url or "",
+        }
+    )
+
+
+async def _finish_login(
+    request: Request,
+    store: Store,
+    twitch: TwitchClient,
+    attempt: dict[str, Any],
+    profile: TwitchUser,
+    grant: Grant,
+) -> Response:
+    existing = await store.get_user(profile.id)
+    replaced = existing.access_token if existing else None
+    user = _with_profile(existing, profile).model_copy(
+        update={**grant.fields("login"), "session_ended_reason": None}
+    )
+    await store.save_user(user)
+    if replaced and replaced != grant.access_token:
+        await _revoke_quietly(twitch, replaced)
+    # A fresh session for the fresh login: nothing from before survives, the CSRF token rotates.
+    request.session.clear()
+    request.session["user_id"] = user.id
+    request.session["csrf"] = secrets.token_urlsafe(24)
+    log.info("%s logged in", user.login)
+    return RedirectResponse(_safe_next(attempt.get("next")), status_code=303)
+
+
+async def _finish_connect(
+    request: Request,
+    store: Store,
+    twitch: TwitchClient,
+    subscriptions: Subscriptions,
+    attempt: dict[str, Any],
+    profile: TwitchUser,
+    grant: Grant,
+) -> Response:
+    user_id = attempt.get("user_id")
+    user = await store.get_user(user_id) if isinstance(user_id, str) else None
+    if user is None or request.session.get("user_id") != user.id or user.session_ended_reason:
+        await _revoke_quietly(twitch, grant.access_token)
+        return _failure(
+            request,
+            "Log in first",
+            "Your SEV session ended while you were at Twitch. Log in, then connect your "
+            "channel again.",
+            400,
+        )
+    if profile.id != user.id:
+        # Only the streamer may connect their own channel; the token is of no use to SEV.
+        await _revoke_quietly(twitch, grant.access_token)
+        return _failure(
+            request,
+            "That was a different Twitch account",
+            f"You authorized SEV on Twitch as {profile.display_name}, but you are logged in to "
+            f"SEV as {user.display_name}. Only a streamer can connect their own channel: log in "
+            f"to Twitch as {user.display_name}, then try again.",
+            403,
+            "connect",
+        )
+    replaced = user.channel_access_token
+    user = _with_profile(user, profile).model_copy(update=grant.fields("channel"))
+    await store.save_user(user)
+    if replaced and replaced != grant.access_token:
+        await _revoke_quietly(twitch, replaced)
+    existing = await store.get_broadcaster(user.id)
+    broadcaster = Broadcaster(
+        id=profile.id,
+        login=profile.login,
+        display_name=profile.display_name,
+        profile_image_url=profile.profile_image_url or "",
+        unwanted_since=existing.unwanted_since if existing else None,
+        granted_scopes=sorted(grant.scopes),
+    )
+    await store.save_broadcaster(broadcaster)
+    log.info("%s connected their channel", user.login)
+    try:
+        await subscriptions.ensure(broadcaster)
+        # A channel nobody favours yet is released after the grace period, like any other.
+        await subscriptions.favourites_changed({broadcaster.id})
+    except TwitchError as error:
+        log.warning("Twitch failed while subscribing to %s: %s", broadcaster.login, error)
+        request.session["flash"] = (
+            "Your channel is connected. Twitch is slow to confirm the new event types; "
+            "SEV will keep trying."
+        )
+    return RedirectResponse(f"/streamers/{broadcaster.login}", status_code=303)
+
+
+@router.post("/disconnect", include_in_schema=False, dependencies=[CsrfChecked])
+async def disconnect_channel(
+    request: Request,
+    user: CurrentUser,
+    store: StoreDep,
+    twitch: TwitchDep,
+    subscriptions: SubscriptionsDep,
+) -> Response:
+    """Revoke the streamer's channel grant and drop the connected event types."""
+    revoked = await _revoke_quietly(twitch, user.channel_access_token)
+    try:
+        broadcaster = await withdraw_channel(store, subscriptions, user)
+    except TwitchError as error:
+        log.warning("Twitch failed while unsubscribing %s: %s", user.login, error)
+        broadcaster = await store.get_broadcaster(user.id)
+    message = "Your channel is disconnected."
+    if not revoked:
+        message += (
+            " Twitch did not answer, so you may also want to remove SEV under Twitch's "
+            "Settings → Connections."
+        )
+    request.session["flash"] = message
+    log.info("%s disconnected their channel", user.login)
+    return RedirectResponse(
+        f"/streamers/{broadcaster.login}" if broadcaster else "/", status_code=303
+    )
+
+
+@router.post("/logout", include_in_schema=False, dependencies=[CsrfChecked])
+async def logout(
+    request: Request, user: OptionalUser, store: StoreDep, twitch: TwitchDep
+) -> Response:
+    """Revoke the login token at Twitch (best effort) and end the user's sessions."""
+    revoked = True
+    if user is not None:
+        revoked = await _revoke_quietly(twitch, user.access_token)
+        # The login token is gone, so every session of this user ends, not only this one.
+        await store.save_user(
+            user.model_copy(
+                update={**cleared("login"), "session_ended_reason": LOGGED_OUT_ELSEWHERE}
+            )
+        )
+        log.info("%s logged out", user.login)
+    request.session.clear()
+    request.session["flash"] = "You are logged out." + (
+        "" if revoked else " Twitch did not answer; SEV has forgotten your login all the same."
+    )
+    return RedirectResponse("/", status_code=303)
+
+
+def add_duties(
+    duties: Duties,
+    settings: Settings,
+    store: Store,
+    twitch: TwitchClient,
+    subscriptions: Subscriptions,
+) -> None:
+    """Register the login's background duty: validate every user token on an interval."""
+    keeper = TokenKeeper(store, twitch, subscriptions)
+    duties.add("validate-tokens", settings.sev_token_validate_interval_s, keeper.validate_all)
