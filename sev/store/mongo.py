@@ -166,7 +166,7 @@ class MongoStore:
     async def save_user(self, user: User) -> None:
         """Insert or replace a user (tokens encrypted)."""
         doc = user_to_doc(user, self._cipher)
-        doc["has_token"] = bool(user.access_token)
+        doc["has_token"] = bool(user.access_token or user.channel_access_token)
         await self._replace("users", user.id, doc)
 
     async def get_user(self, user_id: str) -> User | None:

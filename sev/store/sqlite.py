@@ -122,7 +122,7 @@ class SqliteStore:
             "INSERT OR REPLACE INTO users (id, favorite_id, has_token, doc) VALUES (?, ?, ?, ?)",
             user.id,
             user.favorite_id,
-            int(bool(user.access_token)),
+            int(bool(user.access_token or user.channel_access_token)),
             json.dumps(user_to_doc(user, self._cipher)),
         )
 
