@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--public-url", default="", help="external base URL of the simulator")
     parser.add_argument("--seed", type=int, default=None, help="seed for event content")
+    parser.add_argument(
+        "--token-lifetime", type=int, default=4 * 3600, help="user/app token lifetime in seconds"
+    )
     return parser
 
 
@@ -32,7 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and serve until interrupted; the app's lifespan starts the workers."""
     args = _parser().parse_args(argv)
     config = SimulatorConfig(
-        events_per_minute=args.events_per_minute, public_url=args.public_url, seed=args.seed
+        events_per_minute=args.events_per_minute,
+        public_url=args.public_url,
+        seed=args.seed,
+        token_lifetime_s=args.token_lifetime,
     )
     sim = Simulator(config)
     base = args.public_url or f"http://{args.host}:{args.port}"
