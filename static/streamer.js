@@ -115,6 +115,7 @@
     var kind = kindOf(String(event.type));
     var item = element("li", "event");
     item.setAttribute("data-seq", String(event.seq));
+    item.setAttribute("data-id", String(event.id));
     item.setAttribute("data-type", String(event.type));
     item.setAttribute("data-family", kind[0]);
 
@@ -181,11 +182,8 @@
   // ---- announcing, notes, connection state --------------------------------------------------
 
   function announce(text) {
-    // Reset first so that the same sentence twice is still read.
-    announcer.textContent = "";
-    window.setTimeout(function () {
-      announcer.textContent = text;
-    }, 50);
+    // A changed text is what gets read: the same sentence twice differs by a trailing space.
+    announcer.textContent = announcer.textContent === text ? text + "\u00a0" : text;
   }
 
   function showNote(text) {
