@@ -1,0 +1,1 @@
+"""SEV's benchmarks: `python -m bench [--quick]` (docs/PERFORMANCE.md)."""

@@ -1,0 +1,237 @@
+"""`python -m bench [--quick]`: ingest, fan-out and resume, SEV beside its stack's ceilings.
+
+Servers run pinned to one core, load generators (Node, and this process) to the other. The last
+line printed is one JSON object with the headline figures (issue 8); `--out FILE` also writes
+every cell as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import fanout, ingest
+from bench.servers import (
+    BROADCASTER,
+    BenchSev,
+    Ceiling,
+    NodeClients,
+    cookie,
+    cores,
+    ensure_node_modules,
+    pid_of,
+)
+
+FULL = {
+    "ingest_s": 8.0,
+    "grid_clients": [100, 1000, 3000],
+    "grid_rates": [5, 10, 20, 50],
+    "cell_s": 15.0,
+    "search_s": 8.0,
+    "search_tries": 8,
+    "bare_rates": [5, 10, 20, 50],
+}
+QUICK = {
+    "ingest_s": 3.0,
+    "grid_clients": [1000],
+    "grid_rates": [5, 50],
+    "cell_s": 8.0,
+    "search_s": 4.0,
+    "search_tries": 3,
+    "bare_rates": [50],
+}
+
+
+def _log(name: str, value: Any) -> None:
+    print(f"{name}: {json.dumps(value)}", file=sys.stderr, flush=True)
+
+
+def _summary(name: str, cell: dict[str, Any]) -> None:
+    lat = cell["latency_ms"]
+    print(
+        f"{name:<5} N={cell['clients']:<5} R={cell['rate']:<4} "
+        f"frames/s={cell['frames_per_s']:>8.0f} "
+        f"lost={cell['lost']} dup={cell['duplicated']} p50={lat['p50']} p95={lat['p95']} "
+        f"p99={lat['p99']} max={lat['max']} cpu={cell['server_cpu_percent']:.0f}% "
+        f"rss={cell['server_rss_kb']}KB clients_cpu={cell['clients_cpu_percent']:.0f}%",
+        flush=True,
+    )
+
+
+def _fanout(
+    target: fanout.Target, plan: dict[str, Any], search_from: float, step: float
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"connect": [], "search": None}
+    for n in plan["grid_clients"]:
+        clients, connected = fanout.connect(target, n)
+        out["connect"].append(connected)
+        _log(f"{target.kind} connected", connected)
+        try:
+            for rate in plan["grid_rates"] if target.kind == "sev" else plan["bare_rates"]:
+                _summary(target.kind, fanout.run_cell(target, clients, n, rate, plan["cell_s"]))
+            if n == 1000:
+                best = fanout.search(
+                    target, clients, n, search_from, step, plan["search_s"], plan["search_tries"]
+                )
+                for cell in target.cells:
+                    if cell.get("search"):
+                        _summary(target.kind + "*", cell)
+                out["search"] = best
+        finally:
+            clients.close()
+    return out
+
+
+def _resume(sev: BenchSev, seconds: float) -> dict[str, Any]:
+    """200 viewers; while events flow at 20/s, 100 disconnect and come back with `after`."""
+    target = fanout.Target("sev", sev.url, pid_of(sev))
+    clients = NodeClients(sev.url, 200, cookie(), BROADCASTER.login)
+    try:
+        clients.read(timeout=60)
+        clients.command("reset")
+        result: dict[str, Any] = {}
+        thread = threading.Thread(
+            target=lambda: result.update(asyncio.run(fanout._stream(target, 20, seconds)))
+        )
+        thread.start()
+        time.sleep(seconds / 4)
+        clients.command("drop 100")
+        time.sleep(seconds / 4)
+        rejoined = clients.command("rejoin 100")
+        thread.join()
+        time.sleep(fanout.DRAIN_S)
+        report = clients.command(f"report {result['first']} {result['last']}")
+        return {
+            "clients": 200,
+            "reconnected": rejoined["rejoined"],
+            "events": result["last"] - result["first"] + 1,
+            "missed": report["lost"],
+            "duplicated": report["duplicated"],
+        }
+    finally:
+        clients.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a run under two minutes")
+    parser.add_argument("--out", type=Path, help="write every measured cell here as JSON")
+    parser.add_argument("--skip-mongo", action="store_true", help="no MongoDB-wire ingest run")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    began = time.monotonic()
+    server_cpus, load_cpus = cores()
+    # This process posts the events: it belongs with the load generators.
+    os.sched_setaffinity(0, load_cpus)
+    ensure_node_modules()
+    tmp = Path(tempfile.mkdtemp(prefix="sev-bench-"))
+    print(
+        f"machine: {os.cpu_count()} cores, SEV on {sorted(server_cpus)}, "
+        f"load on {sorted(load_cpus)}; "
+        f"Python {platform.python_version()}; {platform.platform()}",
+        flush=True,
+    )
+
+    mongo = None
+    if not args.skip_mongo:
+        try:
+            from tests.services import MongoServer, ferretdb_path, is_executable
+
+            if is_executable(ferretdb_path()):
+                mongo = MongoServer()
+                mongo.start()
+        except Exception as error:
+            print(f"no MongoDB-wire server: {error}", flush=True)
+            mongo = None
+    try:
+        ingested = ingest.run(
+            tmp, plan["ingest_s"], mongo.uri + "sev_bench" if mongo else None, _log
+        )
+    finally:
+        if mongo is not None:
+            mongo.close()
+
+    sev = BenchSev(tmp / "fanout")
+    sev.start()
+    try:
+        sev_target = fanout.Target("sev", sev.url, pid_of(sev))
+        sev_fanout = _fanout(sev_target, plan, search_from=60, step=10)
+        resumed = _resume(sev, 6.0 if args.quick else 12.0)
+        _log("resume", resumed)
+    finally:
+        sev.stop()
+
+    bare = Ceiling(tmp, "bench.bare")
+    bare.start()
+    try:
+        bare_target = fanout.Target("bare", bare.url, pid_of(bare))
+        bare_fanout = _fanout(bare_target, plan, search_from=20, step=10)
+    finally:
+        bare.stop()
+
+    def cell(target: fanout.Target, n: int, rate: float) -> dict[str, Any] | None:
+        return next(
+            (
+                c
+                for c in target.cells
+                if c["clients"] == n and c["rate"] == rate and not c.get("search")
+            ),
+            None,
+        )
+
+    def best_frames(target: fanout.Target) -> float:
+        ok = [c["frames_per_s"] for c in target.cells if c["clients"] == 1000 and c["ok"]]
+        return round(max(ok), 0) if ok else 0.0
+
+    def per_client(result: dict[str, Any]) -> float | None:
+        rows = [c for c in result["connect"] if c["clients"] == 1000]
+        return round(rows[0]["rss_kb_per_client"], 1) if rows else None
+
+    grid = [c for c in sev_target.cells if not c.get("search")]
+    fan, bare_fan = best_frames(sev_target), best_frames(bare_target)
+    x5, x50 = cell(sev_target, 1000, 5), cell(sev_target, 1000, 50)
+    headline = {
+        "ingest_per_s": round(ingested["embedded"]["per_s"], 1),
+        "ingest_ceiling_per_s": round(ingested["ceiling"]["per_s"], 1),
+        "ingest_ratio": round(ingested["embedded"]["per_s"] / ingested["ceiling"]["per_s"], 3),
+        "ack_p99_ms": round(ingested["embedded_half_rate"]["latency_ms"]["p99"], 1),
+        "fanout_frames_per_s": fan,
+        "bare_frames_per_s": bare_fan,
+        "fanout_ratio": round(fan / bare_fan, 3) if bare_fan else None,
+        "e2e_p99_ms_1000x5": x5["latency_ms"]["p99"] if x5 else None,
+        "e2e_p99_ms_1000x50": x50["latency_ms"]["p99"] if x50 else None,
+        "rss_kb_per_client": per_client(sev_fanout),
+        "bare_rss_kb_per_client": per_client(bare_fanout),
+        "lost": sum(c["lost"] for c in grid) + resumed["missed"],
+        "duplicated": sum(c["duplicated"] for c in grid) + resumed["duplicated"],
+    }
+    if args.out:
+        args.out.write_text(
+            json.dumps(
+                {
+                    "headline": headline,
+                    "ingest": ingested,
+                    "sev": {"cells": sev_target.cells, **sev_fanout},
+                    "bare": {"cells": bare_target.cells, **bare_fanout},
+                    "resume": resumed,
+                    "seconds": time.monotonic() - began,
+                },
+                indent=1,
+            )
+        )
+    print(f"took {time.monotonic() - began:.0f} s", flush=True)
+    print(json.dumps(headline), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

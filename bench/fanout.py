@@ -1,0 +1,187 @@
+"""Benchmark 2, fan-out: N viewers of one streamer, events at R per second, SEV beside bare
+python-socketio.
+
+Viewers: bench/clients.mjs (Node, `ws`, minimal Engine.IO/Socket.IO clients) on the load core.
+Events: signed webhooks posted by this process at a fixed rate to SEV (or, for the bare server,
+the same event JSON to its /emit). Each event carries its POST time (`data.bench_sent_ms`); the
+clients subtract it from their receipt time (same machine, same clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bench.servers import BROADCASTER, SECRET, NodeClients, cookie, cpu_seconds, rss_kb
+from sev.events import build_event
+from tests.factories import notification_body, signed_request
+
+DRAIN_S = 2.0
+P99_LIMIT_MS = 250.0
+
+
+@dataclass
+class Target:
+    """Where events go and how viewers connect: SEV or the bare server."""
+
+    kind: str  # "sev" or "bare"
+    url: str
+    pid: int
+    seq: int = 0  # bare: the last seq assigned here; SEV: read from its API
+    cells: list[dict[str, Any]] = field(default_factory=list)
+
+    async def latest_seq(self, client: httpx.AsyncClient) -> int:
+        """The newest stored seq (SEV) or the last one sent (bare)."""
+        if self.kind == "bare":
+            return self.seq
+        response = await client.get(
+            f"{self.url}/api/streamers/{BROADCASTER.login}/events",
+            params={"limit": 1},
+            cookies={"sev_session": cookie()},
+        )
+        response.raise_for_status()
+        events = response.json()["events"]
+        return int(events[0]["seq"]) if events else 0
+
+    async def post(self, client: httpx.AsyncClient) -> int:
+        """Send one event now; the HTTP status."""
+        sent_ms = time.time() * 1000
+        if self.kind == "sev":
+            body = notification_body(broadcaster_id=BROADCASTER.id, bench_sent_ms=sent_ms)
+            headers, raw = signed_request(body, secret=SECRET)
+            response = await client.post(
+                f"{self.url}/webhooks/eventsub", headers=headers, content=raw
+            )
+            return response.status_code
+        self.seq += 1
+        event = _bare_event(self.seq, sent_ms)
+        response = await client.post(f"{self.url}/emit", content=event)
+        return response.status_code
+
+
+def _bare_event(seq: int, sent_ms: float) -> bytes:
+    body = notification_body(broadcaster_id=BROADCASTER.id, bench_sent_ms=sent_ms)
+    event = build_event(
+        message_id=f"bare-{seq}",
+        event_type="channel.follow",
+        version="2",
+        broadcaster_id=BROADCASTER.id,
+        data=body["event"],
+        message_timestamp="2026-11-28T10:11:12.123456789Z",
+        received_at="2026-11-28T10:11:12.200Z",
+    )
+    document = event.model_dump(mode="json")
+    document["seq"] = seq
+    return json.dumps(document).encode()
+
+
+async def _stream(target: Target, rate: float, seconds: float) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+        first = await target.latest_seq(client) + 1
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        count = int(rate * seconds)
+        statuses: dict[int, int] = {}
+        pending: set[asyncio.Task[int]] = set()
+        for i in range(count):
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(target.post(client))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            task.add_done_callback(
+                lambda t: (
+                    statuses.__setitem__(t.result(), statuses.get(t.result(), 0) + 1)
+                    if not t.cancelled() and t.exception() is None
+                    else None
+                )
+            )
+        if pending:
+            await asyncio.wait(pending, timeout=30)
+        last = await target.latest_seq(client)
+        return {"first": first, "last": last, "posted": count, "statuses": statuses}
+
+
+def run_cell(
+    target: Target, clients: NodeClients, n: int, rate: float, seconds: float
+) -> dict[str, Any]:
+    """One (N, R) cell: reset, stream, drain, report."""
+    clients.command("reset")
+    cpu_before = cpu_seconds(target.pid)
+    rss_peak = rss_kb(target.pid)
+    started = time.monotonic()
+    stream = asyncio.run(_stream(target, rate, seconds))
+    wall = time.monotonic() - started
+    rss_peak = max(rss_peak, rss_kb(target.pid))
+    cpu = cpu_seconds(target.pid) - cpu_before
+    time.sleep(DRAIN_S)
+    report = clients.command(f"report {stream['first']} {stream['last']}")
+    expected = stream["last"] - stream["first"] + 1
+    cell = {
+        "server": target.kind,
+        "clients": n,
+        "rate": rate,
+        "seconds": seconds,
+        "events": expected,
+        "posted": stream["posted"],
+        "statuses": stream["statuses"],
+        "frames": report["frames"],
+        "frames_per_s": report["frames"] / wall,
+        "lost": report["lost"] + n * max(0, stream["posted"] - expected),
+        "duplicated": report["duplicated"],
+        "latency_ms": report["latency_ms"],
+        "server_cpu_percent": 100 * cpu / wall,
+        "server_rss_kb": rss_peak,
+        "clients_cpu_percent": report["cpu_percent"],
+    }
+    cell["ok"] = cell["lost"] == 0 and (cell["latency_ms"]["p99"] or 0) <= P99_LIMIT_MS
+    target.cells.append(cell)
+    return cell
+
+
+def connect(target: Target, n: int) -> tuple[NodeClients, dict[str, Any]]:
+    """Start N viewers; RSS before and after they connect."""
+    idle = rss_kb(target.pid)
+    clients = NodeClients(
+        target.url, n, cookie() if target.kind == "sev" else None, BROADCASTER.login
+    )
+    ready = clients.read(timeout=180)
+    time.sleep(1.0)
+    connected = rss_kb(target.pid)
+    return clients, {
+        "clients": n,
+        "ready": ready["ready"],
+        "refused": ready["refused"],
+        "rss_idle_kb": idle,
+        "rss_connected_kb": connected,
+        "rss_kb_per_client": (connected - idle) / max(1, ready["ready"]),
+    }
+
+
+def search(
+    target: Target,
+    clients: NodeClients,
+    n: int,
+    start: float,
+    step: float,
+    seconds: float,
+    tries: int,
+) -> dict[str, Any] | None:
+    """Raise the rate by `step` from `start` until a cell loses events or p99 > 250 ms."""
+    best = None
+    rate = start
+    for _ in range(tries):
+        cell = run_cell(target, clients, n, rate, seconds)
+        cell["search"] = True
+        if not cell["ok"]:
+            break
+        best = cell
+        rate += step
+    return best
