@@ -22,6 +22,7 @@ from sev import auth, pages, webhooks
 from sev.config import SIMULATOR_MOUNT, Settings, SettingsError, load_settings
 from sev.deps import LoginRequired, StoreDep
 from sev.duties import Duties
+from sev.fanout import RedisFanout, RequireRedis
 from sev.ingest import Ingestor
 from sev.live import Live
 from sev.runtime import restore_gc, tune_gc
@@ -34,10 +35,10 @@ from sev.twitch import TwitchClient, TwitchError
 log = logging.getLogger("sev")
 
 
-def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
+def _client_manager(settings: Settings) -> RedisFanout | None:
     if settings.redis_url is None:
         return None
-    return socketio.AsyncRedisManager(settings.redis_url.get_secret_value())
+    return RedisFanout(settings.redis_url.get_secret_value())
 
 
 def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     # httpx logs every request at INFO: too chatty for a webhook receiver.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     store = create_store(settings)
-    live = Live(settings, store, _client_manager(settings))
+    fanout = _client_manager(settings)
+    live = Live(settings, store, fanout)
     simulator = None
     if settings.demo:
         from sev.simulator import SimulatorConfig, create_simulator
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 SIMULATOR_MOUNT,
             )
         await store.open()
+        if fanout is not None:
+            await fanout.start()
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as http:
             twitch = TwitchClient(
                 http,
@@ -105,6 +109,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 if simulator is not None:
                     await simulator.stop()
                 await ingestor.stop()
+                if fanout is not None:
+                    await fanout.stop()
                 await store.close()
 
     app = FastAPI(title="SEV", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -117,6 +123,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    if fanout is not None:
+        app.add_middleware(RequireRedis, url=fanout.redis_url)
     _add_error_handlers(app)
     app.include_router(pages.router)
     app.include_router(auth.router)

@@ -9,17 +9,21 @@ import socketio
 
 from sev.config import Settings
 from sev.events import Event
+from sev.fanout import RedisFanout
 from sev.rooms import RoomManager
 from sev.sessions import read_session
-from sev.store import Store, StoreUnavailable
+from sev.store import MAX_CATCH_UP, Store, StoreUnavailable
 from sev.streamers import normalize_login, read_events
 
 log = logging.getLogger(__name__)
+_ROOM_PREFIX = "broadcaster:"
+# After a Redis outage, re-send at most this many pages of MAX_CATCH_UP events per room.
+_CATCH_UP_PAGES = 10
 
 
 def room_of(broadcaster_id: str) -> str:
     """The Socket.IO room of a broadcaster's viewers."""
-    return f"broadcaster:{broadcaster_id}"
+    return f"{_ROOM_PREFIX}{broadcaster_id}"
 
 
 def _origins(settings: Settings) -> list[str]:
@@ -50,6 +54,16 @@ class Live:
         )
         self.sio.on("connect", self._connect)
         self.sio.on("watch", self._watch)
+        # With Redis: the highest seq this process's viewers of each broadcaster have been sent,
+        # and what it was when the subscription was lost, so that what this process did not
+        # receive meanwhile can be re-sent from the store when it is back.
+        self._sent: dict[str, int] | None = None
+        self._sent_when_lost: dict[str, int] | None = None
+        if isinstance(manager, RedisFanout):
+            self._sent = {}
+            manager.on_emit = self._note_emit
+            manager.on_lost = self._fanout_lost
+            manager.on_back = self.catch_up
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         session = read_session(
@@ -80,7 +94,9 @@ class Live:
             # Join first, then read: an event stored in between arrives both ways and the
             # client drops the copy by seq; the other order could lose it.
             await self.sio.enter_room(sid, room_of(broadcaster.id))
-            return await read_events(self._store, broadcaster, after=after)
+            ack = await read_events(self._store, broadcaster, after=after)
+            self._note_sent(broadcaster.id, max([after or 0] + [e["seq"] for e in ack["events"]]))
+            return ack
         except StoreUnavailable:
             return {"error": "SEV's database is unavailable; retrying", "retry": True}
 
@@ -93,3 +109,52 @@ class Live:
     async def notify(self, broadcaster_id: str, notice: dict[str, Any]) -> None:
         """Send a notice (a revoked subscription, say) to a broadcaster's viewers."""
         await self.sio.emit("notice", notice, room=room_of(broadcaster_id))
+
+    def _note_sent(self, broadcaster_id: str, seq: int) -> None:
+        if self._sent is None:
+            return
+        if seq > self._sent.get(broadcaster_id, -1):
+            self._sent[broadcaster_id] = seq
+        if self._sent_when_lost is not None:
+            # A room first watched during the outage catches up from what its ack held.
+            self._sent_when_lost.setdefault(broadcaster_id, seq)
+
+    def _note_emit(self, name: str, data: Any, room: str | None) -> None:
+        if name == "event" and room and room.startswith(_ROOM_PREFIX) and isinstance(data, dict):
+            seq = data.get("seq")
+            if isinstance(seq, int):
+                self._note_sent(room.removeprefix(_ROOM_PREFIX), seq)
+
+    def _fanout_lost(self) -> None:
+        if self._sent is not None and self._sent_when_lost is None:
+            rooms = self.sio.manager.rooms.get("/", {})
+            # Forget broadcasters nobody here watches any more, then note where the rest were.
+            for broadcaster_id in [b for b in self._sent if not rooms.get(room_of(b))]:
+                del self._sent[broadcaster_id]
+            self._sent_when_lost = dict(self._sent)
+
+    async def catch_up(self) -> None:
+        """Re-send from the store what this process's viewers missed while Redis was away."""
+        since, self._sent_when_lost = self._sent_when_lost, None
+        if since is None:
+            return
+        rooms = self.sio.manager.rooms.get("/", {})
+        for broadcaster_id, after in since.items():
+            room = room_of(broadcaster_id)
+            if not rooms.get(room):
+                continue
+            try:
+                for _ in range(_CATCH_UP_PAGES):
+                    missed = await self._store.events_after(broadcaster_id, after, MAX_CATCH_UP)
+                    for event in missed:
+                        # Only to this process's viewers: the others catch up themselves.
+                        await self.sio.emit(
+                            "event", event.model_dump(mode="json"), room=room, ignore_queue=True
+                        )
+                        self._note_sent(broadcaster_id, event.seq)
+                        after = event.seq
+                    if len(missed) < MAX_CATCH_UP:
+                        break
+            except StoreUnavailable as error:
+                log.warning("could not catch viewers up after a Redis outage: %s", error)
+                return
