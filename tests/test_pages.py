@@ -547,6 +547,14 @@ async def test_events_are_placed_by_seq_deduplicated_capped_and_caught_up_after_
     assert await first.locator(".event-summary").inner_text() == XSS
     assert await page.locator("#events img").count() == 0
 
+    # A new event slides in, unless the reader asked for less motion.
+    animation = "i => getComputedStyle(i).animationName"
+    await fire("event", event(top + 20))
+    assert "slide-in" in await page.eval_on_selector("#events li[data-seq]", animation)
+    await page.emulate_media(reduced_motion="reduce")
+    await fire("event", event(top + 21))
+    assert await page.eval_on_selector("#events li[data-seq]", animation) == "none"
+
     # A revoked subscription is said, and its kind marked stopped.
     notice = {"kind": "revocation", "type": "channel.follow", "status": "authorization_revoked"}
     await fire("notice", notice)
@@ -556,6 +564,30 @@ async def test_events_are_placed_by_seq_deduplicated_capped_and_caught_up_after_
     assert watched.dialogs == []
     assert watched.errors == []
     await page.context.close()
+
+
+async def test_demo_mode_shows_a_placeholder_and_never_asks_twitch_for_its_player(
+    browser: Browser, tmp_path: Path
+) -> None:
+    sev = SevProcess(tmp_path)  # no Twitch credentials: demo mode, simulated Twitch inside
+    await asyncio.to_thread(sev.start)
+    try:
+        watched = await _open(browser)
+        page = watched.page
+        await _log_in_through_twitch(page, sev, VIEWER)
+        assert "Demo mode" in await page.locator(".demo-banner").inner_text()
+        await page.fill("#streamer", STREAMER)
+        await page.get_by_role("button", name="Set favourite").click()
+        await page.wait_for_url(f"{sev.url}/streamers/{STREAMER}")
+        await _wait_live(page)
+        await page.wait_for_timeout(500)
+        assert "simulated channel" in await page.locator("#embed-status").inner_text()
+        assert await page.locator(".embed-placeholder").is_visible()
+        assert not any("twitch.tv" in url for url in watched.requests)
+        assert watched.errors == []
+        await page.context.close()
+    finally:
+        await asyncio.to_thread(sev.stop)
 
 
 async def test_page_reconnects_after_sev_restarts_and_shows_missed_events_once_in_order(
