@@ -8,6 +8,7 @@ Authlib's `state`. Tokens go to the store (encrypted there), never to the sessio
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from datetime import timedelta
 from typing import Any, Literal
@@ -188,10 +189,12 @@ async def auth_callback(
                 200,
                 purpose,
             )
+        # Only an OAuth error code is echoed: a crafted link must not put its words on SEV's page.
+        code = error if re.fullmatch(r"[a-z_]{1,40}", error) else "an error"
         return _failure(
             request,
             "Twitch did not log you in",
-            f"Twitch answered “{error}”. Try again; if it keeps happening, tell SEV's operator.",
+            f"Twitch answered “{code}”. Try again; if it keeps happening, tell SEV's operator.",
             400,
             purpose,
         )
