@@ -1,0 +1,655 @@
+"""Log in with Twitch, sessions, the token lifecycle and "connect your channel", over real HTTP.
+
+SEV (`uvicorn sev.app:app`) and the simulated Twitch (`python -m sev.simulator`) run as separate
+processes on free loopback ports; the test client walks the OAuth flow as a browser would, with
+the simulator's browserless consent (tests/login.py). One test runs SEV in-process instead, so
+that caplog sees every log record it writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import inspect
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import itsdangerous
+import pytest
+from asgi_lifespan import LifespanManager
+
+from sev.app import create_app
+from sev.crypto import TokenCipher
+from sev.events import CONNECT_SCOPES, wanted_types
+from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from sev.store import Store, User
+from sev.store.sqlite import SqliteStore
+from sev.tokens import LOGIN_ENDED
+from tests.apps import test_settings as app_settings
+from tests.login import (
+    connect_channel,
+    csrf_token,
+    decide,
+    finish,
+    log_in,
+    log_out,
+    start_connect,
+    start_login,
+)
+from tests.services import free_port
+from tests.sev_server import SevProcess, SimulatorProcess
+
+STREAMER = "pixelpaladin"
+STREAMER_ID = "41000001"
+VIEWER = "viewer_vic"
+VIEWER_ID = "42000001"
+CONNECTED_TYPES = {e.type for e in wanted_types(set(CONNECT_SCOPES)) if e.scope}
+
+
+class _Simulator(SimulatorProcess):
+    """The standalone simulated Twitch, optionally with short-lived tokens."""
+
+    def __init__(self, tmp: Path, token_lifetime: int | None = None) -> None:
+        super().__init__(tmp)
+        self.token_lifetime = token_lifetime
+
+    def command(self) -> list[str]:
+        extra = ["--token-lifetime", str(self.token_lifetime)] if self.token_lifetime else []
+        return [*super().command(), *extra]
+
+
+@pytest.fixture
+def processes() -> Iterator[list[SimulatorProcess | SevProcess]]:
+    started: list[SimulatorProcess | SevProcess] = []
+    yield started
+    for process in reversed(started):
+        process.stop()
+
+
+@pytest.fixture
+def make_simulator(tmp_path: Path, processes: list[Any]) -> Callable[..., SimulatorProcess]:
+    def make(token_lifetime: int | None = None) -> SimulatorProcess:
+        simulator = _Simulator(tmp_path, token_lifetime)
+        simulator.start()
+        processes.append(simulator)
+        return simulator
+
+    return make
+
+
+@pytest.fixture
+def simulator(make_simulator: Callable[..., SimulatorProcess]) -> SimulatorProcess:
+    return make_simulator()
+
+
+@pytest.fixture
+def make_sev(tmp_path: Path, processes: list[Any]) -> Callable[..., SevProcess]:
+    def make(simulator: SimulatorProcess, port: int | None = None, **env: str) -> SevProcess:
+        sev = SevProcess.against(simulator, tmp_path, env=env, port=port)
+        sev.start()
+        processes.append(sev)
+        return sev
+
+    return make
+
+
+@pytest.fixture
+def sev(simulator: SimulatorProcess, make_sev: Callable[..., SevProcess]) -> SevProcess:
+    return make_sev(simulator)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=20) as browser:
+        yield browser
+
+
+@asynccontextmanager
+async def _store_of(sev: SevProcess) -> AsyncIterator[Store]:
+    """The SEV process's own store file, opened from the test (SQLite in WAL mode allows it)."""
+    store = SqliteStore(sev.data_dir / "sev.sqlite3", TokenCipher(sev.env["SEV_TOKEN_KEY"]))
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _user(sev: SevProcess, user_id: str) -> User:
+    async with _store_of(sev) as store:
+        user = await store.get_user(user_id)
+    assert user is not None
+    return user
+
+
+async def _validate_at_twitch(simulator: SimulatorProcess, token: str) -> int:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(
+            f"{simulator.url}/oauth2/validate", headers={"Authorization": f"OAuth {token}"}
+        )
+    return response.status_code
+
+
+async def _is_refused(simulator: SimulatorProcess, token: str) -> bool:
+    return await _validate_at_twitch(simulator, token) == 401
+
+
+async def _revoke_at_twitch(simulator: SimulatorProcess, token: str) -> None:
+    """What a user does on Twitch's Connections page: the grant ends."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            f"{simulator.url}/oauth2/revoke", data={"client_id": DEMO_CLIENT_ID, "token": token}
+        )
+    assert response.status_code == 200
+
+
+async def _wait_for(
+    check: Callable[[], Awaitable[bool] | bool], timeout: float = 15.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+
+    async def holds() -> bool:
+        outcome = check()
+        return bool(await outcome) if inspect.isawaitable(outcome) else bool(outcome)
+
+    while not await holds():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        await asyncio.sleep(0.2)
+
+
+async def _logged_in_as(client: httpx.AsyncClient, sev: SevProcess, display_name: str) -> bool:
+    page = (await client.get(f"{sev.url}/")).text
+    return f"Hello, {display_name}" in page
+
+
+def _session_of(client: httpx.AsyncClient, sev: SevProcess) -> dict[str, Any]:
+    signed = client.cookies["sev_session"]
+    data = itsdangerous.TimestampSigner(sev.env["SEV_SESSION_SECRET"]).unsign(signed)
+    session: dict[str, Any] = json.loads(base64.b64decode(data))
+    return session
+
+
+def _connected_subscriptions(simulator: SimulatorProcess, broadcaster_id: str) -> set[str]:
+    return {
+        s["type"]
+        for s in simulator.subscriptions()
+        if s["type"] in CONNECTED_TYPES
+        and broadcaster_id in s["condition"].values()
+        and s["status"] in ("enabled", "webhook_callback_verification_pending")
+    }
+
+
+# -- login and the session cookie ---------------------------------------------------------------
+
+
+async def test_login_flow_logs_in_with_httponly_lax_cookie(
+    sev: SevProcess, simulator: SimulatorProcess, client: httpx.AsyncClient
+) -> None:
+    authorize = await start_login(client, sev.url)
+    assert authorize.startswith(f"{simulator.url}/oauth2/authorize?")
+    assert "scope=&" in authorize or authorize.endswith("scope=")
+    consent_page = await client.get(authorize)
+    assert consent_page.status_code == 200 and STREAMER in consent_page.text
+
+    callback = await decide(client, authorize, STREAMER)
+    assert callback.startswith(f"{sev.url}/auth/callback?")
+    response = await finish(client, callback)
+
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if "sev_session=" in c)
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert "httponly" in flags and "samesite=lax" in flags
+    assert "secure" not in flags
+    assert any(flag.startswith("max-age=") for flag in flags)
+    assert await _logged_in_as(client, sev, "PixelPaladin")
+
+    user = await _user(sev, STREAMER_ID)
+    assert (user.login, user.display_name) == (STREAMER, "PixelPaladin")
+    assert user.profile_image_url.startswith("data:image/")
+    assert user.scopes == [] and user.access_token and user.refresh_token
+    assert user.token_expires_at is not None and user.session_ended_reason is None
+    assert await _validate_at_twitch(simulator, user.access_token) == 200
+
+
+async def test_login_rotates_csrf_token(sev: SevProcess, client: httpx.AsyncClient) -> None:
+    await log_in(client, sev.url, VIEWER)
+    first = _session_of(client, sev)["csrf"]
+    await log_out(client, sev.url)
+    await log_in(client, sev.url, VIEWER)
+    session = _session_of(client, sev)
+    assert session["csrf"] != first
+    assert session["user_id"] == VIEWER_ID
+    assert not any(key.startswith("_state_") for key in session)
+
+
+async def test_login_returns_to_next_only_when_local(
+    sev: SevProcess, client: httpx.AsyncClient
+) -> None:
+    callback = await decide(client, await start_login(client, sev.url, "/streamers/x"), VIEWER)
+    assert (await finish(client, callback)).headers["location"] == "/streamers/x"
+    client.cookies.clear()
+    evil = await start_login(client, sev.url, "//evil.example/")
+    response = await finish(client, await decide(client, evil, VIEWER))
+    assert response.headers["location"] == "/"
+
+
+async def test_session_cookie_secure_when_public_url_is_https(
+    simulator: SimulatorProcess, make_sev: Callable[..., SevProcess], client: httpx.AsyncClient
+) -> None:
+    port = free_port()
+    sev = make_sev(simulator, port=port, SEV_PUBLIC_URL=f"https://127.0.0.1:{port}")
+    response = await client.get(f"{sev.url}/login", follow_redirects=False)
+    assert response.status_code == 303
+    assert "redirect_uri=https%3A%2F%2F127.0.0.1" in response.headers["location"]
+    cookie = next(c for c in response.headers.get_list("set-cookie") if "sev_session=" in c)
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"secure", "httponly", "samesite=lax"} <= flags
+
+
+async def test_session_survives_sev_restart(sev: SevProcess, client: httpx.AsyncClient) -> None:
+    await log_in(client, sev.url, STREAMER)
+    sev.restart()
+    assert await _logged_in_as(client, sev, "PixelPaladin")
+
+
+# -- logout ---------------------------------------------------------------------------------------
+
+
+async def test_logout_revokes_token_at_twitch(
+    sev: SevProcess, simulator: SimulatorProcess, client: httpx.AsyncClient
+) -> None:
+    await log_in(client, sev.url, VIEWER)
+    token = (await _user(sev, VIEWER_ID)).access_token
+    assert token is not None
+    other_window = httpx.AsyncClient(timeout=20, cookies=dict(client.cookies))
+
+    response = await log_out(client, sev.url)
+
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert await _validate_at_twitch(simulator, token) == 401
+    home = (await client.get(f"{sev.url}/")).text
+    assert "You are logged out." in home and 'href="/login"' in home
+    user = await _user(sev, VIEWER_ID)
+    assert user.access_token is None and user.refresh_token is None
+    async with other_window:
+        page = (await other_window.get(f"{sev.url}/")).text
+    assert "logged out too" in page and 'href="/login"' in page
+
+
+async def test_logout_when_twitch_unreachable_still_ends_session(
+    sev: SevProcess, simulator: SimulatorProcess, client: httpx.AsyncClient
+) -> None:
+    await log_in(client, sev.url, VIEWER)
+    token = await csrf_token(client, sev.url)
+    simulator.stop()
+    response = await client.post(
+        f"{sev.url}/logout", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    home = (await client.get(f"{sev.url}/")).text
+    assert "You are logged out." in home and 'href="/login"' in home
+    assert (await _user(sev, VIEWER_ID)).access_token is None
+
+
+@pytest.mark.parametrize("path", ["/logout", "/connect", "/disconnect"])
+@pytest.mark.parametrize("token", [None, "wrong"])
+async def test_state_changing_form_without_csrf_is_refused(
+    sev: SevProcess,
+    simulator: SimulatorProcess,
+    client: httpx.AsyncClient,
+    path: str,
+    token: str | None,
+) -> None:
+    await log_in(client, sev.url, STREAMER)
+    data = {"csrf_token": token} if token else {}
+    response = await client.post(f"{sev.url}{path}", data=data, follow_redirects=False)
+    assert response.status_code == 403
+    assert await _logged_in_as(client, sev, "PixelPaladin")
+    assert (await _user(sev, STREAMER_ID)).access_token is not None
+
+
+# -- failure paths ------------------------------------------------------------------------------
+
+
+async def test_login_cancelled_at_twitch_shows_access_denied_page(
+    sev: SevProcess, client: httpx.AsyncClient
+) -> None:
+    callback = await decide(client, await start_login(client, sev.url), VIEWER, "cancel")
+    assert "error=access_denied" in callback
+    response = await finish(client, callback)
+    assert response.status_code == 200
+    assert "You cancelled at Twitch" in response.text
+    assert 'href="/login"' in response.text and "Try again" in response.text
+    assert "user_id" not in _session_of(client, sev)
+    # The way forward works.
+    await log_in(client, sev.url, VIEWER)
+    assert await _logged_in_as(client, sev, "Viewer_Vic")
+
+
+async def test_login_state_mismatch_shows_friendly_page(
+    sev: SevProcess, client: httpx.AsyncClient
+) -> None:
+    first_tab = await start_login(client, sev.url)
+    second_tab = await start_login(client, sev.url)
+    stale = await finish(client, await decide(client, first_tab, VIEWER))
+    assert stale.status_code == 400
+    assert "This login attempt has expired" in stale.text and 'href="/login"' in stale.text
+    assert "user_id" not in _session_of(client, sev)
+    # A callback whose state was never issued (a forged or replayed link) fails the same way.
+    forged = await finish(client, f"{sev.url}/auth/callback?code=abc&state=forged")
+    assert forged.status_code == 400 and "has expired" in forged.text
+    # The newer tab's attempt is still pending, and it logs in.
+    fresh = await finish(client, await decide(client, second_tab, VIEWER))
+    assert fresh.status_code == 303
+    assert await _logged_in_as(client, sev, "Viewer_Vic")
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [("server_error", "server_error"), ("Call 555-0100 <b>now</b>", "an error")],
+)
+async def test_callback_with_twitch_error_shows_only_the_error_code(
+    sev: SevProcess, client: httpx.AsyncClient, error: str, shown: str
+) -> None:
+    authorize = await start_login(client, sev.url)
+    state = httpx.URL(authorize).params["state"]
+    callback = httpx.URL(f"{sev.url}/auth/callback").copy_merge_params(
+        {"error": error, "state": state}
+    )
+    response = await finish(client, str(callback))
+    assert response.status_code == 400
+    assert f"Twitch answered “{shown}”" in response.text and 'href="/login"' in response.text
+    assert "555-0100" not in response.text
+    assert not any(key.startswith("_state_") for key in _session_of(client, sev))
+
+
+async def test_callback_when_twitch_unreachable_shows_503_page(
+    sev: SevProcess, simulator: SimulatorProcess, client: httpx.AsyncClient
+) -> None:
+    callback = await decide(client, await start_login(client, sev.url), VIEWER)
+    simulator.stop()
+    response = await finish(client, callback)
+    assert response.status_code == 503
+    assert "Twitch is not answering" in response.text and 'href="/login"' in response.text
+    assert "user_id" not in _session_of(client, sev)
+
+
+async def test_callback_replayed_code_shows_refusal_page(
+    sev: SevProcess, client: httpx.AsyncClient
+) -> None:
+    callback = await decide(client, await start_login(client, sev.url), VIEWER)
+    assert (await finish(client, callback)).status_code == 303
+    client.cookies.clear()
+    # Same code, fresh attempt: Authlib's state check passes only with a pending state, so
+    # start one and splice the used code into its callback.
+    authorize = await start_login(client, sev.url)
+    state = httpx.URL(authorize).params["state"]
+    used = httpx.URL(callback).params["code"]
+    response = await finish(client, f"{sev.url}/auth/callback?code={used}&state={state}")
+    assert response.status_code == 400 and "Twitch did not log you in" in response.text
+
+
+# -- the token lifecycle ------------------------------------------------------------------------
+
+
+async def test_token_expiry_is_refreshed_and_session_kept(
+    make_simulator: Callable[..., SimulatorProcess],
+    make_sev: Callable[..., SevProcess],
+    client: httpx.AsyncClient,
+) -> None:
+    simulator = make_simulator(token_lifetime=3)
+    sev = make_sev(simulator, SEV_TOKEN_VALIDATE_INTERVAL_S="1")
+    await log_in(client, sev.url, VIEWER)
+    seen = [await _user(sev, VIEWER_ID)]
+    assert seen[0].access_token and seen[0].refresh_token
+
+    async def refreshed() -> bool:
+        user = await _user(sev, VIEWER_ID)
+        if user.access_token in (None, seen[-1].access_token):
+            return False
+        seen.append(user)
+        return True
+
+    for _ in range(2):  # and again: each refresh leaves a refresh token that works
+        await _wait_for(refreshed, timeout=10, what="a refreshed token")
+        old, new = seen[-2], seen[-1]
+        assert new.access_token and await _validate_at_twitch(simulator, new.access_token) == 200
+        # Refreshed at (or, with Twitch's whole-second expires_in, just before) its expiry.
+        await _wait_for(
+            functools.partial(_is_refused, simulator, old.access_token or ""),
+            timeout=2,
+            what="the old token to expire",
+        )
+        # The simulated Twitch rotates refresh tokens, as Twitch may: the new one is stored.
+        assert new.refresh_token and new.refresh_token != old.refresh_token
+        assert new.session_ended_reason is None
+    assert await _logged_in_as(client, sev, "Viewer_Vic")
+
+
+async def test_revoked_token_logs_out_within_one_validation_cycle(
+    simulator: SimulatorProcess, make_sev: Callable[..., SevProcess], client: httpx.AsyncClient
+) -> None:
+    sev = make_sev(simulator, SEV_TOKEN_VALIDATE_INTERVAL_S="1")
+    await log_in(client, sev.url, VIEWER)
+    token = (await _user(sev, VIEWER_ID)).access_token
+    assert token is not None
+    await _revoke_at_twitch(simulator, token)
+    revoked_at = time.monotonic()
+
+    async def ended() -> bool:
+        return (await _user(sev, VIEWER_ID)).session_ended_reason is not None
+
+    await _wait_for(ended, timeout=10, what="the session to end")
+    # One cycle (1 s) plus the duty's own pace and the round trips to Twitch.
+    assert time.monotonic() - revoked_at < 5
+    home = (await client.get(f"{sev.url}/")).text
+    assert LOGIN_ENDED in home and 'href="/login"' in home
+    user = await _user(sev, VIEWER_ID)
+    assert user.access_token is None and user.refresh_token is None
+    # Logging in again clears the reason.
+    await log_in(client, sev.url, VIEWER)
+    assert await _logged_in_as(client, sev, "Viewer_Vic")
+    assert (await _user(sev, VIEWER_ID)).session_ended_reason is None
+
+
+# -- connect your channel -----------------------------------------------------------------------
+
+
+async def test_connect_channel_records_scopes_and_subscribes_then_disconnect_removes(
+    sev: SevProcess, simulator: SimulatorProcess, client: httpx.AsyncClient
+) -> None:
+    await log_in(client, sev.url, STREAMER)
+    authorize = await start_connect(client, sev.url)
+    query = httpx.URL(authorize).params
+    assert set(query["scope"].split()) == set(CONNECT_SCOPES)
+    assert query["force_verify"] == "true"
+    response = await finish(client, await decide(client, authorize, STREAMER))
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/streamers/{STREAMER}"
+
+    user = await _user(sev, STREAMER_ID)
+    assert user.channel_access_token and user.channel_access_token != user.access_token
+    assert set(user.channel_scopes) == set(CONNECT_SCOPES)
+    async with _store_of(sev) as store:
+        broadcaster = await store.get_broadcaster(STREAMER_ID)
+    assert broadcaster is not None and set(broadcaster.granted_scopes) == set(CONNECT_SCOPES)
+    assert _connected_subscriptions(simulator, STREAMER_ID) == CONNECTED_TYPES
+    page = await client.get(f"{sev.url}/streamers/{STREAMER}")
+    assert page.status_code == 200 and "Disconnect your channel" in page.text
+
+    channel_token = user.channel_access_token
+    token = await csrf_token(client, sev.url)
+    response = await client.post(
+        f"{sev.url}/disconnect", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/streamers/{STREAMER}"
+    assert await _validate_at_twitch(simulator, channel_token) == 401
+    assert _connected_subscriptions(simulator, STREAMER_ID) == set()
+    user = await _user(sev, STREAMER_ID)
+    assert user.channel_access_token is None and user.channel_scopes == []
+    async with _store_of(sev) as store:
+        broadcaster = await store.get_broadcaster(STREAMER_ID)
+    assert broadcaster is not None and broadcaster.granted_scopes == []
+    # The login itself is untouched.
+    assert user.access_token and await _validate_at_twitch(simulator, user.access_token) == 200
+    assert "Connect your channel" in (await client.get(f"{sev.url}/streamers/{STREAMER}")).text
+
+
+async def test_connect_as_another_twitch_account_is_refused(
+    sev: SevProcess, simulator: SimulatorProcess, client: httpx.AsyncClient
+) -> None:
+    await log_in(client, sev.url, STREAMER)
+    authorize = await start_connect(client, sev.url)
+    response = await finish(client, await decide(client, authorize, "speedrunsally"))
+    assert response.status_code == 403
+    assert "That was a different Twitch account" in response.text
+    assert 'action="/connect"' in response.text
+    user = await _user(sev, STREAMER_ID)
+    assert user.channel_access_token is None
+    async with _store_of(sev) as store:
+        assert await store.get_broadcaster("41000002") is None
+    assert _connected_subscriptions(simulator, "41000002") == set()
+
+
+async def test_connect_cancelled_offers_connect_again(
+    sev: SevProcess, client: httpx.AsyncClient
+) -> None:
+    await log_in(client, sev.url, STREAMER)
+    authorize = await start_connect(client, sev.url)
+    response = await finish(client, await decide(client, authorize, STREAMER, "cancel"))
+    assert response.status_code == 200 and "You cancelled at Twitch" in response.text
+    assert 'action="/connect"' in response.text
+    assert await _logged_in_as(client, sev, "PixelPaladin")
+    assert (await _user(sev, STREAMER_ID)).channel_access_token is None
+
+
+async def test_channel_grant_revoked_at_twitch_switches_connected_types_off(
+    simulator: SimulatorProcess, make_sev: Callable[..., SevProcess], client: httpx.AsyncClient
+) -> None:
+    sev = make_sev(simulator, SEV_TOKEN_VALIDATE_INTERVAL_S="1")
+    await log_in(client, sev.url, STREAMER)
+    assert (await connect_channel(client, sev.url, STREAMER)).status_code == 303
+    channel_token = (await _user(sev, STREAMER_ID)).channel_access_token
+    assert channel_token is not None
+
+    await _revoke_at_twitch(simulator, channel_token)
+
+    async def withdrawn() -> bool:
+        async with _store_of(sev) as store:
+            broadcaster = await store.get_broadcaster(STREAMER_ID)
+        return broadcaster is not None and broadcaster.granted_scopes == []
+
+    await _wait_for(withdrawn, timeout=10, what="the grant to be withdrawn")
+    user = await _user(sev, STREAMER_ID)
+    assert user.channel_access_token is None and user.session_ended_reason is None
+    await _wait_for(
+        lambda: not _connected_subscriptions(simulator, STREAMER_ID),
+        timeout=10,
+        what="the connected subscriptions to go",
+    )
+    assert await _logged_in_as(client, sev, "PixelPaladin")
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def _raw_rows(path: Path) -> str:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return "\n".join(
+            repr(row)
+            for table in tables
+            for row in db.execute(f"SELECT * FROM {table}")  # noqa: S608
+        )
+
+
+async def test_secrets_never_in_clear_text_in_store_pages_or_logs(
+    simulator: SimulatorProcess, make_sev: Callable[..., SevProcess], client: httpx.AsyncClient
+) -> None:
+    sev = make_sev(simulator, SEV_LOG_LEVEL="DEBUG", SEV_TOKEN_VALIDATE_INTERVAL_S="1")
+    pages: list[str] = []
+    tokens: set[str] = set()
+
+    async def remember() -> None:
+        user = await _user(sev, STREAMER_ID)
+        tokens.update(
+            t
+            for t in (
+                user.access_token,
+                user.refresh_token,
+                user.channel_access_token,
+                user.channel_refresh_token,
+            )
+            if t
+        )
+
+    await log_in(client, sev.url, STREAMER)
+    await remember()
+    pages.append((await client.get(f"{sev.url}/")).text)
+    assert (await connect_channel(client, sev.url, STREAMER)).status_code == 303
+    await remember()
+    pages.append((await client.get(f"{sev.url}/streamers/{STREAMER}")).text)
+    await asyncio.sleep(1.5)  # a validation cycle or two, logged at DEBUG
+    raw_store = _raw_rows(sev.data_dir / "sev.sqlite3")
+    cookie = json.dumps(_session_of(client, sev))
+    await log_out(client, sev.url)
+    pages.append((await client.get(f"{sev.url}/")).text)
+
+    assert len(tokens) == 4
+    secrets_ = {*tokens, DEMO_CLIENT_SECRET, sev.env["SEV_TOKEN_KEY"]}
+    logs = sev.logs()
+    assert "logged in" in logs  # the log is really there
+    for secret in secrets_:
+        assert secret not in raw_store
+        assert secret not in logs
+        assert secret not in cookie
+        assert all(secret not in page for page in pages)
+
+
+async def test_secrets_never_in_clear_text_in_captured_logs(
+    simulator: SimulatorProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    settings = app_settings(
+        tmp_path,
+        twitch_client_id=DEMO_CLIENT_ID,
+        twitch_client_secret=DEMO_CLIENT_SECRET,
+        twitch_api_url=f"{simulator.url}/helix",
+        twitch_auth_url=f"{simulator.url}/oauth2",
+        sev_token_validate_interval_s=0.5,
+    )
+    asgi = create_app(settings)
+    sev_url = settings.sev_public_url
+    async with LifespanManager(asgi) as manager:
+        store: Store = asgi.other_asgi_app.state.store
+        # The browser talks to SEV in-process and to the simulated Twitch over HTTP.
+        mounts = {sev_url: httpx.ASGITransport(app=manager.app)}
+        async with httpx.AsyncClient(timeout=20, mounts=mounts) as browser:
+            await log_in(browser, sev_url, STREAMER)
+            assert (await connect_channel(browser, sev_url, STREAMER)).status_code == 303
+            user = await store.get_user(STREAMER_ID)
+            assert user is not None
+            await asyncio.sleep(1.2)  # validation cycles
+            await log_out(browser, sev_url)
+    tokens = [
+        user.access_token,
+        user.refresh_token,
+        user.channel_access_token,
+        user.channel_refresh_token,
+    ]
+    text = "\n".join(
+        f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
+        for record in caplog.records
+    )
+    assert "logged in" in text
+    for secret in [*tokens, DEMO_CLIENT_SECRET]:
+        assert secret and secret not in text
