@@ -330,8 +330,6 @@
           MAX_EVENTS +
           "."
       );
-    } else if (sentAfter !== null && added.length > 0) {
-      showNote("");
     }
     // The ack holds every event after `sentAfter` (or the newest ones): nothing below is missing.
     var confirmed = Math.max(sentAfter === null ? 0 : sentAfter, highest === null ? 0 : highest);
