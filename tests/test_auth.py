@@ -254,6 +254,21 @@ async def test_session_cookie_secure_when_public_url_is_https(
     assert {"secure", "httponly", "samesite=lax"} <= flags
 
 
+async def test_login_in_demo_mode_through_the_mounted_simulator(
+    tmp_path: Path, processes: list[Any], client: httpx.AsyncClient
+) -> None:
+    sev = SevProcess(tmp_path)  # no Twitch credentials: demo mode, simulated Twitch mounted
+    sev.start()
+    processes.append(sev)
+    assert (await start_login(client, sev.url)).startswith(f"{sev.url}/_twitch/oauth2/authorize?")
+    await log_in(client, sev.url, STREAMER)
+    home = (await client.get(f"{sev.url}/")).text
+    assert "Hello, PixelPaladin" in home and "Connect your channel" in home
+    assert (await connect_channel(client, sev.url, STREAMER)).status_code == 303
+    page = (await client.get(f"{sev.url}/streamers/{STREAMER}")).text
+    assert "Disconnect your channel" in page
+
+
 async def test_session_survives_sev_restart(sev: SevProcess, client: httpx.AsyncClient) -> None:
     await log_in(client, sev.url, STREAMER)
     sev.restart()
