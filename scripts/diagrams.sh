@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Regenerate the deployment diagrams from their Graphviz sources:
+#   docs/architecture.dot -> docs/architecture.png   (one process, AWS / Heroku)
+#   docs/scaling.dot      -> docs/scaling.png        (the scaled design)
+# Needs Graphviz's `dot` (Debian: apt-get install graphviz) and the DejaVu fonts it pulls in.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v dot >/dev/null; then
+  echo "diagrams.sh: Graphviz is not installed (apt-get install graphviz)" >&2
+  exit 1
+fi
+
+for name in architecture scaling; do
+  dot -Tpng -Gdpi=110 "docs/$name.dot" -o "docs/$name.png"
+  echo "docs/$name.png"
+done
