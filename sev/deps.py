@@ -21,29 +21,32 @@ class LoginRequired(Exception):
     """Raised by CurrentUser; the app turns it into a redirect (pages) or a 401 (API)."""
 
 
-def _settings(request: Request) -> Settings:
+# The accessors are `async def` although they do not await: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread hop per request (a third of the webhook's time).
+
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def _twitch(request: Request) -> TwitchClient:
+async def _twitch(request: Request) -> TwitchClient:
     return request.app.state.twitch  # type: ignore[no-any-return]
 
 
-def _live(request: Request) -> Live:
+async def _live(request: Request) -> Live:
     return request.app.state.live  # type: ignore[no-any-return]
 
 
-def _ingestor(request: Request) -> Ingestor:
+async def _ingestor(request: Request) -> Ingestor:
     return request.app.state.ingestor  # type: ignore[no-any-return]
 
 
-def _subscriptions(request: Request) -> Subscriptions:
+async def _subscriptions(request: Request) -> Subscriptions:
     return request.app.state.subscriptions  # type: ignore[no-any-return]
 
 
