@@ -26,6 +26,7 @@ from sev.fanout import RedisFanout, RequireRedis
 from sev.ingest import Ingestor
 from sev.live import Live
 from sev.runtime import restore_gc, tune_gc
+from sev.security import SecurityHeaders
 from sev.sessions import SESSION_COOKIE
 from sev.store import StoreUnavailable, create_store
 from sev.subscriptions import Subscriptions
@@ -125,6 +126,10 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     )
     if fanout is not None:
         app.add_middleware(RequireRedis, url=fanout.redis_url)
+    # The simulated Twitch's pages are its own; the webhook answers Twitch, not browsers.
+    app.add_middleware(
+        SecurityHeaders, auth_url=settings.twitch_auth_url, exempt=(SIMULATOR_MOUNT, "/webhooks/")
+    )
     _add_error_handlers(app)
     app.include_router(pages.router)
     app.include_router(auth.router)

@@ -491,7 +491,12 @@ async def test_events_are_placed_by_seq_deduplicated_capped_and_caught_up_after_
         await fire("connect")
 
     async def last_watch(count: int) -> Any:
-        await page.wait_for_function(f"window.__sio.emitted.length >= {count}", timeout=5000)
+        # Polled from the test: wait_for_function evaluates strings in the page, which the
+        # page's Content-Security-Policy (no 'unsafe-eval') rightly refuses.
+        deadline = time.monotonic() + 5
+        while await page.evaluate("window.__sio.emitted.length") < count:
+            assert time.monotonic() < deadline, f"watch #{count} never emitted"
+            await asyncio.sleep(0.05)
         return await page.evaluate(f"window.__sio.emitted[{count - 1}]")
 
     async def ack(index: int, answer: dict) -> None:

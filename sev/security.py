@@ -1,0 +1,63 @@
+"""Security headers on SEV's own pages: a strict Content-Security-Policy and friends.
+
+Event text is untrusted; the page builds nodes with textContent, and the policy is the second
+line: only SEV's own scripts and Twitch's embed run, nothing can be framed or posted elsewhere.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_TWITCH_EMBED = "https://embed.twitch.tv https://player.twitch.tv"
+
+
+def policy(auth_url: str) -> str:
+    """The page policy; `auth_url` is Twitch's OAuth base, where the connect form redirects."""
+    auth = urlsplit(auth_url)
+    return "; ".join(
+        (
+            "default-src 'self'",
+            f"script-src 'self' {_TWITCH_EMBED}",
+            f"frame-src {_TWITCH_EMBED} https://www.twitch.tv",
+            "img-src 'self' data: https:",
+            "style-src 'self'",
+            # 'self' covers the page's own websocket (ws:/wss: on the same host).
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            # Browsers also check a form's redirects: POST /connect goes on to Twitch's OAuth.
+            f"form-action 'self' {auth.scheme}://{auth.netloc}",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+class SecurityHeaders:
+    """Adds the headers to every HTTP response except those of `exempt` path prefixes."""
+
+    def __init__(self, app: ASGIApp, auth_url: str, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.exempt = exempt
+        self.headers = {
+            "Content-Security-Policy": policy(auth_url),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "strict-origin-when-cross-origin",
+            "X-Frame-Options": "DENY",
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
