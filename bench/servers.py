@@ -69,14 +69,15 @@ def sev_env(tmp: Path, port: int, mongodb_uri: str | None) -> dict[str, str]:
     return env
 
 
-async def _save_broadcaster(env: dict[str, str]) -> None:
+async def prepare_store(env: dict[str, str]) -> None:
+    """Create the store SEV will open (from its environment) with the streamer and a viewer."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         twitch_client_id=env["TWITCH_CLIENT_ID"],
         twitch_client_secret=env["TWITCH_CLIENT_SECRET"],
-        twitch_eventsub_secret=SECRET,
-        sev_session_secret=SESSION_SECRET,
-        sev_token_key=TOKEN_KEY,
+        twitch_eventsub_secret=env["TWITCH_EVENTSUB_SECRET"],
+        sev_session_secret=env["SEV_SESSION_SECRET"],
+        sev_token_key=env["SEV_TOKEN_KEY"],
         sev_data_dir=Path(env["SEV_DATA_DIR"]),
         mongodb_uri=env.get("MONGODB_URI"),
         redis_url=None,
@@ -98,7 +99,7 @@ class BenchSev(SevProcess):
         tmp.mkdir(parents=True, exist_ok=True)
         super().__init__(tmp, sev_env(tmp, port, mongodb_uri), port=port)
         self.cpus = cores()[0]
-        asyncio.run(_save_broadcaster(self.env))
+        asyncio.run(prepare_store(self.env))
 
     def command(self) -> list[str]:
         return _pinned(super().command(), self.cpus)

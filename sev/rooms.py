@@ -7,8 +7,9 @@ queue, in one loop, with no task per recipient. Each viewer's writer task (engin
 sends it. As a side effect, every viewer gets the events in emit order.
 
 A viewer that does not read its socket (its TCP buffers full, its writer blocked) would let its
-queue grow without bound. Past `max_queued` packets it is disconnected instead: its queue is
-dropped and its connection aborted, and the page reconnects with `after` and misses nothing.
+queue grow without bound. Past `max_queued` packets (or about `max_queued_bytes`) it is
+disconnected instead: its queue is dropped and its connection aborted, and the page reconnects
+with `after` and misses nothing.
 
 Relies on python-socketio 5.x / python-engineio 4.x internals, pinned in pyproject
 (`python-socketio<5.19`) and checked by tests/test_fanout_manager.py: `AsyncManager.rooms` /
@@ -29,16 +30,21 @@ from socketio import packet as sio_packet
 
 log = logging.getLogger(__name__)
 
-# Packets waiting for one viewer before it counts as not reading: at 50 events/s, 10 s behind.
+# Packets waiting for one viewer before it counts as not reading: at 50 events/s, 10 s behind;
+# fewer when the packets are large (the bytes bound assumes the queued ones are of this size).
 MAX_QUEUED = 500
+MAX_QUEUED_BYTES = 4 * 1024 * 1024
 
 
 class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
     """`AsyncManager` whose emits without callback put one shared packet on each queue."""
 
-    def __init__(self, max_queued: int = MAX_QUEUED) -> None:
+    def __init__(
+        self, max_queued: int = MAX_QUEUED, max_queued_bytes: int = MAX_QUEUED_BYTES
+    ) -> None:
         super().__init__()
         self.max_queued = max_queued
+        self.max_queued_bytes = max_queued_bytes
         # Viewers disconnected for not reading (for tests and logs).
         self.evicted = 0
 
@@ -80,7 +86,7 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
         pkt.encode()  # fills the packet's cache: every writer reuses the same string
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         sockets = self.server.eio.sockets
-        limit = self.max_queued
+        limit = max(1, min(self.max_queued, self.max_queued_bytes // max(1, len(encoded))))
         stale_before = time.time() - self.server.eio.ping_timeout
         laggards: list[str] = []
         for sid, eio_sid in self.get_participants(namespace, room):
@@ -104,7 +110,7 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
         if socket is None or socket.closed or socket.closing:
             return
         self.evicted += 1
-        log.info("disconnecting viewer %s: %d packets unread", eio_sid, socket.queue.qsize())
+        log.warning("disconnecting viewer %s: %d packets unread", eio_sid, socket.queue.qsize())
         asgi_send = self.server.environ.get(eio_sid, {}).get("asgi.send")
         queue = socket.queue
         while not queue.empty():
