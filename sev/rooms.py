@@ -6,6 +6,14 @@ emit encodes the packet once and puts the same Engine.IO packet straight on each
 queue, in one loop, with no task per recipient. Each viewer's writer task (engine.io's) then
 sends it. As a side effect, every viewer gets the events in emit order.
 
+Further, when SEV runs under uvicorn's websocket protocol (`websockets-sansio`, uvicorn's default
+with the `websockets` package) and a viewer's writer is idle with nothing queued, the frame is
+written straight to its transport: a server's websocket frames are not masked, so the frame bytes
+are the same for every viewer and are built once per emit. That skips, per viewer, waking its
+writer task, the ASGI message, re-encoding the text and framing it. Anything else (a viewer whose
+writer is busy or whose transport is full, another server) takes the queue, so frames to one
+viewer never overtake each other.
+
 A viewer that does not read its socket (its TCP buffers full, its writer blocked) would let its
 queue grow without bound. Past `max_queued` packets (or about `max_queued_bytes`) it is
 disconnected instead: its queue is dropped and its connection aborted, and the page reconnects
@@ -15,18 +23,32 @@ Relies on python-socketio 5.x / python-engineio 4.x internals, pinned in pyproje
 (`python-socketio<5.19`) and checked by tests/test_fanout_manager.py: `AsyncManager.rooms` /
 `get_participants`, `server.packet_class`, `server.eio.sockets[eio_sid].queue` (an
 `asyncio.Queue` of `engineio.packet.Packet` drained by the websocket writer), `AsyncSocket.close`
-and `server.environ[eio_sid]["asgi.send"]`.
+and `server.environ[eio_sid]["asgi.send"]`; for the direct path, uvicorn's
+`WebSocketsSansIOProtocol` (`transport`, `conn.state`, `writable`, `close_sent`, `disconnected`).
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
+from websockets.protocol import State
+
+
+def _sansio_protocol() -> type | None:
+    try:
+        from uvicorn.protocols.websockets import websockets_sansio_impl
+    except ImportError:  # no uvicorn (another ASGI server): the queue path only
+        return None
+    return websockets_sansio_impl.WebSocketsSansIOProtocol
+
+
+_SANSIO = _sansio_protocol()
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +69,11 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
         self.max_queued_bytes = max_queued_bytes
         # Viewers disconnected for not reading (for tests and logs).
         self.evicted = 0
+        # Frames written straight to a transport, and packets queued for a writer task.
+        self.direct = 0
+        self.queued = 0
+        # eio_sid -> uvicorn's protocol of that websocket (None: not one we can write to).
+        self._wires: dict[str, Any] = {}
 
     async def emit(
         self,
@@ -83,12 +110,14 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, to=to)
             return
         pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-        pkt.encode()  # fills the packet's cache: every writer reuses the same string
+        text = pkt.encode()  # fills the packet's cache: every writer reuses the same string
+        frame = _text_frame(text) if _SANSIO is not None else b""
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         sockets = self.server.eio.sockets
         limit = max(1, min(self.max_queued, self.max_queued_bytes // max(1, len(encoded))))
         stale_before = time.time() - self.server.eio.ping_timeout
         laggards: list[str] = []
+        direct = queued = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
@@ -97,12 +126,47 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
                 continue
             queue = socket.queue
             last_ping = socket.last_ping
-            if queue.qsize() >= limit or (last_ping and last_ping < stale_before):
+            if last_ping and last_ping < stale_before:
+                laggards.append(eio_sid)
+                continue
+            # An idle writer waits in queue.get(): nothing of this viewer's is in flight.
+            if frame and queue._getters and not queue._queue:
+                wire = self._wires.get(eio_sid, _UNKNOWN)
+                if wire is _UNKNOWN:
+                    wire = self._wire_of(eio_sid)
+                if (
+                    wire is not None
+                    and wire.writable.is_set()
+                    and not wire.close_sent
+                    and not wire.disconnected
+                    and wire.conn.state is State.OPEN
+                ):
+                    wire.transport.write(frame)
+                    direct += 1
+                    continue
+            if queue.qsize() >= limit:
                 laggards.append(eio_sid)
                 continue
             queue.put_nowait(pkt)
+            queued += 1
+        self.direct += direct
+        self.queued += queued
         for eio_sid in laggards:
             await self.evict(eio_sid)
+
+    def _wire_of(self, eio_sid: str) -> Any:
+        asgi_send = self.server.environ.get(eio_sid, {}).get("asgi.send")
+        protocol = getattr(asgi_send, "__self__", None)
+        wire = protocol if type(protocol) is _SANSIO else None
+        self._wires[eio_sid] = wire
+        return wire
+
+    async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        """Forget the viewer's transport, then python-socketio's bookkeeping."""
+        eio_sid = self.eio_sid_from_sid(sid, namespace)
+        if eio_sid is not None:
+            self._wires.pop(eio_sid, None)
+        await super().disconnect(sid, namespace, **kwargs)
 
     async def evict(self, eio_sid: str) -> None:
         """Disconnect a viewer that is not reading, dropping what was queued for it."""
@@ -121,6 +185,22 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
         await socket.close(wait=False, abort=True, reason=self.server.reason.SERVER_DISCONNECT)
         queue.put_nowait(None)  # ends the writer once it is unblocked
         _abort_transport(asgi_send)
+
+
+_UNKNOWN = object()
+
+
+def _text_frame(text: str) -> bytes:
+    """One unmasked, final websocket text frame (RFC 6455 5.2), as a server sends it."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
 
 
 def _abort_transport(asgi_send: Any) -> None:

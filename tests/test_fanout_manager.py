@@ -15,6 +15,7 @@ import engineio
 import pytest
 import socketio
 import uvicorn
+from engineio import packet as eio_packet
 
 from bench.sioclient import SioClient
 from sev.rooms import RoomManager
@@ -85,23 +86,49 @@ def test_pinned_library_internals_exist() -> None:
     assert hasattr(engineio.async_socket.AsyncSocket, "poll")
 
 
-async def test_room_emit_queues_one_shared_packet_without_tasks() -> None:
+async def test_room_emit_writes_to_idle_viewers_and_queues_one_shared_packet_for_busy_ones() -> (
+    None
+):
     async with serve() as served:
-        members = [await SioClient.open(served.url, None) for _ in range(3)]
+        members = [await SioClient.open(served.url, None) for _ in range(4)]
         try:
             sockets = list(served.sio.eio.sockets.values())
             before = len(asyncio.all_tasks())
             await served.sio.emit("event", {"seq": 1}, room=ROOM)
             # No await yielded inside emit: any new task would have been created by it.
             assert len(asyncio.all_tasks()) == before
-            queued = [s.queue._queue[-1] for s in sockets]
-            assert all(p is queued[0] for p in queued)
-            assert queued[0].encode() == '42["event",{"seq":1}]'
-            await _wait_for(lambda: all(m.events for m in members))
-            assert [m.events for m in members] == [[{"seq": 1}]] * 3
+            assert (served.manager.direct, served.manager.queued) == (4, 0)
+            # Two viewers with something already queued: the event goes behind it, as one packet.
+            for busy in sockets[:2]:
+                busy.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
+            await served.sio.emit("event", {"seq": 2}, room=ROOM)
+            assert (served.manager.direct, served.manager.queued) == (6, 2)
+            queued = [s.queue._queue[-1] for s in sockets[:2]]
+            assert queued[0] is queued[1]
+            assert queued[0].encode() == '42["event",{"seq":2}]'
+            await _wait_for(lambda: all(len(m.events) == 2 for m in members))
+            assert [m.events for m in members] == [[{"seq": 1}, {"seq": 2}]] * 4
         finally:
             for m in members:
                 await m.close()
+
+
+_FRAME_OVERHEAD = len('42["event",{"text":""}]')
+
+
+@pytest.mark.parametrize("frame_size", [24, 125, 126, 127, 65535, 65536, 200_000])
+async def test_frames_written_directly_reach_clients_intact(frame_size: int) -> None:
+    """Payload lengths either side of the websocket header's 7-, 16- and 64-bit forms."""
+    async with serve() as served:
+        client = await SioClient.open(served.url, None, max_size=None)
+        try:
+            text = "x" * (frame_size - _FRAME_OVERHEAD)
+            await served.sio.emit("event", {"text": text}, room=ROOM)
+            await served.sio.emit("event", {"text": "é✓"}, room=ROOM)
+            assert served.manager.direct == 2
+            await _wait_for(lambda: client.events == [{"text": text}, {"text": "é✓"}])
+        finally:
+            await client.close()
 
 
 async def test_room_emit_delivers_each_event_once_in_order_to_members_only() -> None:
