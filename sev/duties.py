@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 # After a failure (Twitch or the store down), try again sooner than the full interval.
 _RETRY_AFTER_S = 5.0
 _LEASE_S = 60.0
+# stop() lets a duty finish the store or Twitch call it is in for this long before cancelling it:
+# a PyMongo operation cancelled halfway leaks its socket and may swallow the cancellation.
+_STOP_GRACE_S = 2.0
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Duties:
         self._store = store
         self._duties: list[_Duty] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def add(self, name: str, interval_s: float, run: Callable[[], Awaitable[None]]) -> None:
@@ -48,15 +52,20 @@ class Duties:
 
     async def start(self) -> None:
         """Start one task per duty."""
+        self._stopping.clear()
         self._tasks = [
             asyncio.create_task(self._loop(d), name=f"sev-duty-{d.name}") for d in self._duties
         ]
 
     async def stop(self) -> None:
-        """Cancel the duties, wait for them, and hand their leases back."""
-        for task in self._tasks:
+        """Stop the duties (cancelling any still busy after a grace), hand their leases back."""
+        self._stopping.set()
+        pending: set[asyncio.Task[None]] = set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=_STOP_GRACE_S)
+        for task in pending:
             task.cancel()
-        for task in self._tasks:
+        for task in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -71,7 +80,7 @@ class Duties:
         tick = min(duty.interval_s, _LEASE_S / 3)
         next_run = 0.0
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping.is_set():
             held = False
             try:
                 held = await self._store.try_lease(duty.name, self.holder, _LEASE_S, now_utc())
@@ -92,4 +101,10 @@ class Duties:
                 log.exception("duty %s failed; retrying", duty.name)
                 next_run = min(next_run, loop.time() + _RETRY_AFTER_S)
             wait = min(tick, max(0.05, next_run - loop.time())) if held else tick
-            await asyncio.sleep(wait)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # stop() cancelled us but a library swallowed it mid-operation (seen with
+                # PyMongo's async client on 3.11): stop now rather than sleep through stop().
+                raise asyncio.CancelledError
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait)
