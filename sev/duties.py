@@ -70,9 +70,12 @@ class Duties:
                 await task
         self._tasks = []
         for duty in self._duties:
-            with contextlib.suppress(StoreUnavailable):
+            with contextlib.suppress(StoreUnavailable, TimeoutError):
                 # A lease that ends now: a successor process need not wait for it to expire.
-                await self._store.try_lease(duty.name, self.holder, 0, now_utc())
+                # Bounded: with the store down, shutting down matters more.
+                await asyncio.wait_for(
+                    self._store.try_lease(duty.name, self.holder, 0, now_utc()), timeout=1.0
+                )
 
     async def _loop(self, duty: _Duty) -> None:
         # The holder renews its lease every tick; if it dies, another process takes over within

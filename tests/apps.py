@@ -62,7 +62,7 @@ async def running_app(tmp_path: Path, **overrides: Any) -> AsyncIterator[AppHand
     settings = test_settings(tmp_path, **overrides)
     asgi = create_app(settings)
     fastapi_app: FastAPI = asgi.other_asgi_app
-    async with LifespanManager(asgi) as manager:
+    async with LifespanManager(asgi, startup_timeout=30, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(
             transport=transport, base_url=settings.sev_public_url
