@@ -26,6 +26,7 @@ from bench.servers import (
     Ceiling,
     NodeClients,
     cookie,
+    core_share,
     cores,
     ensure_node_modules,
     pid_of,
@@ -39,6 +40,7 @@ FULL = {
     "search_s": 8.0,
     "search_tries": 8,
     "bare_rates": [5, 10, 20, 50],
+    "bare_search_from": 30,
 }
 QUICK = {
     "ingest_s": 3.0,
@@ -48,6 +50,7 @@ QUICK = {
     "search_s": 3.0,
     "search_tries": 2,
     "bare_rates": [],
+    "bare_search_from": 30,
 }
 
 
@@ -82,8 +85,8 @@ def _fanout(
             if n == 1000:
                 done = [c for c in target.cells if c["clients"] == n and not c.get("search")]
                 top = max(done, key=lambda c: c["rate"]) if done else None
-                if top is None:  # no grid here: search down from the top grid rate
-                    start, direction = float(max(plan["grid_rates"])), -step
+                if top is None:  # no grid here (quick): search down
+                    start, direction = plan["bare_search_from"], -step
                 elif top["ok"]:
                     start, direction = max(search_from, top["rate"] + step), step
                 else:
@@ -149,6 +152,10 @@ def main() -> int:
         flush=True,
     )
 
+    # What the server core can give right now: the machine may be shared.
+    print(
+        f"CPU share a busy loop gets on the server core: {core_share(server_cpus):.0%}", flush=True
+    )
     mongo = None
     if not args.skip_mongo:
         try:
@@ -162,7 +169,11 @@ def main() -> int:
             mongo = None
     try:
         ingested = ingest.run(
-            tmp, plan["ingest_s"], mongo.uri + "sev_bench" if mongo else None, _log
+            tmp,
+            plan["ingest_s"],
+            mongo.uri + "sev_bench" if mongo else None,
+            _log,
+            mongo_half_rate=not args.quick,
         )
     finally:
         if mongo is not None:

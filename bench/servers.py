@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,21 @@ class Ceiling(_Process):
 
     def ready_path(self) -> str:
         return "/healthz" if self.module == "bench.ceiling" else "/"
+
+
+def core_share(cpus: set[int], seconds: float = 1.0) -> float:
+    """The fraction of a core a busy loop pinned to `cpus` gets now (1.0 on an idle machine)."""
+    spin = (
+        "import time\n"
+        f"end = time.monotonic() + {seconds}\n"
+        "while time.monotonic() < end:\n    pass\n"
+        "print(time.process_time())"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        _pinned([sys.executable, "-c", spin], cpus), capture_output=True, text=True, check=True
+    )
+    return float(done.stdout) / (time.monotonic() - started)
 
 
 def pid_of(process: _Process) -> int:
