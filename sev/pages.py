@@ -93,7 +93,7 @@ async def set_favourite(
                 streamer,
             )
         previous = user.favorite_id
-        await store.save_user(user.model_copy(update={"favorite_id": broadcaster.id}))
+        await store.set_favorite(user.id, broadcaster.id)
         await subscriptions.favourites_changed(
             {broadcaster.id} | ({previous} if previous else set())
         )

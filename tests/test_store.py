@@ -93,6 +93,20 @@ async def test_store_counts_favourites(store: Store) -> None:
     assert len(await store.users_with_tokens()) == 0
 
 
+async def test_store_sets_the_favourite_without_touching_tokens(store: Store) -> None:
+    await store.save_user(User(id="1", login="u", display_name="U", access_token="old"))
+    stale = await store.get_user("1")
+    assert stale is not None
+    await store.save_user(stale.model_copy(update={"access_token": "refreshed"}))
+    await store.set_favorite("1", "1337")
+    user = await store.get_user("1")
+    assert user is not None
+    assert (user.favorite_id, user.access_token) == ("1337", "refreshed")
+    assert await store.favorite_count("1337") == 1
+    await store.set_favorite("1", None)
+    assert await store.favorite_count("1337") == 0
+
+
 async def test_store_finds_broadcasters_by_login(store: Store) -> None:
     await store.save_broadcaster(
         Broadcaster(id="1", login="alpha", display_name="Alpha", granted_scopes=["bits:read"])

@@ -174,6 +174,15 @@ class MongoStore:
         doc = await self._find_one("users", {"_id": user_id})
         return user_from_doc(_strip_id(doc), self._cipher) if doc else None
 
+    async def set_favorite(self, user_id: str, broadcaster_id: str | None) -> None:
+        """Change only the favourite."""
+        try:
+            await self._collection("users").update_one(
+                {"_id": user_id}, {"$set": {"favorite_id": broadcaster_id}}
+            )
+        except PyMongoError as error:
+            raise StoreUnavailable(str(error)) from error
+
     async def delete_user(self, user_id: str) -> None:
         """Forget a user."""
         await self._delete("users", user_id)

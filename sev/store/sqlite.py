@@ -131,6 +131,16 @@ class SqliteStore:
         rows = await self._all("SELECT doc FROM users WHERE id = ?", user_id)
         return user_from_doc(json.loads(rows[0][0]), self._cipher) if rows else None
 
+    async def set_favorite(self, user_id: str, broadcaster_id: str | None) -> None:
+        """Change only the favourite."""
+        await self._write(
+            "UPDATE users SET favorite_id = ?, doc = json_set(doc, '$.favorite_id', ?) "
+            "WHERE id = ?",
+            broadcaster_id,
+            broadcaster_id,
+            user_id,
+        )
+
     async def delete_user(self, user_id: str) -> None:
         """Forget a user."""
         await self._write("DELETE FROM users WHERE id = ?", user_id)
