@@ -26,7 +26,7 @@ from sev.fanout import RedisFanout, RequireRedis
 from sev.ingest import Ingestor
 from sev.live import Live
 from sev.runtime import restore_gc, tune_gc
-from sev.security import SecurityHeaders
+from sev.security import SecurityHeaders, redact_access_log
 from sev.sessions import SESSION_COOKIE
 from sev.store import StoreUnavailable, create_store
 from sev.subscriptions import Subscriptions
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     )
     # httpx logs every request at INFO: too chatty for a webhook receiver.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    redact_access_log()
     store = create_store(settings)
     fanout = _client_manager(settings)
     live = Live(settings, store, fanout)

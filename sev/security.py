@@ -6,6 +6,8 @@ line: only SEV's own scripts and Twitch's embed run, nothing can be framed or po
 
 from __future__ import annotations
 
+import logging
+import re
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -61,3 +63,25 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RedactOAuthQuery(logging.Filter):
+    """Hides OAuth `code`/`state` values from uvicorn's access log lines."""
+
+    _SECRET_PARAMS = re.compile(r"\b(code|state)=[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the request path argument of an access log record."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._SECRET_PARAMS.sub(r"\1=[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def redact_access_log() -> None:
+    """Install the filter on uvicorn's access logger (once per process)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactOAuthQuery) for f in access.filters):
+        access.addFilter(RedactOAuthQuery())

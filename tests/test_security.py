@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from sev.security import RedactOAuthQuery
 from tests.apps import running_app
 from tests.factories import notification_body, signed_request
 
@@ -27,3 +29,19 @@ async def test_webhook_answers_carry_no_page_policy(tmp_path: Path) -> None:
         response = await app.client.post("/webhooks/eventsub", headers=headers, content=body)
     assert response.status_code == 204
     assert "content-security-policy" not in response.headers
+
+
+def test_access_log_hides_oauth_codes() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/auth/callback?code=abc123&state=xyz", "1.1", 303),
+        None,
+    )
+    RedactOAuthQuery().filter(record)
+    line = record.getMessage()
+    assert "abc123" not in line and "xyz" not in line
+    assert "/auth/callback?code=[redacted]&state=[redacted]" in line
