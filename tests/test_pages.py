@@ -394,7 +394,14 @@ async def test_event_text_with_html_shows_as_text_and_runs_nothing(
     await page.goto(f"{sev.url}/streamers/{STREAMER}")
     await _wait_live(page)
     [title] = simulator.trigger("channel.update", STREAMER, title=XSS)
-    [raid] = simulator.trigger("channel.raid", STREAMER, from_broadcaster_user_name=XSS)
+    # The raider is a viewer account: no subscription of its own could also receive the raid.
+    [raid] = simulator.trigger(
+        "channel.raid",
+        STREAMER,
+        from_broadcaster_user_id="42000004",
+        from_broadcaster_user_login="emote_emma",
+        from_broadcaster_user_name=XSS,
+    )
     [follow] = simulator.trigger("channel.follow", STREAMER, user_name=XSS)
     for message_id in (title, raid, follow):
         await _appears(page, message_id, 2000)
