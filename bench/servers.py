@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -29,8 +30,12 @@ SERVER_CORE = 0
 LOAD_CORE = 1
 
 
+@functools.cache
 def cores() -> tuple[set[int], set[int]]:
-    """(server cores, load-generator cores): one each when the machine allows it."""
+    """(server cores, load-generator cores): one each when the machine allows it.
+
+    Cached: the first answer holds after the bench pins itself to the load cores.
+    """
     available = sorted(os.sched_getaffinity(0))
     if len(available) >= 2:
         return {available[0]}, {available[1]}
