@@ -207,8 +207,13 @@ def main() -> int:
             None,
         )
 
-    def best_frames(target: fanout.Target) -> float:
-        ok = [c["frames_per_s"] for c in target.cells if c["clients"] == 1000 and c["ok"]]
+    def best_frames(target: fanout.Target, p99_limit: bool = False) -> float:
+        # Issue 8: "the most frames/s delivered to 1,000 clients with nothing lost".
+        ok = [
+            c["frames_per_s"]
+            for c in target.cells
+            if c["clients"] == 1000 and c["lost"] == 0 and (c["ok"] or not p99_limit)
+        ]
         return round(max(ok), 0) if ok else 0.0
 
     def per_client(result: dict[str, Any]) -> float | None:
@@ -249,6 +254,12 @@ def main() -> int:
                 indent=1,
             )
         )
+    print(
+        "most frames/s to 1,000 viewers with nothing lost and p99 <= 250 ms: "
+        f"SEV {best_frames(sev_target, True):.0f}, bare {best_frames(bare_target, True):.0f}; "
+        f"resume: {json.dumps(resumed)}",
+        flush=True,
+    )
     print(f"took {time.monotonic() - began:.0f} s", flush=True)
     print(json.dumps(headline), flush=True)
     return 0

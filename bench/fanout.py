@@ -157,6 +157,9 @@ def connect(target: Target, n: int) -> tuple[NodeClients, dict[str, Any]]:
     ready = clients.read(timeout=180)
     time.sleep(1.0)
     connected = rss_kb(target.pid)
+    # Warm up (first events after a thousand connections), then measure from a steady state.
+    asyncio.run(_stream(target, 5, 1.0))
+    time.sleep(0.5)
     return clients, {
         "clients": n,
         "ready": ready["ready"],
