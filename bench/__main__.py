@@ -72,7 +72,11 @@ def _summary(name: str, cell: dict[str, Any]) -> None:
 
 
 def _fanout(
-    target: fanout.Target, plan: dict[str, Any], search_from: float, step: float
+    target: fanout.Target,
+    plan: dict[str, Any],
+    search_from: float,
+    step: float,
+    shrink: float | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"connect": [], "search": None}
     for n in plan["grid_clients"]:
@@ -90,9 +94,14 @@ def _fanout(
                 elif top["ok"]:
                     start, direction = max(search_from, top["rate"] + step), step
                 else:
-                    start, direction = round(top["rate"] * 0.6), -step
+                    start, direction = (
+                        (round(top["rate"] * shrink) if shrink else top["rate"] - step),
+                        -step,
+                    )
                 tries = plan["search_tries"] + (1 if top is None else 0)
-                best = fanout.search(target, clients, n, start, direction, plan["search_s"], tries)
+                best = fanout.search(
+                    target, clients, n, start, direction, plan["search_s"], tries, shrink
+                )
                 for cell in target.cells:
                     if cell.get("search"):
                         _summary(target.kind + "*", cell)
@@ -193,7 +202,8 @@ def main() -> int:
     bare.start()
     try:
         bare_target = fanout.Target("bare", bare.url, pid_of(bare))
-        bare_fanout = _fanout(bare_target, plan, search_from=20, step=10)
+        # The bare server's usable rate at 1,000 viewers is a few per second: search in 40% steps.
+        bare_fanout = _fanout(bare_target, plan, search_from=20, step=10, shrink=0.6)
     finally:
         bare.stop()
 
@@ -221,7 +231,9 @@ def main() -> int:
         return round(rows[0]["rss_kb_per_client"], 1) if rows else None
 
     grid = [c for c in sev_target.cells if not c.get("search")]
-    fan, bare_fan = best_frames(sev_target), best_frames(bare_target)
+    # The search's criteria (nothing lost, p99 <= 250 ms): a rate whose backlog only grows is not
+    # delivered, even if nothing was lost yet when the cell ended.
+    fan, bare_fan = best_frames(sev_target, True), best_frames(bare_target, True)
     x5, x50 = cell(sev_target, 1000, 5), cell(sev_target, 1000, 50)
     headline = {
         "ingest_per_s": round(ingested["embedded"]["per_s"], 1),
@@ -255,8 +267,8 @@ def main() -> int:
             )
         )
     print(
-        "most frames/s to 1,000 viewers with nothing lost and p99 <= 250 ms: "
-        f"SEV {best_frames(sev_target, True):.0f}, bare {best_frames(bare_target, True):.0f}; "
+        "most frames/s to 1,000 viewers with nothing lost, whatever the p99: "
+        f"SEV {best_frames(sev_target):.0f}, bare {best_frames(bare_target):.0f}; "
         f"resume: {json.dumps(resumed)}",
         flush=True,
     )
