@@ -41,6 +41,7 @@ FULL = {
     "search_tries": 8,
     "bare_rates": [5, 10, 20, 50],
     "bare_search_from": 30,
+    "bare_search_tries": 6,
 }
 QUICK = {
     "ingest_s": 3.0,
@@ -51,6 +52,7 @@ QUICK = {
     "search_tries": 2,
     "bare_rates": [],
     "bare_search_from": 30,
+    "bare_search_tries": 5,
 }
 
 
@@ -98,7 +100,7 @@ def _fanout(
                         (round(top["rate"] * shrink) if shrink else top["rate"] - step),
                         -step,
                     )
-                tries = plan["search_tries"] + (1 if top is None else 0)
+                tries = plan["bare_search_tries"] if top is None else plan["search_tries"]
                 best = fanout.search(
                     target, clients, n, start, direction, plan["search_s"], tries, shrink
                 )
