@@ -74,6 +74,15 @@ class Live:
         user_id = session.get("user_id")
         if not isinstance(user_id, str):
             return False
+        try:
+            user = await self._store.get_user(user_id)
+        except StoreUnavailable:
+            # The cookie is genuine; `watch` will say the store is down and the page retries.
+            user = None
+        else:
+            # A signed cookie outlives a logout or a token Twitch refused: the store decides.
+            if user is None or user.session_ended_reason:
+                return False
         await self.sio.save_session(sid, {"user_id": user_id})
         return True
 

@@ -20,7 +20,7 @@ import pytest
 import socketio
 
 from sev.crypto import TokenCipher
-from sev.store import Broadcaster
+from sev.store import Broadcaster, User
 from sev.store.sqlite import SqliteStore
 from tests.factories import make_event, notification_body, session_cookie, signed_request
 from tests.services import free_port
@@ -78,6 +78,10 @@ async def _seed(path: Path) -> None:
     store = SqliteStore(path, TokenCipher(TOKEN_KEY))
     await store.open()
     try:
+        await store.save_user(User(id="4242", login="viewer", display_name="Viewer"))
+        await store.save_user(
+            User(id="4343", login="gone", display_name="Gone", session_ended_reason="logged out")
+        )
         for broadcaster, count in ((FEW, FEW_COUNT), (MANY, MANY_COUNT), (QUIET, 0), (LIVE, 0)):
             await store.save_broadcaster(broadcaster)
             if count:
@@ -120,8 +124,10 @@ async def _watch(client: socketio.AsyncClient, streamer: str, after: int | None)
         {},
         _cookie(secret="not-the-session-secret-0123456789"),
         {"Cookie": "sev_session=garbage"},
+        _cookie(user_id="4343"),
+        _cookie(user_id="9999"),
     ],
-    ids=["no cookie", "forged cookie", "garbage cookie"],
+    ids=["no cookie", "forged cookie", "garbage cookie", "logged out", "unknown user"],
 )
 async def test_connect_without_a_valid_session_is_refused(
     sev: SevProcess, headers: dict[str, str]
