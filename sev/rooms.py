@@ -10,7 +10,9 @@ Further, when SEV runs under uvicorn's websocket protocol (`websockets-sansio`, 
 with the `websockets` package) and a viewer's writer is idle with nothing queued, the frame is
 written straight to its transport: a server's websocket frames are not masked, so the frame bytes
 are the same for every viewer and are built once per emit. That skips, per viewer, waking its
-writer task, the ASGI message, re-encoding the text and framing it. Anything else (a viewer whose
+writer task, the ASGI message, re-encoding the text and framing it. The frames are written at the
+end of the event loop's turn, so the events the ingest worker publishes together (one group
+commit) reach each viewer in one `write`. Anything else (a viewer whose
 writer is busy or whose transport is full, another server) takes the queue, so frames to one
 viewer never overtake each other.
 
@@ -29,6 +31,7 @@ and `server.environ[eio_sid]["asgi.send"]`; for the direct path, uvicorn's
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 import time
@@ -74,6 +77,10 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
         self.queued = 0
         # eio_sid -> uvicorn's protocol of that websocket (None: not one we can write to).
         self._wires: dict[str, Any] = {}
+        # Frames for idle viewers, written at the end of this turn of the event loop: when the
+        # ingest worker publishes a batch, each viewer gets all of it in one write.
+        self._unwritten: dict[Any, list[bytes]] = {}
+        self._flush_scheduled = False
 
     async def emit(
         self,
@@ -141,7 +148,11 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
                     and not wire.disconnected
                     and wire.conn.state is State.OPEN
                 ):
-                    wire.transport.write(frame)
+                    frames = self._unwritten.get(wire)
+                    if frames is None:
+                        self._unwritten[wire] = [frame]
+                    else:
+                        frames.append(frame)
                     direct += 1
                     continue
             if queue.qsize() >= limit:
@@ -151,8 +162,19 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
             queued += 1
         self.direct += direct
         self.queued += queued
+        if self._unwritten and not self._flush_scheduled:
+            # call_soon keeps the order: a writer woken by a later put runs after this.
+            asyncio.get_running_loop().call_soon(self._flush)
+            self._flush_scheduled = True
         for eio_sid in laggards:
             await self.evict(eio_sid)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        unwritten, self._unwritten = self._unwritten, {}
+        for wire, frames in unwritten.items():
+            if not (wire.close_sent or wire.disconnected or wire.transport.is_closing()):
+                wire.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def _wire_of(self, eio_sid: str) -> Any:
         asgi_send = self.server.environ.get(eio_sid, {}).get("asgi.send")

@@ -113,6 +113,22 @@ async def test_room_emit_writes_to_idle_viewers_and_queues_one_shared_packet_for
                 await m.close()
 
 
+async def test_events_emitted_in_one_turn_reach_each_viewer_in_one_write() -> None:
+    async with serve() as served:
+        members = [await SioClient.open(served.url, None) for _ in range(3)]
+        try:
+            for seq in (1, 2, 3):
+                await served.sio.emit("event", {"seq": seq}, room=ROOM)
+            # Not written yet: one batch of three frames per viewer, flushed by the loop.
+            batches = list(served.manager._unwritten.values())
+            assert [len(frames) for frames in batches] == [3, 3, 3]
+            await _wait_for(lambda: all(m.seqs() == [1, 2, 3] for m in members))
+            assert served.manager._unwritten == {}
+        finally:
+            for m in members:
+                await m.close()
+
+
 _FRAME_OVERHEAD = len('42["event",{"text":""}]')
 
 
