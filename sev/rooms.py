@@ -12,9 +12,9 @@ written straight to its transport: a server's websocket frames are not masked, s
 are the same for every viewer and are built once per emit. That skips, per viewer, waking its
 writer task, the ASGI message, re-encoding the text and framing it. The frames are written at the
 end of the event loop's turn, so the events the ingest worker publishes together (one group
-commit) reach each viewer in one `write`. Anything else (a viewer whose
-writer is busy or whose transport is full, another server) takes the queue, so frames to one
-viewer never overtake each other.
+commit) reach each viewer in one `write`. Anything else (a viewer whose writer is busy or whose
+transport is full, another server) takes the queue, so frames to one viewer never overtake each
+other.
 
 A viewer that does not read its socket (its TCP buffers full, its writer blocked) would let its
 queue grow without bound. Past `max_queued` packets (or about `max_queued_bytes`) it is
