@@ -20,6 +20,7 @@ import pytest
 import socketio
 
 from sev.crypto import TokenCipher
+from sev.events import Event
 from sev.store import Broadcaster, User
 from sev.store.sqlite import SqliteStore
 from tests.factories import make_event, notification_body, session_cookie, signed_request
@@ -34,18 +35,7 @@ QUIET = Broadcaster(id="7003", login="quiet_one", display_name="Quiet_One")
 LIVE = Broadcaster(id="7004", login="live_one", display_name="Live_One")  # gets webhooks
 FEW_COUNT = 15
 MANY_COUNT = 120
-EVENT_KEYS = {
-    "id",
-    "seq",
-    "type",
-    "version",
-    "broadcaster",
-    "actor",
-    "occurred_at",
-    "received_at",
-    "summary",
-    "data",
-}
+EVENT_KEYS = set(Event.model_fields)
 KIND_KEYS = {"type", "label", "connected_only", "available", "status"}
 
 
