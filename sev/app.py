@@ -141,12 +141,19 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
         """Process and store health; 503 when the store is down."""
         try:
             await asyncio.wait_for(store.ping(), timeout=1.8)
+            state = await asyncio.wait_for(store.get_eventsub_state(), timeout=1.8)
         except (StoreUnavailable, TimeoutError) as error:
             return JSONResponse(
                 {"status": "degraded", "store": "unavailable", "detail": str(error)[:200]},
                 status_code=503,
             )
-        return JSONResponse({"status": "ok", "store": "ok", "demo": settings.demo})
+        # Twitch's subscription figures as of the last reconcile (null before the first).
+        eventsub = state.model_dump(
+            mode="json", include={"total", "total_cost", "max_total_cost", "checked_at"}
+        )
+        return JSONResponse(
+            {"status": "ok", "store": "ok", "demo": settings.demo, "eventsub": eventsub}
+        )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if simulator is not None:

@@ -138,6 +138,25 @@ async def _revoke_quietly(twitch: TwitchClient, token: str | None) -> bool:
     return True
 
 
+async def _retire_token(
+    twitch: TwitchClient, store: Store, owner_id: str, token: str | None
+) -> bool:
+    """Revoke a token SEV no longer needs, unless its owner has a channel grant SEV keeps.
+
+    Twitch's docs do not say whether revoking one token ends the user's whole authorization of
+    the app (a user who disconnects SEV on Twitch does end all of it, and every subscription
+    that relied on it is revoked). So while a streamer's channel grant stands, SEV forgets their
+    other tokens instead: SEV keeps no copy, and Twitch lets them expire within hours.
+    """
+    owner = await store.get_user(owner_id)
+    if token and owner is not None and owner.channel_access_token:
+        log.info(
+            "forgot a token of %s without revoking it: their channel stays connected", owner.login
+        )
+        return True
+    return await _revoke_quietly(twitch, token)
+
+
 @router.get("/login", include_in_schema=False)
 async def login(request: Request, user: OptionalUser, next: str | None = None) -> Response:
     """Send the browser to Twitch's consent page (no scopes: login only)."""
@@ -292,7 +311,7 @@ async def _finish_login(
     )
     await store.save_user(user)
     if replaced and replaced != grant.access_token:
-        await _revoke_quietly(twitch, replaced)
+        await _retire_token(twitch, store, user.id, replaced)
     # A fresh session for the fresh login: nothing from before survives, the CSRF token rotates.
     request.session.clear()
     request.session["user_id"] = user.id
@@ -313,7 +332,7 @@ async def _finish_connect(
     user_id = attempt.get("user_id")
     user = await store.get_user(user_id) if isinstance(user_id, str) else None
     if user is None or request.session.get("user_id") != user.id or user.session_ended_reason:
-        await _revoke_quietly(twitch, grant.access_token)
+        await _retire_token(twitch, store, profile.id, grant.access_token)
         return _failure(
             request,
             "Log in first",
@@ -323,7 +342,7 @@ async def _finish_connect(
         )
     if profile.id != user.id:
         # Only the streamer may connect their own channel; the token is of no use to SEV.
-        await _revoke_quietly(twitch, grant.access_token)
+        await _retire_token(twitch, store, profile.id, grant.access_token)
         return _failure(
             request,
             "That was a different Twitch account",
@@ -333,11 +352,10 @@ async def _finish_connect(
             403,
             "connect",
         )
-    replaced = user.channel_access_token
+    # The channel token this one replaces is forgotten, not revoked: revoking it might end
+    # the authorization the new one stands on (see _retire_token).
     user = _with_profile(user, profile).model_copy(update=grant.fields("channel"))
     await store.save_user(user)
-    if replaced and replaced != grant.access_token:
-        await _revoke_quietly(twitch, replaced)
     existing = await store.get_broadcaster(user.id)
     broadcaster = Broadcaster(
         id=profile.id,
@@ -346,6 +364,12 @@ async def _finish_connect(
         profile_image_url=profile.profile_image_url or "",
         unwanted_since=existing.unwanted_since if existing else None,
         granted_scopes=sorted(grant.scopes),
+        # A fresh grant mends refusals for missing authorization; Twitch's limits stand.
+        refusals=[
+            r
+            for r in (existing.refusals if existing else [])
+            if r.reason not in ("forbidden", "moderator_removed")
+        ],
     )
     await store.save_broadcaster(broadcaster)
     log.info("%s connected their channel", user.login)
@@ -397,7 +421,7 @@ async def logout(
     """Revoke the login token at Twitch (best effort) and end the user's sessions."""
     revoked = True
     if user is not None:
-        revoked = await _revoke_quietly(twitch, user.access_token)
+        revoked = await _retire_token(twitch, store, user.id, user.access_token)
         # The login token is gone, so every session of this user ends, not only this one.
         await store.save_user(
             user.model_copy(

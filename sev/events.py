@@ -51,6 +51,9 @@ class EventType:
     scope: str | None = None  # None: visible with the app token alone, for any channel
     with_moderator: bool = False  # condition also names the broadcaster as moderator
     label: str = ""
+    # Scopes Twitch accepts instead of `scope` (e.g. channel:manage:polls for polls). SEV asks
+    # only for `scope`, but a grant that carries one of these allows the type as well.
+    also_scopes: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -63,6 +66,22 @@ class EventType:
         if self.with_moderator:
             condition["moderator_user_id"] = broadcaster_id
         return condition
+
+    def allowed_by(self, granted_scopes: set[str] | frozenset[str]) -> bool:
+        """Whether a broadcaster who granted these scopes lets SEV subscribe to this type."""
+        return self.scope is None or bool({self.scope, *self.also_scopes} & granted_scopes)
+
+    def matches(self, type: str, condition: Mapping[str, Any], broadcaster_id: str) -> bool:
+        """Whether a subscription (as Twitch or the store has it) is this entry's."""
+        return type == self.type and normalize_condition(condition) == self.condition(
+            broadcaster_id
+        )
+
+
+def normalize_condition(condition: Mapping[str, Any]) -> dict[str, str]:
+    """A condition with its unused fields dropped: Twitch answers them as "" (or null), and a
+    request leaves them out, so empty and missing are the same."""
+    return {key: str(value) for key, value in condition.items() if value not in (None, "")}
 
 
 PUBLIC_TYPES: tuple[EventType, ...] = (
@@ -102,19 +121,40 @@ CONNECTED_TYPES: tuple[EventType, ...] = (
     EventType(
         "channel.hype_train.end", "2", scope="channel:read:hype_train", label="Hype train results"
     ),
-    EventType("channel.poll.begin", "1", scope="channel:read:polls", label="Polls"),
-    EventType("channel.poll.end", "1", scope="channel:read:polls", label="Poll results"),
     EventType(
-        "channel.prediction.begin", "1", scope="channel:read:predictions", label="Predictions"
+        "channel.poll.begin",
+        "1",
+        scope="channel:read:polls",
+        label="Polls",
+        also_scopes=("channel:manage:polls",),
     ),
     EventType(
-        "channel.prediction.end", "1", scope="channel:read:predictions", label="Prediction results"
+        "channel.poll.end",
+        "1",
+        scope="channel:read:polls",
+        label="Poll results",
+        also_scopes=("channel:manage:polls",),
+    ),
+    EventType(
+        "channel.prediction.begin",
+        "1",
+        scope="channel:read:predictions",
+        label="Predictions",
+        also_scopes=("channel:manage:predictions",),
+    ),
+    EventType(
+        "channel.prediction.end",
+        "1",
+        scope="channel:read:predictions",
+        label="Prediction results",
+        also_scopes=("channel:manage:predictions",),
     ),
     EventType(
         "channel.channel_points_custom_reward_redemption.add",
         "1",
         scope="channel:read:redemptions",
         label="Channel point redemptions",
+        also_scopes=("channel:manage:redemptions",),
     ),
     EventType(
         "channel.shoutout.receive",
@@ -122,6 +162,7 @@ CONNECTED_TYPES: tuple[EventType, ...] = (
         scope="moderator:read:shoutouts",
         with_moderator=True,
         label="Shoutouts received",
+        also_scopes=("moderator:manage:shoutouts",),
     ),
     EventType(
         "channel.charity_campaign.donate",
@@ -133,6 +174,9 @@ CONNECTED_TYPES: tuple[EventType, ...] = (
 )
 
 CATALOGUE: tuple[EventType, ...] = PUBLIC_TYPES + CONNECTED_TYPES
+# One subscription per app, not per broadcaster: a user who disconnects SEV on Twitch's
+# Connections page. Its condition names SEV's client id (EventType.condition(client_id)).
+AUTHORIZATION_REVOKE = EventType("user.authorization.revoke", "1", "client_id", label="Logins")
 CONNECT_SCOPES: tuple[str, ...] = tuple(
     sorted({entry.scope for entry in CONNECTED_TYPES if entry.scope})
 )
@@ -146,7 +190,7 @@ _CONDITION_KEYS = (
 
 def wanted_types(granted_scopes: set[str] | frozenset[str]) -> list[EventType]:
     """The subscriptions SEV wants for a broadcaster who granted these scopes."""
-    return [entry for entry in CATALOGUE if entry.scope is None or entry.scope in granted_scopes]
+    return [entry for entry in CATALOGUE if entry.allowed_by(granted_scopes)]
 
 
 def broadcaster_id_of(condition: Mapping[str, Any]) -> str | None:
@@ -310,6 +354,9 @@ _TIME_FIELDS = ("followed_at", "redeemed_at", "ended_at", "started_at")
 
 
 def _actor(event_type: str, data: Mapping[str, Any], broadcaster_id: str) -> Person | None:
+    if data.get("is_anonymous") is True:
+        # Anonymous cheers and gifts: whatever the user fields say, the giver stays unnamed.
+        return None
     if event_type == "channel.raid":
         side = "from" if data.get("to_broadcaster_user_id") == broadcaster_id else "to"
         return _person(data, f"{side}_broadcaster_user")

@@ -78,6 +78,8 @@ async def set_favourite(
             display_name=twitch_user.display_name,
             profile_image_url=twitch_user.profile_image_url or "",
             granted_scopes=existing.granted_scopes if existing else [],
+            # Helix knows the account (again), so a removal Twitch reported is over.
+            refusals=existing.refusals if existing else [],
         )
         await store.save_broadcaster(broadcaster)
         try:

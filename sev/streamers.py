@@ -15,6 +15,33 @@ from sev.store import MAX_CATCH_UP, Broadcaster, Store, SubscriptionRecord
 LOGIN = re.compile(r"^[a-z0-9_]{1,25}$")
 PAGE_SIZE = 10
 
+# Why a kind of event is not coming, in words a viewer reads on the streamer page.
+HELD_BACK = {
+    "cost": (
+        "Twitch's limit on subscriptions is reached: SEV has used the whole subscription "
+        "budget Twitch gives it. These events start as soon as room frees up."
+    ),
+    "limit": (
+        "Twitch's limit on subscriptions is reached: three subscriptions to these events "
+        "already exist for this channel. SEV asks again within the hour."
+    ),
+    "forbidden": (
+        "Twitch did not allow SEV these events for this channel (the streamer's permission is "
+        "missing). SEV asks again within the hour."
+    ),
+    "version_removed": (
+        "Twitch retired the version of these events that SEV asks for; SEV needs an update to "
+        "show them again."
+    ),
+    "beta_maintenance": (
+        "Twitch paused these events for maintenance; SEV asks again within the hour."
+    ),
+    "moderator_removed": (
+        "Twitch withdrew the moderator access these events need; SEV asks again within the hour."
+    ),
+}
+REMOVED = "Twitch says this account no longer exists (deleted or suspended), so no events can come."
+
 
 def normalize_login(raw: str) -> str | None:
     """A Twitch login from user input (trimmed, lower-cased), or None when it cannot be one."""
@@ -23,28 +50,37 @@ def normalize_login(raw: str) -> str | None:
 
 
 def describe(broadcaster: Broadcaster, subscriptions: list[SubscriptionRecord]) -> dict[str, Any]:
-    """The streamer object of the ack and the API: identity plus which event kinds are live."""
-    status = {(s.type, tuple(sorted(s.condition))): s.status for s in subscriptions}
+    """The streamer object of the ack and the API: identity, which event kinds are live, and
+    in words why any kind is not coming."""
     granted = set(broadcaster.granted_scopes)
-    kinds = []
+    kinds: list[dict[str, Any]] = []
     for entry in CATALOGUE:
-        key = (entry.type, tuple(sorted(entry.condition(broadcaster.id))))
+        status = next(
+            (s.status for s in subscriptions if entry.matches(s.type, s.condition, broadcaster.id)),
+            None,
+        )
+        refusal = broadcaster.refusal(entry.key)
+        held = HELD_BACK.get(refusal.reason) if refusal and status != "enabled" else None
         kinds.append(
             {
                 "type": entry.type,
                 "label": entry.label,
                 "connected_only": entry.scope is not None,
-                "available": entry.scope is None or entry.scope in granted,
-                "status": status.get(key),
+                "available": entry.allowed_by(granted),
+                "status": status,
+                "held": REMOVED if broadcaster.removed_at else held,
             }
         )
+    notices = [REMOVED] if broadcaster.removed_at else []
+    notices += sorted({str(k["held"]) for k in kinds if k["held"] and k["held"] not in notices})
     return {
         "id": broadcaster.id,
         "login": broadcaster.login,
         "name": broadcaster.display_name,
         "profile_image_url": broadcaster.profile_image_url,
-        "connected": any(entry.scope in granted for entry in CATALOGUE if entry.scope),
+        "connected": any(entry.allowed_by(granted) for entry in CATALOGUE if entry.scope),
         "kinds": kinds,
+        "notices": notices,
     }
 
 

@@ -1,9 +1,15 @@
 """EventSub subscriptions, shared per broadcaster: ensure, reconcile, release, revocations.
 
 One set of subscriptions per broadcaster however many viewers favour them (Twitch allows at most
-3 identical subscriptions and charges against a cost budget). Created when the first viewer
-favours a streamer, reconciled against Twitch at start-up and on an interval, released after a
-grace period once nobody favours the streamer.
+3 subscriptions with the same type and condition, and charges against a cost budget). Created
+when the first viewer favours a streamer, reconciled against Twitch at start-up and on an
+interval, released after a grace period once nobody favours the streamer.
+
+At Twitch's limits SEV holds back rather than hammers: a type Twitch refuses (429 for the limit
+of 3 or the cost budget, 410 for a retired version, 403) or revokes in a way that asking again
+would not mend is recorded as a Refusal on the broadcaster, shown on the streamer page, and asked
+for again only when it may succeed (budget freed, a timer, another version). A reconcile in which
+nothing changed lists subscriptions and writes nothing to Twitch.
 """
 
 from __future__ import annotations
@@ -15,73 +21,161 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sev.config import Settings
-from sev.events import EventType, broadcaster_id_of, wanted_types
+from sev.events import AUTHORIZATION_REVOKE, EventType, broadcaster_id_of, wanted_types
 from sev.eventsub import now_utc
-from sev.store import Broadcaster, Store, SubscriptionRecord
-from sev.twitch import Subscription, SubscriptionConflict, TwitchClient, TwitchError
+from sev.store import Broadcaster, Refusal, Store, SubscriptionRecord
+from sev.twitch import (
+    Subscription,
+    SubscriptionConflict,
+    SubscriptionRefused,
+    TwitchClient,
+    TwitchError,
+    TwitchForbidden,
+    TwitchUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
 # Statuses in which a subscription still works (or is about to).
 LIVE_STATUSES = frozenset({"enabled", "webhook_callback_verification_pending"})
+# The owner of app-wide subscriptions (user.authorization.revoke) in SubscriptionRecord.
+APP_OWNER = ""
+# How long a refused type waits before SEV asks Twitch again; None: until something changes
+# ("cost": until the budget has room; "version_removed": until SEV asks for another version).
+RETRY_AFTER: dict[str, timedelta | None] = {
+    "limit": timedelta(hours=1),
+    "forbidden": timedelta(hours=1),
+    "beta_maintenance": timedelta(hours=1),
+    "moderator_removed": timedelta(hours=1),
+    "cost": None,
+    "version_removed": None,
+}
+# Revocations that asking again at once would not mend: the type is held back (RETRY_AFTER).
+# Others (notification_failures_exceeded, unknown ones) are recreated by the next reconcile.
+HELD_REVOCATIONS = frozenset({"version_removed", "beta_maintenance", "moderator_removed"})
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
-
-
-def _same(record: SubscriptionRecord | Subscription, entry: EventType, broadcaster_id: str) -> bool:
-    return record.type == entry.type and record.condition == entry.condition(broadcaster_id)
 
 
 class Subscriptions:
     """Keeps Twitch's subscriptions in line with what SEV's viewers want."""
 
     def __init__(
-        self, settings: Settings, store: Store, twitch: TwitchClient, notify: Notify
+        self,
+        settings: Settings,
+        store: Store,
+        twitch: TwitchClient,
+        notify: Notify,
+        clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self._settings = settings
         self._store = store
         self._twitch = twitch
         self._notify = notify
+        self._clock = clock
         self._lock = asyncio.Lock()
         # Challenges answered in this process: Twitch enables those subscriptions. The challenge
         # can arrive before create_subscription returns, so creation checks here too.
         self._verified: set[str] = set()
+        # Retired versions already logged: a version Twitch removes revokes it for everybody.
+        self._logged_removals: set[tuple[str, str]] = set()
 
-    def _to_record(self, subscription: Subscription, broadcaster_id: str) -> SubscriptionRecord:
-        return SubscriptionRecord(
-            id=subscription.id,
-            broadcaster_id=broadcaster_id,
-            type=subscription.type,
-            version=subscription.version,
-            condition=dict(subscription.condition),
-            status=subscription.status,
-            created_at=subscription.created_at or "",
-        )
+    # -- ensure -----------------------------------------------------------------------------
 
     async def ensure(self, broadcaster: Broadcaster) -> None:
         """Create whatever of the wanted set this broadcaster is missing (raises TwitchError)."""
         async with self._lock:
-            await self._ensure(broadcaster, await self._store.list_subscriptions(broadcaster.id))
+            records = await self._store.list_subscriptions(broadcaster.id)
+            await self._ensure(broadcaster, records, self._clock())
 
-    async def _ensure(self, broadcaster: Broadcaster, records: list[SubscriptionRecord]) -> None:
+    async def _ensure(
+        self, broadcaster: Broadcaster, records: list[SubscriptionRecord], now: datetime
+    ) -> None:
+        if broadcaster.removed_at is not None:
+            # The account is gone: whatever Twitch still lists for it only counts against limits.
+            for record in records:
+                await self._delete(record)
+            return
         wanted = wanted_types(set(broadcaster.granted_scopes))
+        refusals = await self._ensure_entries(
+            broadcaster.id,
+            wanted,
+            records,
+            broadcaster.refusals,
+            now,
+            may_cost=not await self._authorized(broadcaster.id),
+        )
+        if refusals != broadcaster.refusals:
+            await self._save_refusals(broadcaster.id, refusals)
+
+    async def _ensure_entries(
+        self,
+        owner: str,
+        wanted: list[EventType],
+        records: list[SubscriptionRecord],
+        refusals: list[Refusal],
+        now: datetime,
+        *,
+        may_cost: bool,
+    ) -> list[Refusal]:
+        """Create the missing subscriptions of `wanted` for `owner`; returns the new refusals."""
+        condition_of = owner if owner != APP_OWNER else self._twitch.client_id
         for record in records:
-            if not any(_same(record, entry, broadcaster.id) for entry in wanted):
+            if not any(e.matches(record.type, record.condition, condition_of) for e in wanted):
                 # A type no longer wanted (the streamer disconnected their channel).
-                await self._twitch.delete_subscription(record.id)
-                await self._store.delete_subscription(record.id)
+                await self._delete(record)
+        held = {r.key: r for r in refusals if any(e.key == r.key for e in wanted)}
         for entry in wanted:
-            matching = [r for r in records if _same(r, entry, broadcaster.id)]
+            matching = [r for r in records if entry.matches(r.type, r.condition, condition_of)]
             if any(r.status in LIVE_STATUSES for r in matching):
+                held.pop(entry.key, None)
+                continue
+            refusal = held.get(entry.key)
+            if refusal is not None and not self._may_ask_again(refusal, entry, now):
                 continue
             for stale in matching:
                 # Failed or revoked: Twitch keeps it until deleted, and it counts against the
                 # limit of 3 identical subscriptions.
-                await self._twitch.delete_subscription(stale.id)
-                await self._store.delete_subscription(stale.id)
-            await self._create(broadcaster, entry)
+                await self._delete(stale)
+            budget = self._twitch.budget
+            if may_cost and entry.scope is None and budget is not None and budget.spent:
+                # Twitch would refuse a subscription that costs 1: do not ask.
+                held[entry.key] = _refusal(entry, "cost", now)
+                continue
+            try:
+                await self._create(owner, entry, condition_of)
+            except SubscriptionRefused as refused:
+                log.warning("Twitch refused %s for %s: %s", entry.type, owner or "SEV", refused)
+                held[entry.key] = _refusal(entry, refused.reason, now)
+            except TwitchForbidden as forbidden:
+                # Not allowed for this channel (a scope withdrawn at Twitch that SEV has not
+                # heard of yet): the others still work.
+                log.warning("Twitch refused %s for %s: %s", entry.type, owner or "SEV", forbidden)
+                held[entry.key] = _refusal(entry, "forbidden", now)
+            else:
+                held.pop(entry.key, None)
+        return list(held.values())
 
-    async def _create(self, broadcaster: Broadcaster, entry: EventType) -> None:
-        condition = entry.condition(broadcaster.id)
+    def _may_ask_again(self, refusal: Refusal, entry: EventType, now: datetime) -> bool:
+        if refusal.reason == "cost":
+            budget = self._twitch.budget
+            return budget is None or not budget.spent
+        if refusal.reason == "version_removed":
+            return refusal.version != entry.version
+        return refusal.retry_at is None or now >= refusal.retry_at
+
+    async def _authorized(self, user_id: str) -> bool:
+        # A user who authorized SEV's client (logged in, or connected) costs nothing to watch.
+        user = await self._store.get_user(user_id)
+        return user is not None and bool(user.access_token or user.channel_access_token)
+
+    async def _save_refusals(self, broadcaster_id: str, refusals: list[Refusal]) -> None:
+        # Re-read: a login or connect may have changed the broadcaster while Twitch answered.
+        current = await self._store.get_broadcaster(broadcaster_id)
+        if current is not None and current.refusals != refusals:
+            await self._store.save_broadcaster(current.model_copy(update={"refusals": refusals}))
+
+    async def _create(self, owner: str, entry: EventType, condition_of: str) -> None:
+        condition = entry.condition(condition_of)
         try:
             created = await self._twitch.create_subscription(
                 entry.type,
@@ -91,21 +185,35 @@ class Subscriptions:
                 self._settings.secret("eventsub"),
             )
         except SubscriptionConflict:
-            adopted = await self._adopt(broadcaster, entry)
+            adopted = await self._adopt(entry, condition_of)
             if adopted is None:
+                # Ours under another record: reconcile deletes that orphan and creates anew.
+                log.warning("Twitch has %s for %s already; not found to adopt", entry.type, owner)
                 return
             created = adopted
-        except TwitchError as error:
-            if error.status in (400, 403):
-                # Not allowed for this channel (e.g. a scope the streamer withdrew): skip it,
-                # the others still work.
-                log.warning("Twitch refused %s for %s: %s", entry.type, broadcaster.login, error)
-                return
-            raise
-        record = self._to_record(created, broadcaster.id)
+        record = _to_record(created, owner)
         if record.id in self._verified and record.status == "webhook_callback_verification_pending":
             record = record.model_copy(update={"status": "enabled"})
         await self._store.save_subscription(record)
+
+    async def _adopt(self, entry: EventType, condition_of: str) -> Subscription | None:
+        # user_id matches any user named in a condition: a few pages at most, whatever the type.
+        found = (
+            self._twitch.list_subscriptions(type=entry.type)
+            if entry is AUTHORIZATION_REVOKE
+            else self._twitch.list_subscriptions(user_id=condition_of)
+        )
+        async for existing in found:
+            if (
+                entry.matches(existing.type, existing.condition, condition_of)
+                and existing.transport.get("callback") == self._settings.callback_url
+            ):
+                return existing
+        return None
+
+    async def _delete(self, record: SubscriptionRecord) -> None:
+        await self._twitch.delete_subscription(record.id)
+        await self._store.delete_subscription(record.id)
 
     async def verified(self, subscription: dict[str, Any]) -> None:
         """SEV answered this subscription's challenge: Twitch now enables it."""
@@ -116,15 +224,6 @@ class Subscriptions:
         record = await self._store.get_subscription(subscription_id)
         if record is not None and record.status != "enabled":
             await self._store.save_subscription(record.model_copy(update={"status": "enabled"}))
-
-    async def _adopt(self, broadcaster: Broadcaster, entry: EventType) -> Subscription | None:
-        async for existing in self._twitch.list_subscriptions(type=entry.type):
-            if (
-                _same(existing, entry, broadcaster.id)
-                and existing.transport.get("callback") == self._settings.callback_url
-            ):
-                return existing
-        return None
 
     async def favourites_changed(self, broadcaster_ids: set[str]) -> None:
         """Mark streamers nobody favours any more; reconcile releases them after the grace."""
@@ -139,83 +238,205 @@ class Subscriptions:
                 )
             elif not wanted and broadcaster.unwanted_since is None:
                 await self._store.save_broadcaster(
-                    broadcaster.model_copy(update={"unwanted_since": now_utc()})
+                    broadcaster.model_copy(update={"unwanted_since": self._clock()})
                 )
 
+    # -- reconcile --------------------------------------------------------------------------
+
     async def reconcile(self, now: datetime | None = None) -> None:
-        """Bring Twitch in line with what is wanted: recreate, release and delete orphans."""
-        now = now or now_utc()
+        """Bring Twitch in line with what is wanted: recreate, release and delete orphans.
+
+        One streamer that Twitch refuses never stops the pass for the others; only Twitch being
+        unreachable does (the duty retries soon).
+        """
+        now = now or self._clock()
         grace = timedelta(seconds=self._settings.sev_release_grace_s)
+        callback = self._settings.callback_url
         async with self._lock:
-            at_twitch = {
-                s.id: s
-                async for s in self._twitch.list_subscriptions()
-                if s.transport.get("callback") == self._settings.callback_url
-            }
-            records = await self._store.list_subscriptions()
-            known = {r.id for r in records}
-            for record in records:
-                current = at_twitch.get(record.id)
-                if current is None:
-                    await self._store.delete_subscription(record.id)
-                elif current.status != record.status:
-                    await self._store.save_subscription(
-                        record.model_copy(update={"status": current.status})
-                    )
+            state = await self._store.get_eventsub_state()
+            if callback not in state.callbacks:
+                # Saved before any subscription exists under it, so a later URL change finds it.
+                state = state.model_copy(update={"callbacks": [*state.callbacks, callback]})
+                await self._store.save_eventsub_state(state)
+            at_twitch: dict[str, Subscription] = {}
+            earlier: list[Subscription] = []
+            async for subscription in self._twitch.list_subscriptions():
+                used = subscription.transport.get("callback")
+                if used == callback:
+                    at_twitch[subscription.id] = subscription
+                elif used in state.callbacks:
+                    earlier.append(subscription)
+            records = await self._sync_records(at_twitch)
             for broadcaster in await self._store.list_broadcasters():
-                released = (
-                    broadcaster.unwanted_since is not None
-                    and now - broadcaster.unwanted_since >= grace
-                )
-                mine = await self._store.list_subscriptions(broadcaster.id)
-                if released:
-                    for record in mine:
-                        await self._twitch.delete_subscription(record.id)
-                        await self._store.delete_subscription(record.id)
-                    log.info("released the subscriptions of %s", broadcaster.login)
-                elif broadcaster.unwanted_since is None:
-                    await self._ensure(broadcaster, mine)
+                try:
+                    await self._reconcile_broadcaster(broadcaster, now, grace)
+                except TwitchUnavailable:
+                    raise
+                except TwitchError as error:
+                    log.warning("reconciling %s failed: %s", broadcaster.login, error)
+            await self._reconcile_app([r for r in records if r.broadcaster_id == APP_OWNER], now)
+            known = {r.id for r in records}
             for orphan in set(at_twitch) - known:
                 # Ours (our callback) but unknown to the store: nobody can be watching it.
                 if broadcaster_id_of(at_twitch[orphan].condition) is not None:
                     await self._twitch.delete_subscription(orphan)
+            for old in earlier:
+                # Made under an earlier SEV_PUBLIC_URL: it counts against the budget and the
+                # limit of 3, and delivers to a URL SEV no longer serves.
+                log.info("deleting %s %s made for %s", old.type, old.id, old.transport["callback"])
+                await self._twitch.delete_subscription(old.id)
+            budget = self._twitch.budget
+            if budget is not None:
+                await self._store.save_eventsub_state(
+                    state.model_copy(
+                        update={
+                            "total": budget.total,
+                            "total_cost": budget.total_cost,
+                            "max_total_cost": budget.max_total_cost,
+                            "checked_at": now,
+                        }
+                    )
+                )
+
+    async def _sync_records(self, at_twitch: dict[str, Subscription]) -> list[SubscriptionRecord]:
+        """Make the store's records say what Twitch says; returns those Twitch still has."""
+        kept = []
+        for record in await self._store.list_subscriptions():
+            current = at_twitch.get(record.id)
+            if current is None:
+                await self._store.delete_subscription(record.id)
+                continue
+            if current.status != record.status:
+                record = record.model_copy(update={"status": current.status})
+                await self._store.save_subscription(record)
+            kept.append(record)
+        return kept
+
+    async def _reconcile_broadcaster(
+        self, broadcaster: Broadcaster, now: datetime, grace: timedelta
+    ) -> None:
+        mine = await self._store.list_subscriptions(broadcaster.id)
+        if broadcaster.unwanted_since is None:
+            await self._ensure(broadcaster, mine, now)
+        elif now - broadcaster.unwanted_since >= grace:
+            for record in mine:
+                await self._delete(record)
+            if mine:
+                log.info("released the subscriptions of %s", broadcaster.login)
+
+    async def _reconcile_app(self, records: list[SubscriptionRecord], now: datetime) -> None:
+        state = await self._store.get_eventsub_state()
+        try:
+            refusals = await self._ensure_entries(
+                APP_OWNER, [AUTHORIZATION_REVOKE], records, state.refusals, now, may_cost=False
+            )
+        except TwitchUnavailable:
+            raise
+        except TwitchError as error:
+            log.warning("subscribing to %s failed: %s", AUTHORIZATION_REVOKE.type, error)
+            return
+        if refusals != state.refusals:
+            await self._store.save_eventsub_state(state.model_copy(update={"refusals": refusals}))
+
+    # -- revocations ------------------------------------------------------------------------
 
     async def revoked(self, subscription: dict[str, Any]) -> None:
-        """Twitch revoked a subscription: record why and tell the broadcaster's viewers."""
-        subscription_id = str(subscription.get("id", ""))
-        status = str(subscription.get("status", "revoked"))
-        record = await self._store.get_subscription(subscription_id)
-        broadcaster_id = (
-            record.broadcaster_id
-            if record
-            else broadcaster_id_of(subscription.get("condition") or {})
-        )
-        if record is not None:
-            await self._store.save_subscription(record.model_copy(update={"status": status}))
-        if broadcaster_id is None:
-            return
-        if status == "authorization_revoked":
-            await self._withdraw_scope(broadcaster_id, str(subscription.get("type", "")))
-        await self._notify(
-            broadcaster_id,
-            {
-                "kind": "revocation",
-                "type": subscription.get("type"),
-                "status": status,
-            },
-        )
+        """Twitch revoked one of SEV's subscriptions: record why, act on it, tell the viewers.
 
-    async def _withdraw_scope(self, broadcaster_id: str, event_type: str) -> None:
-        broadcaster = await self._store.get_broadcaster(broadcaster_id)
+        Acted on only for subscription ids SEV holds: a revocation of anything else (another
+        deployment's, or one SEV already deleted) changes nothing.
+        """
+        subscription_id = str(subscription.get("id", ""))
+        status = str(subscription.get("status", "") or "revoked")
+        record = await self._store.get_subscription(subscription_id)
+        if record is None:
+            log.info("revocation (%s) of a subscription SEV does not hold: ignored", status)
+            return
+        await self._store.save_subscription(record.model_copy(update={"status": status}))
+        if record.broadcaster_id == APP_OWNER:
+            log.warning("Twitch revoked %s (%s); reconcile subscribes again", record.type, status)
+            return
+        broadcaster = await self._store.get_broadcaster(record.broadcaster_id)
         if broadcaster is None:
             return
+        now = self._clock()
+        if status == "authorization_revoked":
+            await self._withdraw_scope(broadcaster, record.type)
+        elif status == "user_removed":
+            log.info("Twitch says %s no longer exists; SEV stops asking", broadcaster.login)
+            await self._store.save_broadcaster(broadcaster.model_copy(update={"removed_at": now}))
+        elif status in HELD_REVOCATIONS:
+            self._hold(broadcaster, record, status, now)
+            entry = next(
+                (
+                    e
+                    for e in wanted_types(set(broadcaster.granted_scopes))
+                    if e.matches(record.type, record.condition, broadcaster.id)
+                ),
+                None,
+            )
+            if entry is not None:
+                refusals = [r for r in broadcaster.refusals if r.key != entry.key]
+                refusals.append(_refusal(entry, status, now, version=record.version))
+                await self._save_refusals(broadcaster.id, refusals)
+        await self._notify(
+            broadcaster.id, {"kind": "revocation", "type": record.type, "status": status}
+        )
+
+    def _hold(
+        self, broadcaster: Broadcaster, record: SubscriptionRecord, status: str, now: datetime
+    ) -> None:
+        """Log a revocation that asking again would not mend, once per type and version."""
+        seen = (record.type, record.version)
+        if status == "version_removed" and seen in self._logged_removals:
+            return
+        self._logged_removals.add(seen)
+        log.warning(
+            "Twitch revoked %s v%s of %s (%s); SEV holds it back until %s",
+            record.type,
+            record.version,
+            broadcaster.login,
+            status,
+            "it asks for another version"
+            if status == "version_removed"
+            else (now + (RETRY_AFTER[status] or timedelta())).isoformat(timespec="seconds"),
+        )
+
+    async def _withdraw_scope(self, broadcaster: Broadcaster, event_type: str) -> None:
+        granted = set(broadcaster.granted_scopes)
         withdrawn = {
-            e.scope
-            for e in wanted_types(set(broadcaster.granted_scopes))
+            scope
+            for e in wanted_types(granted)
             if e.type == event_type and e.scope
+            for scope in (e.scope, *e.also_scopes)
         }
-        if withdrawn:
+        if withdrawn & granted:
             scopes = [s for s in broadcaster.granted_scopes if s not in withdrawn]
             await self._store.save_broadcaster(
                 broadcaster.model_copy(update={"granted_scopes": scopes})
             )
+
+
+def _to_record(subscription: Subscription, owner: str) -> SubscriptionRecord:
+    return SubscriptionRecord(
+        id=subscription.id,
+        broadcaster_id=owner,
+        type=subscription.type,
+        version=subscription.version,
+        condition=dict(subscription.condition),
+        status=subscription.status,
+        created_at=subscription.created_at or "",
+    )
+
+
+def _refusal(
+    entry: EventType, reason: str, now: datetime, *, version: str | None = None
+) -> Refusal:
+    wait = RETRY_AFTER.get(reason, timedelta(hours=1))
+    return Refusal(
+        key=entry.key,
+        version=version or entry.version,
+        reason=reason,
+        at=now,
+        retry_at=now + wait if wait is not None else None,
+    )

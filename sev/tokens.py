@@ -26,6 +26,11 @@ LOGIN_ENDED = (
     "so you were logged out. Log in again to carry on."
 )
 
+DISCONNECTED_ON_TWITCH = (
+    "You disconnected SEV from your Twitch account, so you were logged out. "
+    "Log in again to carry on."
+)
+
 TokenKind = Literal["login", "channel"]
 _FIELDS: dict[TokenKind, tuple[str, str, str, str]] = {
     "login": ("access_token", "refresh_token", "token_expires_at", "scopes"),
@@ -80,6 +85,26 @@ async def withdraw_channel(
     await store.save_broadcaster(broadcaster)
     await subscriptions.ensure(broadcaster)
     return broadcaster
+
+
+async def end_authorization(store: Store, subscriptions: Subscriptions, user_id: str) -> None:
+    """The user disconnected SEV on Twitch: every token of theirs is dead, so log them out
+    everywhere and drop the connected event types their channel grant allowed."""
+    user = await store.get_user(user_id)
+    if user is None:
+        return
+    if user.access_token:
+        user = user.model_copy(
+            update={**cleared("login"), "session_ended_reason": DISCONNECTED_ON_TWITCH}
+        )
+        await store.save_user(user)
+    log.info("%s disconnected SEV on Twitch: logged out, grants dropped", user.login)
+    if user.channel_access_token or user.channel_scopes:
+        try:
+            await withdraw_channel(store, subscriptions, user)
+        except TwitchError as error:
+            # The store already says so; reconcile deletes the subscriptions later.
+            log.warning("Twitch failed while unsubscribing %s: %s", user.login, error)
 
 
 class TokenKeeper:

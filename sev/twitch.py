@@ -12,10 +12,13 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sev.events import normalize_condition
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,42 @@ class TwitchForbidden(TwitchError):
 
 class SubscriptionConflict(TwitchError):
     """409 on create: the same type + condition + callback already exists."""
+
+
+class SubscriptionRefused(TwitchError):
+    """Twitch will not create this subscription now; `reason` says why.
+
+    "limit": 429, three subscriptions with this type and condition exist already;
+    "cost": 429 with the app's `max_total_cost` spent;
+    "version_removed": 410, Twitch no longer offers this type and version.
+    """
+
+    def __init__(self, message: str, status: int, reason: str) -> None:
+        super().__init__(message, status)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Twitch's count and cost of the app's subscriptions, from its last create or list answer."""
+
+    total: int
+    total_cost: int
+    max_total_cost: int
+
+    @property
+    def spent(self) -> bool:
+        """No room left for a subscription that costs 1."""
+        return self.total_cost >= self.max_total_cost
+
+    @classmethod
+    def of(cls, body: Any) -> Budget | None:
+        """The figures of a Helix answer, or None when it carries none."""
+        if not isinstance(body, dict):
+            return None
+        values = [body.get(k) for k in ("total", "total_cost", "max_total_cost")]
+        numbers = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+        return cls(*numbers) if len(numbers) == len(values) else None
 
 
 class _TwitchModel(BaseModel):
@@ -79,7 +118,13 @@ class Subscription(_TwitchModel):
     # `method` plus `callback` (webhook), `session_id` (websocket) or `conduit_id`; no secret.
     transport: dict[str, str]
 
-    @field_validator("condition", "transport", mode="before")
+    @field_validator("condition", mode="before")
+    @classmethod
+    def _normalize_condition(cls, value: Any) -> Any:
+        # Twitch answers every condition field of the type, the unused ones as "".
+        return normalize_condition(value) if isinstance(value, dict) else value
+
+    @field_validator("transport", mode="before")
     @classmethod
     def _drop_nulls(cls, value: Any) -> Any:
         if isinstance(value, dict):
@@ -156,6 +201,8 @@ class TwitchClient:
         self._token_lock = asyncio.Lock()
         self._remaining: int | None = None
         self._reset_at = 0.0
+        # The subscription figures of Twitch's latest create or list answer.
+        self.budget: Budget | None = None
 
     @property
     def client_id(self) -> str:
@@ -260,6 +307,12 @@ class TwitchClient:
             raise TwitchForbidden(message, status)
         if status == 409:
             raise SubscriptionConflict(message, status)
+        if status == 410:
+            raise SubscriptionRefused(message, status, "version_removed")
+        if status == 429:
+            # Not the rate limit (_helix waits that out): a limit of EventSub's own.
+            spent = "cost" in message.lower() or (self.budget is not None and self.budget.spent)
+            raise SubscriptionRefused(message, status, "cost" if spent else "limit")
         raise TwitchError(message, status)
 
     async def get_users(
@@ -288,7 +341,9 @@ class TwitchClient:
         }
         response = await self._helix("POST", "/eventsub/subscriptions", json=body)
         self._raise_for(response, f"create {type} subscription")
-        return Subscription.model_validate(response.json()["data"][0])
+        answer = response.json()
+        self.budget = Budget.of(answer) or self.budget
+        return Subscription.model_validate(answer["data"][0])
 
     async def list_subscriptions(
         self, *, first: int | None = None, **one_filter: str
@@ -303,6 +358,7 @@ class TwitchClient:
             response = await self._helix("GET", "/eventsub/subscriptions", params=params)
             self._raise_for(response, "list subscriptions")
             body = response.json()
+            self.budget = Budget.of(body) or self.budget
             for item in body.get("data", []):
                 yield Subscription.model_validate(item)
             cursor = (body.get("pagination") or {}).get("cursor")

@@ -8,8 +8,8 @@ import logging
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from sev.deps import IngestorDep, SettingsDep, SubscriptionsDep
-from sev.events import broadcaster_id_of, build_event
+from sev.deps import IngestorDep, SettingsDep, StoreDep, SubscriptionsDep
+from sev.events import AUTHORIZATION_REVOKE, broadcaster_id_of, build_event
 from sev.eventsub import (
     MAX_BODY_BYTES,
     MessageType,
@@ -19,6 +19,7 @@ from sev.eventsub import (
     verify,
 )
 from sev.store import StoreUnavailable
+from sev.tokens import end_authorization
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -42,7 +43,11 @@ async def _read_body(request: Request) -> bytes:
 
 @router.post("/webhooks/eventsub", include_in_schema=False)
 async def receive_eventsub(
-    request: Request, settings: SettingsDep, ingestor: IngestorDep, subscriptions: SubscriptionsDep
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    ingestor: IngestorDep,
+    subscriptions: SubscriptionsDep,
 ) -> Response:
     """Twitch EventSub's webhook callback."""
     try:
@@ -69,6 +74,14 @@ async def receive_eventsub(
             await subscriptions.revoked(message.subscription)
             return Response(status_code=204)
         event_data = message.event or {}
+        if message.subscription_type == AUTHORIZATION_REVOKE.type:
+            # A user disconnected SEV on Twitch: not a channel's event, an end to their grants.
+            user_id = event_data.get("user_id")
+            if event_data.get("client_id") == settings.twitch_client_id and isinstance(
+                user_id, str
+            ):
+                await end_authorization(store, subscriptions, user_id)
+            return Response(status_code=204)
         broadcaster_id = broadcaster_id_of(message.condition) or broadcaster_id_of(event_data)
         if broadcaster_id is None:
             log.warning(

@@ -243,10 +243,17 @@
 
   // ---- the "what this streamer shares" panel ------------------------------------------------
 
-  var KIND_STATE_TEXT = { on: "On", pending: "Starting", off: "Needs connect", stopped: "Stopped" };
+  var KIND_STATE_TEXT = {
+    on: "On",
+    pending: "Starting",
+    off: "Needs connect",
+    stopped: "Stopped",
+    held: "Held back",
+  };
 
   function kindState(kind) {
     if (!kind.available) return "off";
+    if (kind.held) return "held";
     if (kind.status === "enabled") return "on";
     if (kind.status === null || kind.status === "webhook_callback_verification_pending") {
       return "pending";
@@ -266,8 +273,21 @@
     streamer.kinds.forEach(function (kind, index) {
       var item = document.querySelector('.kind[data-index="' + index + '"]');
       if (item && item.getAttribute("data-type") === kind.type) {
-        showKind(item, kindState(kind), kind.status || "");
+        showKind(item, kindState(kind), kind.held || kind.status || "");
       }
+    });
+    showHeldNotices(streamer.notices);
+  }
+
+  // Why kinds are held back (Twitch's limits, a removed account), as the server words it.
+  function showHeldNotices(texts) {
+    if (!Array.isArray(texts)) return;
+    var old = notices.querySelectorAll(".notice-held");
+    for (var i = 0; i < old.length; i += 1) old[i].remove();
+    texts.forEach(function (text) {
+      var item = element("li", "notice notice-held");
+      item.appendChild(element("span", "notice-text", String(text)));
+      notices.appendChild(item);
     });
   }
 
@@ -276,7 +296,9 @@
     user_removed: "the Twitch account no longer exists",
     notification_failures_exceeded: "SEV missed too many deliveries; it will subscribe again",
     version_removed: "Twitch retired this event version",
-    moderator_removed: "SEV lost the moderator access this needs",
+    moderator_removed: "SEV lost the moderator access this needs; it asks again within the hour",
+    beta_maintenance: "Twitch paused these events for maintenance; SEV asks again within the hour",
+    chat_user_banned: "the account these events need was banned from the chat",
   };
 
   function showNotice(notice) {

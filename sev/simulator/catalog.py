@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TypeSpec:
-    """One subscription type: its version, condition fields and the scope it needs."""
+    """One subscription type: its version, condition fields and the scope it needs.
+
+    `condition` lists every field the type documents: Helix answers each of them, the unused
+    ones as "" (a raid subscription on `to_broadcaster_user_id` comes back with
+    `"from_broadcaster_user_id": ""`).
+    """
 
     type: str
     version: str
@@ -17,10 +22,24 @@ class TypeSpec:
     scope_user: str = "broadcaster_user_id"
     # True when exactly one of `condition` is given (channel.raid: to or from).
     one_of: bool = False
+    # Documented as optional (a redemption subscription's `reward_id`).
+    optional: tuple[str, ...] = ()
+    # Scopes Twitch accepts instead of `scope` ("channel:read:polls or channel:manage:polls").
+    also_scopes: tuple[str, ...] = ()
+
+    @property
+    def app(self) -> bool:
+        """The condition names the app itself (`client_id`), not a user."""
+        return self.condition == ("client_id",)
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """Every scope that authorizes this type."""
+        return frozenset(s for s in (self.scope, *self.also_scopes) if s)
 
 
-def _spec(type_: str, version: str, scope: str | None = None, *condition: str) -> TypeSpec:
-    return TypeSpec(type_, version, condition or ("broadcaster_user_id",), scope)
+def _spec(type_: str, version: str, scope: str | None = None, *also: str) -> TypeSpec:
+    return TypeSpec(type_, version, ("broadcaster_user_id",), scope, also_scopes=also)
 
 
 CATALOG: dict[str, TypeSpec] = {
@@ -49,14 +68,24 @@ CATALOG: dict[str, TypeSpec] = {
         _spec("channel.cheer", "1", "bits:read"),
         _spec("channel.hype_train.begin", "2", "channel:read:hype_train"),
         _spec("channel.hype_train.end", "2", "channel:read:hype_train"),
-        _spec("channel.poll.begin", "1", "channel:read:polls"),
-        _spec("channel.poll.end", "1", "channel:read:polls"),
-        _spec("channel.prediction.begin", "1", "channel:read:predictions"),
-        _spec("channel.prediction.end", "1", "channel:read:predictions"),
+        _spec("channel.poll.begin", "1", "channel:read:polls", "channel:manage:polls"),
+        _spec("channel.poll.end", "1", "channel:read:polls", "channel:manage:polls"),
         _spec(
+            "channel.prediction.begin",
+            "1",
+            "channel:read:predictions",
+            "channel:manage:predictions",
+        ),
+        _spec(
+            "channel.prediction.end", "1", "channel:read:predictions", "channel:manage:predictions"
+        ),
+        TypeSpec(
             "channel.channel_points_custom_reward_redemption.add",
             "1",
+            ("broadcaster_user_id", "reward_id"),
             "channel:read:redemptions",
+            optional=("reward_id",),
+            also_scopes=("channel:manage:redemptions",),
         ),
         TypeSpec(
             "channel.shoutout.receive",
@@ -64,16 +93,19 @@ CATALOG: dict[str, TypeSpec] = {
             ("broadcaster_user_id", "moderator_user_id"),
             "moderator:read:shoutouts",
             scope_user="moderator_user_id",
+            also_scopes=("moderator:manage:shoutouts",),
         ),
         _spec("channel.charity_campaign.donate", "1", "channel:read:charity"),
         _spec("channel.ad_break.begin", "1", "channel:read:ads"),
+        # Condition: the app's own client id (it must match the app access token's).
+        TypeSpec("user.authorization.revoke", "1", ("client_id",)),
     )
 }
 
 # Scopes the authorize page accepts: Twitch's names (a typo is refused with invalid_scope, as
 # Twitch refuses it).
 KNOWN_SCOPES = frozenset(
-    {spec.scope for spec in CATALOG.values() if spec.scope}
+    {scope for spec in CATALOG.values() for scope in spec.scopes}
     | {
         "analytics:read:extensions",
         "analytics:read:games",

@@ -36,6 +36,9 @@ class Faults:
     out_of_order: bool = False
     delay_s: float = 0.0
     bad_signature: bool = False
+    # Revoking one user token ends the user's whole authorization of the app, as disconnecting
+    # does. Twitch's docs do not say whether /oauth2/revoke does this; SEV must survive it.
+    revoke_ends_authorization: bool = False
 
     def update(self, values: dict[str, Any]) -> None:
         """Set the named switches; unknown names or wrong types raise ValueError."""

@@ -42,6 +42,11 @@ class ControlRoutes:
             Route("/faults", self.faults, methods=["GET", "POST"]),
             Route("/subscriptions", self.read_subscriptions, methods=["GET"]),
             Route("/deliveries", self.read_deliveries, methods=["GET"]),
+            Route("/requests", self.read_requests, methods=["GET"]),
+            Route("/revoke", self.revoke, methods=["POST"]),
+            Route("/remove-user", self.remove_user, methods=["POST"]),
+            Route("/disconnect", self.disconnect, methods=["POST"]),
+            Route("/limits", self.limits, methods=["GET", "POST"]),
         ]
 
     async def trigger(self, request: Request) -> Response:
@@ -95,3 +100,67 @@ class ControlRoutes:
     async def read_deliveries(self, request: Request) -> Response:
         """The latest delivery attempts, newest last."""
         return JSONResponse({"data": [asdict(a) for a in self.sim.deliveries.attempts]})
+
+    async def read_requests(self, request: Request) -> Response:
+        """The latest Helix requests, oldest first, and how many were made in all."""
+        sim = self.sim
+        return JSONResponse({"data": list(sim.helix_requests), "total": sim.helix_request_count})
+
+    async def revoke(self, request: Request) -> Response:
+        """`{"status", "subscription_id"? , "type"?, "login"?}`: Twitch revokes the matching
+        active subscriptions with that documented status (version_removed also retires the
+        type and version: creating it again answers 410)."""
+        body = await _json_object(request)
+        if body is None:
+            return _error(400, "body must be a JSON object")
+        status = body.get("status")
+        filters = {k: body.get(k) for k in ("subscription_id", "type", "login")}
+        if not all(v is None or isinstance(v, str) for v in filters.values()):
+            return _error(400, "subscription_id, type and login must be strings")
+        user_id = None
+        if filters["login"] is not None:
+            account = self.sim.directory.by_login(str(filters["login"]))
+            if account is None:
+                return _error(404, f"unknown account {filters['login']!r}")
+            user_id = account.id
+        subs = self.sim.subscriptions.matching(
+            subscription_id=filters["subscription_id"], type=filters["type"], user_id=user_id
+        )
+        try:
+            revoked = self.sim.revoke(subs, str(status))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"revoked": revoked})
+
+    async def remove_user(self, request: Request) -> Response:
+        """`{"login"}`: the account is deleted or suspended (its subscriptions: user_removed)."""
+        body = await _json_object(request)
+        login = body.get("login") if body else None
+        if not isinstance(login, str):
+            return _error(400, "login is a required string")
+        try:
+            return JSONResponse({"revoked": self.sim.remove_user(login)})
+        except LookupError as exc:
+            return _error(404, str(exc))
+
+    async def disconnect(self, request: Request) -> Response:
+        """`{"login"}`: the user disconnects the demo app on Twitch's Connections page."""
+        body = await _json_object(request)
+        login = body.get("login") if body else None
+        if not isinstance(login, str):
+            return _error(400, "login is a required string")
+        try:
+            return JSONResponse({"sent": self.sim.disconnect(login)})
+        except LookupError as exc:
+            return _error(404, str(exc))
+
+    async def limits(self, request: Request) -> Response:
+        """Read (GET) or set (POST `{"max_total_cost": N}`) the app's subscription budget."""
+        subscriptions = self.sim.subscriptions
+        if request.method == "POST":
+            body = await _json_object(request)
+            value = body.get("max_total_cost") if body else None
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                return _error(400, "max_total_cost must be a whole number >= 0")
+            subscriptions.max_total_cost = value
+        return JSONResponse({"max_total_cost": subscriptions.max_total_cost})

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,7 +26,7 @@ from .generator import Event, build_event
 from .helix import HelixRoutes
 from .oauth import OAuthRoutes
 from .ratelimit import TokenBucket
-from .subscriptions import SimSubscription, Subscriptions
+from .subscriptions import REVOCATION_STATUSES, SimSubscription, Subscriptions
 from .tokens import Grant, TokenStore
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,19 @@ log = logging.getLogger(__name__)
 def _matches(sub: SimSubscription, event: Event) -> bool:
     condition = sub.condition
     if sub.type == "channel.raid":
-        side = "to" if "to_broadcaster_user_id" in condition else "from"
+        # Both sides are in the condition; the unused one is "".
+        side = "to" if condition.get("to_broadcaster_user_id") else "from"
         key = f"{side}_broadcaster_user_id"
     else:
         key = "user_id" if sub.type == "user.update" else "broadcaster_user_id"
     return condition.get(key) == event.get(key)
+
+
+def _channel_of(sub: SimSubscription) -> str | None:
+    """The user whose events a subscription carries (None for the app's own)."""
+    return next(
+        (v for k, v in sub.condition.items() if v and k not in ("client_id", "reward_id")), None
+    )
 
 
 class Simulator:
@@ -55,6 +64,9 @@ class Simulator:
         self._rng = random.Random(config.seed)  # noqa: S311 - event content, not secrets
         self.deliveries = Deliveries(config, self.faults, self.subscriptions, self._rng)
         self._buckets: dict[str, TokenBucket] = {}
+        # The latest Helix requests (method, path, query, status), for tests to count.
+        self.helix_requests: deque[dict[str, Any]] = deque(maxlen=5000)
+        self.helix_request_count = 0
         self._http = http
         self._own_http: httpx.AsyncClient | None = None
         self._generator: asyncio.Task[None] | None = None
@@ -126,7 +138,7 @@ class Simulator:
         `overrides` replace event fields; `type` and `broadcaster_login` are positional-only so
         that an event's own `type` field (stream.online, hype trains) can be overridden too.
         """
-        if type not in CATALOG:
+        if type not in CATALOG or CATALOG[type].app:
             raise ValueError(f"unknown event type {type!r}")
         account = self.directory.by_login(broadcaster_login)
         if account is None:
@@ -162,17 +174,60 @@ class Simulator:
             if not enabled:
                 continue
             sub = self._rng.choice(enabled)
-            user_id = next(iter(sub.condition.values()))
-            account = self.directory.by_id(sub.condition.get("broadcaster_user_id", user_id))
+            channel = _channel_of(sub)
+            account = self.directory.by_id(
+                sub.condition.get("broadcaster_user_id") or channel or ""
+            )
             if account is not None:
-                raided = "to_broadcaster_user_id" in sub.condition
+                raided = bool(sub.condition.get("to_broadcaster_user_id"))
                 event = build_event(sub.type, account, self.directory, self._rng, raided=raided)
                 self._fan_out(sub.type, event)
 
     def _grant_revoked(self, grant: Grant) -> None:
-        for sub in self.subscriptions.revoke_unauthorized(grant):
-            log.info("subscription %s revoked: authorization_revoked", sub.id)
+        self.revoke(self.subscriptions.revoke_unauthorized(grant), "authorization_revoked")
+
+    def revoke(self, subs: list[SimSubscription], status: str) -> list[str]:
+        """Revoke subscriptions with one of Twitch's documented statuses; send each revocation."""
+        if status not in REVOCATION_STATUSES:
+            raise ValueError(f"not a revocation status: {status!r}")
+        for sub in subs:
+            sub.status = status
+            if status == "version_removed":
+                self.subscriptions.removed_versions.add((sub.type, sub.version))
+            log.info("subscription %s revoked: %s", sub.id, status)
             self.deliveries.send(envelope(sub, "revocation"))
+        return [sub.id for sub in subs]
+
+    def remove_user(self, login: str) -> list[str]:
+        """The account is deleted or suspended: its subscriptions are revoked (user_removed)."""
+        account = self.directory.by_login(login)
+        if account is None:
+            raise LookupError(f"unknown account {login!r}")
+        self.directory.remove(account.id)
+        return self.revoke(self.subscriptions.matching(user_id=account.id), "user_removed")
+
+    def disconnect(self, login: str) -> list[str]:
+        """The user disconnects the app on Twitch's Connections page: every token of theirs
+        dies, what relied on their authorization is revoked, and user.authorization.revoke
+        subscribers hear of it. Returns the notification message ids."""
+        account = self.directory.by_login(login)
+        if account is None:
+            raise LookupError(f"unknown account {login!r}")
+        client_id = self.config.client_id
+        self.tokens.revoke_authorization(client_id, account.id)
+        event = {
+            "client_id": client_id,
+            "user_id": account.id,
+            "user_login": account.login,
+            "user_name": account.display_name,
+        }
+        sent = []
+        for sub in self.subscriptions.matching(type="user.authorization.revoke"):
+            if sub.status == "enabled" and sub.condition.get("client_id") == client_id:
+                message = envelope(sub, "notification", event=event)
+                self.deliveries.send(message)
+                sent.append(message.id)
+        return sent
 
 
 def create_simulator(config: SimulatorConfig | None = None) -> Simulator:

@@ -111,20 +111,36 @@ class Directory:
     """Lookup of the demo accounts by id and by login (case-insensitive, as on Twitch)."""
 
     def __init__(self, accounts: tuple[Account, ...] = DEMO_ACCOUNTS) -> None:
-        self.accounts = accounts
+        self._all = accounts
         self._by_id = {a.id: a for a in accounts}
         self._by_login = {a.login: a for a in accounts}
+        # Deleted or suspended accounts: Helix and OAuth no longer know them.
+        self._removed: set[str] = set()
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        """The accounts that exist."""
+        return tuple(a for a in self._all if a.id not in self._removed)
 
     def __iter__(self) -> Iterator[Account]:
         return iter(self.accounts)
 
     def by_id(self, user_id: str) -> Account | None:
         """The account with this id, if any."""
-        return self._by_id.get(user_id)
+        return None if user_id in self._removed else self._by_id.get(user_id)
 
     def by_login(self, login: str) -> Account | None:
         """The account with this login (any case), if any."""
-        return self._by_login.get(login.strip().lower())
+        account = self._by_login.get(login.strip().lower())
+        return None if account is None or account.id in self._removed else account
+
+    def remove(self, user_id: str) -> None:
+        """The account is deleted or suspended."""
+        self._removed.add(user_id)
+
+    def restore(self, user_id: str) -> None:
+        """A suspended account is back."""
+        self._removed.discard(user_id)
 
     @property
     def streamers(self) -> list[Account]:

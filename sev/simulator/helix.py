@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .subscriptions import FILTERS, MAX_TOTAL_COST, HelixError
+from .subscriptions import FILTERS, HelixError
 from .tokens import AccessToken
 
 if TYPE_CHECKING:
@@ -62,6 +62,15 @@ class HelixRoutes:
                 except HelixError as refused:
                     response = error_response(refused.status, refused.message)
             response.headers.update(bucket.headers())
+            self.sim.helix_request_count += 1
+            self.sim.helix_requests.append(
+                {
+                    "method": request.method,
+                    "path": request.url.path,
+                    "query": request.url.query,
+                    "status": response.status_code,
+                }
+            )
             return response
 
         return endpoint
@@ -74,7 +83,7 @@ class HelixRoutes:
         if not client_id:
             raise HelixError(401, "Client-Id header required")
         token = self.sim.tokens.lookup(value.strip())
-        if token is None:
+        if token is None or (token.user_id and self.sim.directory.by_id(token.user_id) is None):
             raise HelixError(401, "Invalid OAuth token")
         if token.client_id != client_id:
             raise HelixError(401, "Client ID and OAuth token do not match")
@@ -104,7 +113,7 @@ class HelixRoutes:
         return {
             "total": subscriptions.count(client_id),
             "total_cost": subscriptions.total_cost(client_id),
-            "max_total_cost": MAX_TOTAL_COST,
+            "max_total_cost": subscriptions.max_total_cost,
         }
 
     async def create_subscription(self, request: Request, token: AccessToken) -> Response:
@@ -138,7 +147,7 @@ class HelixRoutes:
         # A user token sees its WebSocket subscriptions on Twitch; the simulator has none.
         if token.user_id is not None:
             return JSONResponse(
-                {"total": 0, "data": [], "total_cost": 0, "max_total_cost": MAX_TOTAL_COST,
+                {"total": 0, "data": [], "total_cost": 0, "max_total_cost": 10,
                  "pagination": {}}
             )  # fmt: skip
         page, cursor = self.sim.subscriptions.page(

@@ -173,11 +173,12 @@ class OAuthRoutes:
 
     async def validate(self, request: Request) -> Response:
         """`Authorization: OAuth <token>` → who and what the token is for, or 401."""
+        # Twitch documents `OAuth <token>`; `Bearer <token>` is accepted too.
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme != "OAuth" or not value.strip():
+        if scheme not in ("OAuth", "Bearer") or not value.strip():
             return _failure(401, "missing authorization token")
         found = self.sim.tokens.lookup(value.strip())
-        if found is None:
+        if found is None or (found.user_id and self.sim.directory.by_id(found.user_id) is None):
             return _failure(401, "invalid access token")
         body: dict[str, Any] = {"client_id": found.client_id}
         account = self.sim.directory.by_id(found.user_id) if found.user_id else None
@@ -194,6 +195,9 @@ class OAuthRoutes:
             return _failure(400, "missing client id")
         if client_id != self.sim.config.client_id:
             return _failure(404, "client does not exist")
+        owner = self.sim.tokens.owner(token)
         if not self.sim.tokens.revoke(token, client_id):
             return _failure(400, "Invalid token")
+        if owner is not None and self.sim.faults.revoke_ends_authorization:
+            self.sim.tokens.revoke_authorization(client_id, owner)
         return Response(status_code=200)

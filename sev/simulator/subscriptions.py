@@ -17,9 +17,28 @@ from .timestamps import rfc3339_nano
 from .tokens import Grant, TokenStore
 
 ACTIVE_STATUSES = frozenset({"enabled", "webhook_callback_verification_pending"})
+# The webhook statuses Twitch documents for a subscription it revoked.
+REVOCATION_STATUSES = frozenset(
+    {
+        "user_removed",
+        "authorization_revoked",
+        "moderator_removed",
+        "version_removed",
+        "notification_failures_exceeded",
+        "chat_user_banned",
+        "beta_maintenance",
+    }
+)
 MAX_TOTAL_COST = 10_000
 MAX_SAME_TYPE_AND_CONDITION = 3
 FILTERS = ("status", "type", "user_id", "subscription_id")
+# Twitch's words (the Create EventSub Subscription reference's 409, the 429 Twitch answers).
+ALREADY_EXISTS = (
+    "A subscription already exists for the specified event type and condition combination"
+)
+TOO_MANY_SAME = "maximum subscriptions with type and condition exceeded"
+# Not documented: Twitch's reference lists no answer for a spent budget. A 429 that says so.
+COST_EXCEEDED = "subscription cost exceeds max_total_cost"
 
 
 class HelixError(Exception):
@@ -67,7 +86,16 @@ class SimSubscription:
 
     def user_ids(self) -> set[str]:
         """Every user id named in the condition."""
-        return {v for v in self.condition.values() if v}
+        return {v for k, v in self.condition.items() if v and k not in ("client_id", "reward_id")}
+
+    def same_as(self, other: SimSubscription) -> bool:
+        """Same client, type, version and condition: what Twitch's limit of 3 counts."""
+        return (self.client_id, self.type, self.version, self.condition) == (
+            other.client_id,
+            other.type,
+            other.version,
+            other.condition,
+        )
 
 
 def _cursor(seq: int) -> str:
@@ -114,6 +142,9 @@ class Subscriptions(Mapping[str, SimSubscription]):
         self._tokens = tokens
         self._items: dict[str, SimSubscription] = {}
         self._seq = 0
+        self.max_total_cost = MAX_TOTAL_COST
+        # Type and version pairs Twitch no longer offers (revoked with version_removed).
+        self.removed_versions: set[tuple[str, str]] = set()
 
     def __getitem__(self, subscription_id: str) -> SimSubscription:
         return self._items[subscription_id]
@@ -127,23 +158,12 @@ class Subscriptions(Mapping[str, SimSubscription]):
     def create(self, client_id: str, body: object) -> SimSubscription:
         """Validate a create request as Twitch does and store the new pending subscription."""
         spec, condition, callback, secret = self._parse(body)
-        self._check_condition(spec, condition)
+        if (spec.type, spec.version) in self.removed_versions:
+            raise HelixError(410, "This subscription type is not available.")
+        self._check_condition(client_id, spec, condition)
         self._check_authorization(client_id, spec, condition)
-        same = [
-            s
-            for s in self._items.values()
-            if s.client_id == client_id
-            and s.active
-            and s.type == spec.type
-            and s.condition == condition
-        ]
-        if any(s.callback == callback for s in same):
-            raise HelixError(409, "subscription already exists")
-        if len(same) >= MAX_SAME_TYPE_AND_CONDITION:
-            raise HelixError(429, "too many subscriptions with the same type and condition")
-        cost = self._cost(client_id, spec, condition)
-        if self.total_cost(client_id) + cost > MAX_TOTAL_COST:
-            raise HelixError(429, "subscription cost exceeds max_total_cost")
+        # Every condition field of the type, the unused ones as "", as Twitch answers them.
+        full = {key: condition.get(key, "") for key in spec.condition}
         self._seq += 1
         sub = SimSubscription(
             id=str(uuid.uuid4()),
@@ -151,13 +171,22 @@ class Subscriptions(Mapping[str, SimSubscription]):
             client_id=client_id,
             type=spec.type,
             version=spec.version,
-            condition=condition,
+            condition=full,
             callback=callback,
             secret=secret,
             status="webhook_callback_verification_pending",
             created_at=rfc3339_nano(),
-            cost=cost,
+            cost=self._cost(client_id, spec, condition),
         )
+        # Whatever their status: Twitch keeps a failed or revoked subscription (and counts it)
+        # until it is deleted.
+        same = [s for s in self._items.values() if s.same_as(sub)]
+        if any(s.callback == callback for s in same):
+            raise HelixError(409, ALREADY_EXISTS)
+        if len(same) >= MAX_SAME_TYPE_AND_CONDITION:
+            raise HelixError(429, TOO_MANY_SAME)
+        if sub.cost and self.total_cost(client_id) + sub.cost > self.max_total_cost:
+            raise HelixError(429, COST_EXCEEDED)
         self._items[sub.id] = sub
         return sub
 
@@ -196,8 +225,25 @@ class Subscriptions(Mapping[str, SimSubscription]):
         return sum(1 for s in self._items.values() if s.client_id == client_id)
 
     def total_cost(self, client_id: str) -> int:
-        """The cost of the client's enabled and pending subscriptions."""
-        return sum(s.cost for s in self._items.values() if s.client_id == client_id and s.active)
+        """ "The sum of all of your subscription costs" (Twitch's words): whatever their status."""
+        return sum(s.cost for s in self._items.values() if s.client_id == client_id)
+
+    def matching(
+        self,
+        *,
+        subscription_id: str | None = None,
+        type: str | None = None,
+        user_id: str | None = None,
+    ) -> list[SimSubscription]:
+        """Active subscriptions that match every filter given."""
+        return [
+            s
+            for s in self._items.values()
+            if s.active
+            and (subscription_id is None or s.id == subscription_id)
+            and (type is None or s.type == type)
+            and (user_id is None or user_id in s.user_ids())
+        ]
 
     def revoke_unauthorized(self, grant: Grant) -> list[SimSubscription]:
         """After a grant died: mark scoped subscriptions no grant covers any more as revoked."""
@@ -210,7 +256,7 @@ class Subscriptions(Mapping[str, SimSubscription]):
                 and sub.active
                 and spec.scope is not None
                 and sub.condition.get(spec.scope_user) == grant.user_id
-                and spec.scope not in still
+                and not spec.scopes & still
             ):
                 sub.status = "authorization_revoked"
                 revoked.append(sub)
@@ -240,18 +286,23 @@ class Subscriptions(Mapping[str, SimSubscription]):
         given = {k: v for k, v in condition.items() if v}
         return spec, given, transport["callback"], transport["secret"]
 
-    def _check_condition(self, spec: TypeSpec, condition: dict[str, str]) -> None:
+    def _check_condition(self, client_id: str, spec: TypeSpec, condition: dict[str, str]) -> None:
         unknown = set(condition) - set(spec.condition)
-        given = [k for k in spec.condition if condition.get(k)]
+        required = [k for k in spec.condition if k not in spec.optional]
+        given = [k for k in required if condition.get(k)]
         if unknown:
             raise HelixError(400, f"invalid condition field: {', '.join(sorted(unknown))}")
         if spec.one_of and len(given) != 1:
             raise HelixError(400, f"condition needs exactly one of {', '.join(spec.condition)}")
-        if not spec.one_of and len(given) != len(spec.condition):
-            raise HelixError(400, f"condition needs {', '.join(spec.condition)}")
+        if not spec.one_of and len(given) != len(required):
+            raise HelixError(400, "The condition object is missing one or more required fields.")
+        if spec.app:
+            if condition["client_id"] != client_id:
+                raise HelixError(400, "condition.client_id must match the access token's client")
+            return
         for key in given:
             if self._directory.by_id(condition[key]) is None:
-                raise HelixError(400, f"invalid condition: no user with {key} {condition[key]}")
+                raise HelixError(400, "The user specified in the condition object does not exist.")
 
     def _check_authorization(
         self, client_id: str, spec: TypeSpec, condition: dict[str, str]
@@ -262,11 +313,13 @@ class Subscriptions(Mapping[str, SimSubscription]):
         # The directory has no moderator lists: a channel's only moderator is its broadcaster.
         if condition.get("moderator_user_id", user_id) != condition.get("broadcaster_user_id"):
             raise HelixError(403, "moderator_user_id is not a moderator of the broadcaster")
-        if spec.scope not in self._tokens.granted_scopes(client_id, user_id):
+        if not spec.scopes & self._tokens.granted_scopes(client_id, user_id):
             raise HelixError(403, "subscription missing proper authorization")
 
     def _cost(self, client_id: str, spec: TypeSpec, condition: dict[str, str]) -> int:
-        if spec.scope is not None:
+        # "There is no cost for subscriptions that require a user to authorize your
+        # application", nor for the app's own (the documented user.authorization.revoke shows 0).
+        if spec.scope is not None or spec.app:
             return 0
         user_id = next(v for v in condition.values() if v)
         return 0 if self._tokens.has_authorized(client_id, user_id) else 1

@@ -164,6 +164,20 @@ class TokenStore:
             self._revoke_grant(self.grants[grant_id])
         return True
 
+    def revoke_authorization(self, client_id: str, user_id: str) -> None:
+        """End every grant the user gave the client (the user disconnected the app)."""
+        for grant in list(self.grants.values()):
+            if grant.client_id == client_id and grant.user_id == user_id and not grant.revoked:
+                self._revoke_grant(grant)
+
+    def owner(self, token: str) -> str | None:
+        """The user an access or refresh token belongs to (None for app or unknown tokens)."""
+        found = self.access.get(token)
+        if found is not None:
+            return found.user_id
+        refresh = self.refresh.get(token)
+        return self.grants[refresh.grant_id].user_id if refresh else None
+
     def expire(self, token: str) -> None:
         """Make a token expire now (tests use this to exercise 401 paths)."""
         if token in self.access:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from sev.config import Settings
 from sev.crypto import TokenCipher
 from sev.store.base import MAX_CATCH_UP, Inserted, Store, StoreUnavailable
-from sev.store.records import Broadcaster, SubscriptionRecord, User
+from sev.store.records import Broadcaster, EventSubState, Refusal, SubscriptionRecord, User
 
 __all__ = [
     "MAX_CATCH_UP",
     "Broadcaster",
+    "EventSubState",
     "Inserted",
+    "Refusal",
     "Store",
     "StoreUnavailable",
     "SubscriptionRecord",

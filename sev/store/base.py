@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sev.events import Event
-from sev.store.records import Broadcaster, SubscriptionRecord, User
+from sev.store.records import Broadcaster, EventSubState, SubscriptionRecord, User
 
 # A reconnecting client that missed more than this gets the newest page and `gap: true`.
 MAX_CATCH_UP = 100
@@ -60,6 +60,12 @@ class Store(Protocol):
     async def list_subscriptions(
         self, broadcaster_id: str | None = None
     ) -> list[SubscriptionRecord]: ...
+
+    async def get_eventsub_state(self) -> EventSubState:
+        """The app-wide EventSub state (empty before the first save)."""
+        ...
+
+    async def save_eventsub_state(self, state: EventSubState) -> None: ...
 
     async def insert_events(self, events: Sequence[Event]) -> list[Inserted]:
         """Store events in order (one write for the batch); duplicates come back created=False."""

@@ -25,6 +25,7 @@ from sev.events import Event
 from sev.store.base import Inserted, StoreUnavailable
 from sev.store.records import (
     Broadcaster,
+    EventSubState,
     SubscriptionRecord,
     User,
     user_from_doc,
@@ -252,6 +253,15 @@ class MongoStore:
         return [SubscriptionRecord.model_validate(_strip_id(doc)) for doc in docs]
 
     # -- events -------------------------------------------------------------------------------
+
+    async def get_eventsub_state(self) -> EventSubState:
+        """The app-wide EventSub state."""
+        doc = await self._find_one("app_state", {"_id": "eventsub"})
+        return EventSubState.model_validate(_strip_id(doc)) if doc else EventSubState()
+
+    async def save_eventsub_state(self, state: EventSubState) -> None:
+        """Replace the app-wide EventSub state."""
+        await self._replace("app_state", "eventsub", state.model_dump(mode="json"))
 
     async def insert_events(self, events: Sequence[Event]) -> list[Inserted]:
         """Store events one by one in order (each insert is atomic with its seq)."""

@@ -33,6 +33,19 @@ class User(BaseModel):
     session_ended_reason: str | None = None
 
 
+class Refusal(BaseModel):
+    """Why SEV holds back one of a broadcaster's event types, and when it asks Twitch again."""
+
+    key: str  # EventType.key
+    version: str
+    # "limit" (3 identical subscriptions exist), "cost" (max_total_cost spent), "forbidden",
+    # "version_removed", "beta_maintenance", "moderator_removed"
+    reason: str
+    at: datetime
+    # None: not on a timer; "cost" waits for budget, "version_removed" for another version.
+    retry_at: datetime | None = None
+
+
 class Broadcaster(BaseModel):
     """A streamer someone favoured; `granted_scopes` are what they granted SEV ("connected")."""
 
@@ -43,6 +56,15 @@ class Broadcaster(BaseModel):
     granted_scopes: list[str] = Field(default_factory=list)
     # Since when nobody favours this streamer; its subscriptions are released after a grace period.
     unwanted_since: datetime | None = None
+    # Event types Twitch refused (or revoked in a way that asking again would not mend).
+    refusals: list[Refusal] = Field(default_factory=list)
+    # Twitch revoked with user_removed: the account is gone (or suspended); SEV stops asking
+    # until a viewer favours the login again and Helix knows it.
+    removed_at: datetime | None = None
+
+    def refusal(self, key: str) -> Refusal | None:
+        """The refusal of one catalogue entry, if any."""
+        return next((r for r in self.refusals if r.key == key), None)
 
 
 class SubscriptionRecord(BaseModel):
@@ -55,6 +77,20 @@ class SubscriptionRecord(BaseModel):
     condition: dict[str, str]
     status: str
     created_at: str = ""
+
+
+class EventSubState(BaseModel):
+    """App-wide EventSub facts: the callback URLs SEV has used, and Twitch's last cost figures."""
+
+    # Every `{SEV_PUBLIC_URL}/webhooks/eventsub` SEV subscribed with: reconcile deletes the
+    # subscriptions of earlier ones, which would otherwise count against the budget forever.
+    callbacks: list[str] = Field(default_factory=list)
+    total: int | None = None
+    total_cost: int | None = None
+    max_total_cost: int | None = None
+    checked_at: datetime | None = None
+    # App-wide types Twitch refused (user.authorization.revoke).
+    refusals: list[Refusal] = Field(default_factory=list)
 
 
 _TOKEN_FIELDS = ("access_token", "refresh_token", "channel_access_token", "channel_refresh_token")

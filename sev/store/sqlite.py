@@ -16,6 +16,7 @@ from sev.events import Event
 from sev.store.base import Inserted, StoreUnavailable
 from sev.store.records import (
     Broadcaster,
+    EventSubState,
     SubscriptionRecord,
     User,
     user_from_doc,
@@ -35,6 +36,7 @@ CREATE INDEX IF NOT EXISTS subscriptions_broadcaster ON subscriptions (broadcast
 CREATE TABLE IF NOT EXISTS events (
     message_id TEXT PRIMARY KEY, broadcaster_id TEXT NOT NULL, seq INTEGER NOT NULL,
     doc TEXT NOT NULL, UNIQUE (broadcaster_id, seq));
+CREATE TABLE IF NOT EXISTS app_state (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
 """
@@ -221,6 +223,18 @@ class SqliteStore:
                 "SELECT doc FROM subscriptions WHERE broadcaster_id = ?", broadcaster_id
             )
         return [SubscriptionRecord.model_validate_json(row[0]) for row in rows]
+
+    async def get_eventsub_state(self) -> EventSubState:
+        """The app-wide EventSub state."""
+        rows = await self._all("SELECT doc FROM app_state WHERE name = 'eventsub'")
+        return EventSubState.model_validate_json(rows[0][0]) if rows else EventSubState()
+
+    async def save_eventsub_state(self, state: EventSubState) -> None:
+        """Replace the app-wide EventSub state."""
+        await self._write(
+            "INSERT OR REPLACE INTO app_state (name, doc) VALUES ('eventsub', ?)",
+            state.model_dump_json(),
+        )
 
     # -- events -------------------------------------------------------------------------------
 
