@@ -574,6 +574,66 @@ async def test_channel_grant_revoked_at_twitch_switches_connected_types_off(
     assert await _logged_in_as(client, sev, "PixelPaladin")
 
 
+async def test_user_who_disconnects_sev_on_twitch_is_logged_out_at_once(
+    sev: SevProcess, simulator: SimulatorProcess, client: httpx.AsyncClient
+) -> None:
+    await log_in(client, sev.url, STREAMER)
+    assert (await connect_channel(client, sev.url, STREAMER)).status_code == 303
+    await _wait_for(
+        lambda: any(
+            s["type"] == "user.authorization.revoke" and s["status"] == "enabled"
+            for s in simulator.subscriptions()
+        ),
+        what="SEV's user.authorization.revoke subscription",
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(f"{simulator.url}/control/disconnect", json={"login": STREAMER})
+    assert len(response.json()["sent"]) == 1
+
+    async def logged_out() -> bool:
+        user = await _user(sev, STREAMER_ID)
+        return user.access_token is None and user.channel_access_token is None
+
+    # Token validation runs hourly here: the notification alone does it.
+    await _wait_for(logged_out, timeout=10, what="the user to be logged out")
+    home = (await client.get(f"{sev.url}/")).text
+    assert "You disconnected SEV from your Twitch account" in home and 'href="/login"' in home
+    async with _store_of(sev) as store:
+        broadcaster = await store.get_broadcaster(STREAMER_ID)
+    assert broadcaster is not None and broadcaster.granted_scopes == []
+
+
+async def test_connected_streamer_logging_out_keeps_the_channel_connected(
+    sev: SevProcess, simulator: SimulatorProcess, client: httpx.AsyncClient
+) -> None:
+    # Twitch's docs leave open whether revoking one token ends the user's whole authorization:
+    # the simulated Twitch does so here, and the channel must stay connected all the same.
+    async with httpx.AsyncClient(timeout=10) as http:
+        await http.post(f"{simulator.url}/control/faults", json={"revoke_ends_authorization": True})
+    await log_in(client, sev.url, STREAMER)
+    assert (await connect_channel(client, sev.url, STREAMER)).status_code == 303
+    await _wait_for(
+        lambda: _connected_subscriptions(simulator, STREAMER_ID) == CONNECTED_TYPES,
+        what="the connected subscriptions",
+    )
+    login_token = (await _user(sev, STREAMER_ID)).access_token
+    assert login_token is not None
+    # Logging in again replaces the login token; logging out drops it.
+    async with httpx.AsyncClient(timeout=20) as other_browser:
+        await log_in(other_browser, sev.url, STREAMER)
+    assert (await log_out(client, sev.url)).status_code == 303
+    await asyncio.sleep(1.0)
+    user = await _user(sev, STREAMER_ID)
+    assert user.access_token is None and user.channel_access_token
+    assert await _validate_at_twitch(simulator, user.channel_access_token) == 200
+    enabled = {
+        s["type"]
+        for s in simulator.subscriptions()
+        if s["type"] in CONNECTED_TYPES and s["status"] == "enabled"
+    }
+    assert enabled == CONNECTED_TYPES
+
+
 # -- secrets ------------------------------------------------------------------------------------
 
 

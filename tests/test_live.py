@@ -36,7 +36,7 @@ LIVE = Broadcaster(id="7004", login="live_one", display_name="Live_One")  # gets
 FEW_COUNT = 15
 MANY_COUNT = 120
 EVENT_KEYS = set(Event.model_fields)
-KIND_KEYS = {"type", "label", "connected_only", "available", "status"}
+KIND_KEYS = {"type", "label", "connected_only", "available", "status", "held"}
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,8 @@ async def test_watch_acks_the_streamer_and_the_ten_newest_events(sev: SevProcess
         "login": FEW.login,
         "name": FEW.display_name,
     }
-    assert {"profile_image_url", "connected", "kinds"} <= set(streamer)
+    assert {"profile_image_url", "connected", "kinds", "notices"} <= set(streamer)
+    assert streamer["notices"] == []
     assert streamer["connected"] is False
     assert streamer["kinds"]
     assert all(set(kind) == KIND_KEYS for kind in streamer["kinds"])

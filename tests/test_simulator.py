@@ -1118,3 +1118,117 @@ async def test_python_m_sev_simulator_serves_on_the_given_port(http: httpx.Async
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --- Revocations Twitch documents, and limits ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "status",
+    sorted(
+        {
+            "user_removed",
+            "authorization_revoked",
+            "moderator_removed",
+            "version_removed",
+            "notification_failures_exceeded",
+            "chat_user_banned",
+            "beta_maintenance",
+        }
+    ),
+)
+async def test_control_revoke_sends_every_documented_status(world: World, status: str) -> None:
+    sub = await world.subscribe("stream.online")
+    response = await world.http.post(
+        f"{world.base}/control/revoke", json={"status": status, "subscription_id": sub["id"]}
+    )
+    assert response.json() == {"revoked": [sub["id"]]}
+    await wait_until(lambda: world.receiver.of_type("revocation"))
+    (revocation,) = world.receiver.of_type("revocation")
+    assert revocation.json == {"subscription": {**sub, "status": status}}
+    assert revocation.headers["twitch-eventsub-message-signature"] == expected_signature(
+        SECRET, revocation
+    )
+
+
+async def test_control_revoke_refuses_an_undocumented_status(world: World) -> None:
+    sub = await world.subscribe("stream.online")
+    response = await world.http.post(
+        f"{world.base}/control/revoke", json={"status": "revoked", "subscription_id": sub["id"]}
+    )
+    assert response.status_code == 400
+    assert world.sim.subscriptions[sub["id"]].status == "enabled"
+
+
+async def test_retired_version_answers_410(world: World) -> None:
+    sub = await world.subscribe("channel.update")
+    await world.http.post(
+        f"{world.base}/control/revoke", json={"status": "version_removed", "type": "channel.update"}
+    )
+    assert world.sim.subscriptions[sub["id"]].status == "version_removed"
+    response = await world.create(
+        world.body("channel.update", broadcaster_user_id=OTHER_STREAMER_ID)
+    )
+    assert response.status_code == 410
+
+
+async def test_removed_user_is_gone_from_helix_and_revoked(world: World) -> None:
+    sub = await world.subscribe("stream.online")
+    token = await world.app_token()
+    response = await world.http.post(f"{world.base}/control/remove-user", json={"login": STREAMER})
+    assert response.json() == {"revoked": [sub["id"]]}
+    await wait_until(lambda: world.receiver.of_type("revocation"))
+    assert world.receiver.of_type("revocation")[0].json["subscription"]["status"] == "user_removed"
+    users = await world.http.get(
+        f"{world.base}/helix/users", params={"login": STREAMER}, headers=world.headers(token)
+    )
+    assert users.json() == {"data": []}
+
+
+async def test_disconnect_ends_every_grant_and_notifies_authorization_revoke(world: World) -> None:
+    tokens = await world.user_tokens(STREAMER, ["bits:read"])
+    cheer = await world.subscribe("channel.cheer")
+    own = await world.subscribe("user.authorization.revoke", client_id=DEMO_CLIENT_ID)
+    assert own["condition"] == {"client_id": DEMO_CLIENT_ID} and own["cost"] == 0
+    response = await world.http.post(f"{world.base}/control/disconnect", json={"login": STREAMER})
+    assert len(response.json()["sent"]) == 1
+    (notification,) = await world.notifications(1)
+    assert notification.json["event"] == {
+        "client_id": DEMO_CLIENT_ID,
+        "user_id": STREAMER_ID,
+        "user_login": STREAMER,
+        "user_name": "PixelPaladin",
+    }
+    await wait_until(lambda: world.receiver.of_type("revocation"))
+    (revocation,) = world.receiver.of_type("revocation")
+    assert revocation.json["subscription"]["id"] == cheer["id"]
+    assert revocation.json["subscription"]["status"] == "authorization_revoked"
+    validate = await world.http.get(
+        f"{world.base}/oauth2/validate",
+        headers={"Authorization": f"OAuth {tokens['access_token']}"},
+    )
+    assert validate.status_code == 401
+
+
+async def test_app_subscription_must_name_the_tokens_client(world: World) -> None:
+    response = await world.create(world.body("user.authorization.revoke", client_id="someone"))
+    assert response.status_code == 400
+
+
+async def test_manage_scopes_authorize_their_read_types(world: World) -> None:
+    await world.user_tokens(STREAMER, ["channel:manage:polls"])
+    sub = await world.subscribe("channel.poll.begin")
+    assert sub["status"] == "webhook_callback_verification_pending"
+    refused = await world.create(world.body("channel.prediction.begin"))
+    assert refused.status_code == 403
+
+
+async def test_spent_budget_answers_429_and_limits_report_it(world: World) -> None:
+    response = await world.http.post(f"{world.base}/control/limits", json={"max_total_cost": 1})
+    assert response.json() == {"max_total_cost": 1}
+    first = await world.create(world.body("stream.online"))
+    assert first.status_code == 202 and first.json()["total_cost"] == 1
+    assert first.json()["max_total_cost"] == 1
+    second = await world.create(world.body("stream.offline"))
+    assert second.status_code == 429
+    assert "cost" in second.json()["message"]

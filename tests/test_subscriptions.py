@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from sev.crypto import TokenCipher
+from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.store import Store, User
 from sev.store.sqlite import SqliteStore
 from tests.factories import session_cookie
@@ -214,3 +215,238 @@ async def test_reconcile_recreates_a_subscription_deleted_at_twitch(
         )
     )
     assert len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET
+
+
+# -- at Twitch's limits, as Twitch answers ----------------------------------------------------
+
+
+def _control(simulator: SimulatorProcess, path: str, body: dict[str, Any]) -> Any:
+    response = httpx.post(f"{simulator.url}/control/{path}", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def _helix_total(simulator: SimulatorProcess) -> int:
+    return int(httpx.get(f"{simulator.url}/control/requests", timeout=10).json()["total"])
+
+
+def _helix_since(simulator: SimulatorProcess, before: int) -> list[dict[str, Any]]:
+    """The Helix requests made since the total was `before`."""
+    body = httpx.get(f"{simulator.url}/control/requests", timeout=10).json()
+    new = body["total"] - before
+    return list(body["data"][-new:]) if new > 0 else []
+
+
+def _all_enabled(simulator: SimulatorProcess, broadcaster_id: str, count: int) -> bool:
+    subs = _subscriptions_of(simulator, broadcaster_id)
+    return len(subs) == count and all(s["status"] == "enabled" for s in subs)
+
+
+async def _streamer(client: httpx.AsyncClient, login: str) -> dict[str, Any]:
+    response = await client.get(f"/api/streamers/{login}/events")
+    assert response.status_code == 200, response.text
+    streamer: dict[str, Any] = response.json()["streamer"]
+    return streamer
+
+
+def _app_token(simulator: SimulatorProcess) -> str:
+    return str(
+        httpx.post(
+            f"{simulator.url}/oauth2/token",
+            data={
+                "client_id": DEMO_CLIENT_ID,
+                "client_secret": DEMO_CLIENT_SECRET,
+                "grant_type": "client_credentials",
+            },
+            timeout=10,
+        ).json()["access_token"]
+    )
+
+
+async def test_steady_reconcile_lists_and_writes_nothing(
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient]
+) -> None:
+    streamer_id = await _streamer_id(simulator, "pixelpaladin")
+    alice = viewer("501")
+    assert (await _favourite(alice, "pixelpaladin")).status_code == 303
+    await _eventually(lambda: _all_enabled(simulator, streamer_id, PUBLIC_SET))
+    await asyncio.sleep(1.0)  # let a pass settle what it found (statuses, the app's own)
+    before = _helix_total(simulator)
+    await asyncio.sleep(2.5)  # several reconcile passes at 0.5 s
+    made = _helix_since(simulator, before)
+    assert len(made) >= 2, "reconcile did not run"
+    assert {(r["method"], r["path"]) for r in made} == {("GET", "/helix/eventsub/subscriptions")}
+    # Both raid kinds, which Twitch answers with the unused side as "", show as on.
+    kinds = (await _streamer(alice, "pixelpaladin"))["kinds"]
+    assert [k["status"] for k in kinds if k["type"] == "channel.raid"] == ["enabled", "enabled"]
+    # SEV's own subscription to users disconnecting it, made once.
+    own = [s for s in simulator.subscriptions() if s["type"] == "user.authorization.revoke"]
+    assert [s["condition"] for s in own] == [{"client_id": DEMO_CLIENT_ID}]
+
+
+async def test_limit_of_three_holds_one_type_back_and_spares_the_others(
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient]
+) -> None:
+    sally = await _streamer_id(simulator, "speedrunsally")
+    paladin = await _streamer_id(simulator, "pixelpaladin")
+    token = _app_token(simulator)
+    for n in range(3):  # three stream.online subscriptions for Sally elsewhere (failed or not)
+        created = httpx.post(
+            f"{simulator.url}/helix/eventsub/subscriptions",
+            headers={"Authorization": f"Bearer {token}", "Client-Id": DEMO_CLIENT_ID},
+            json={
+                "type": "stream.online",
+                "version": "1",
+                "condition": {"broadcaster_user_id": sally},
+                "transport": {
+                    "method": "webhook",
+                    "callback": f"http://127.0.0.1:9/elsewhere/{n}",
+                    "secret": "elsewhere-secret",
+                },
+            },
+            timeout=10,
+        )
+        assert created.status_code == 202
+    alice, bob = viewer("501"), viewer("502")
+    assert (await _favourite(alice, "speedrunsally")).status_code == 303
+    assert (await _favourite(bob, "pixelpaladin")).status_code == 303
+    await _eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+    ours = [
+        s
+        for s in _subscriptions_of(simulator, sally)
+        if "/elsewhere/" not in s["transport"]["callback"]
+    ]
+    assert sorted(s["type"] for s in ours) == sorted(
+        ["stream.offline", "channel.update", "channel.raid", "channel.raid", "user.update"]
+    )
+    streamer = await _streamer(alice, "speedrunsally")
+    online = next(k for k in streamer["kinds"] if k["type"] == "stream.online")
+    assert online["held"].startswith("Twitch's limit on subscriptions is reached")
+    assert online["held"] in streamer["notices"]
+    page = (await alice.get("/streamers/speedrunsally")).text
+    assert "Twitch&#39;s limit on subscriptions is reached" in page and "Held back" in page
+    before = _helix_total(simulator)
+    await asyncio.sleep(2.0)  # several passes: the held type is not asked for again
+    assert [r for r in _helix_since(simulator, before) if r["method"] != "GET"] == []
+
+
+async def test_spent_budget_holds_new_streamers_back_until_room_frees_up(
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient]
+) -> None:
+    _control(simulator, "limits", {"max_total_cost": PUBLIC_SET + 1})
+    paladin = await _streamer_id(simulator, "pixelpaladin")
+    cozy = await _streamer_id(simulator, "cozycrumpet")
+    alice, bob = viewer("501"), viewer("502")
+    assert (await _favourite(alice, "pixelpaladin")).status_code == 303
+    await _eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+    assert (await _favourite(bob, "cozycrumpet")).status_code == 303
+    streamer = await _streamer(bob, "cozycrumpet")
+    held = [k for k in streamer["kinds"] if k["held"]]
+    assert len(held) == PUBLIC_SET - 1  # one fitted the budget
+    assert all("limit on subscriptions is reached" in k["held"] for k in held)
+    assert len(_subscriptions_of(simulator, cozy)) == 1
+
+    async def budget() -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=str(alice.base_url)) as anonymous:
+            health: dict[str, Any] = (await anonymous.get("/healthz")).json()["eventsub"]
+        return health
+
+    await _eventually_async(lambda: _has(budget, total_cost=PUBLIC_SET + 1))
+    assert (await budget())["max_total_cost"] == PUBLIC_SET + 1
+
+    # Alice moves on: Paladin is released after the grace, and Cozy gets the room.
+    assert (await _favourite(alice, "cozycrumpet")).status_code == 303
+    await _eventually(lambda: _all_enabled(simulator, cozy, PUBLIC_SET))
+    assert _subscriptions_of(simulator, paladin) == []
+    streamer = await _streamer(bob, "cozycrumpet")
+    assert streamer["notices"] == [] and not any(k["held"] for k in streamer["kinds"])
+
+
+async def _eventually_async(check: Callable[[], Any], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.2)
+
+
+async def _has(read: Callable[[], Any], **expected: Any) -> bool:
+    found = await read()
+    return all(found.get(k) == v for k, v in expected.items())
+
+
+async def test_removed_user_is_marked_gone_and_not_asked_for_again(
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient], sev: SevProcess
+) -> None:
+    chaos = await _streamer_id(simulator, "captain_chaos")
+    alice = viewer("501")
+    assert (await _favourite(alice, "captain_chaos")).status_code == 303
+    await _eventually(lambda: _all_enabled(simulator, chaos, PUBLIC_SET))
+    revoked = _control(simulator, "remove-user", {"login": "captain_chaos"})["revoked"]
+    assert len(revoked) == PUBLIC_SET
+    # SEV deletes what Twitch revoked and asks for nothing more.
+    await _eventually(lambda: _subscriptions_of(simulator, chaos) == [])
+    streamer = await _streamer(alice, "captain_chaos")
+    assert streamer["notices"][0].startswith("Twitch says this account no longer exists")
+    before = _helix_total(simulator)
+    await asyncio.sleep(2.0)
+    assert [r for r in _helix_since(simulator, before) if r["method"] == "POST"] == []
+
+
+async def test_retired_version_and_maintenance_are_held_and_logged_once(
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient], sev: SevProcess
+) -> None:
+    llama = await _streamer_id(simulator, "lofi_llama")
+    alice = viewer("501")
+    assert (await _favourite(alice, "lofi_llama")).status_code == 303
+    await _eventually(lambda: _all_enabled(simulator, llama, PUBLIC_SET))
+    _control(simulator, "revoke", {"status": "version_removed", "type": "channel.update"})
+    _control(simulator, "revoke", {"status": "beta_maintenance", "type": "user.update"})
+
+    async def held() -> bool:
+        kinds = (await _streamer(alice, "lofi_llama"))["kinds"]
+        return sum(1 for k in kinds if k["held"]) == 2
+
+    await _eventually_async(held)
+    kinds = {k["type"]: k for k in (await _streamer(alice, "lofi_llama"))["kinds"]}
+    assert "retired the version" in kinds["channel.update"]["held"]
+    assert "maintenance" in kinds["user.update"]["held"]
+    before = _helix_total(simulator)
+    await asyncio.sleep(2.0)
+    assert [r for r in _helix_since(simulator, before) if r["method"] == "POST"] == []
+    assert sev.logs().count("Twitch revoked channel.update v2") == 1
+
+
+async def test_subscriptions_of_an_earlier_public_url_are_deleted(
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient], sev: SevProcess
+) -> None:
+    paladin = await _streamer_id(simulator, "pixelpaladin")
+    assert (await _favourite(viewer("501"), "pixelpaladin")).status_code == 303
+    await _eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+    sev.stop()
+    moved = SevProcess.against(
+        simulator,
+        sev.data_dir.parent,
+        env={
+            **{k: v for k, v in sev.env.items() if k.startswith("SEV_R")},
+            "SEV_PUBLIC_URL": f"http://localhost:{sev.port}",
+        },
+        port=sev.port,
+        data_dir=sev.data_dir,
+    )
+    moved.start()
+    try:
+        new_callback = f"http://localhost:{sev.port}/webhooks/eventsub"
+        await _eventually(
+            lambda: (
+                _all_enabled(simulator, paladin, PUBLIC_SET)
+                and all(
+                    s["transport"]["callback"] == new_callback
+                    for s in _subscriptions_of(simulator, paladin)
+                )
+            )
+        )
+        own = [s for s in simulator.subscriptions() if s["type"] == "user.authorization.revoke"]
+        assert [s["transport"]["callback"] for s in own] == [new_callback]
+    finally:
+        moved.stop()

@@ -1,0 +1,481 @@
+"""SEV against Twitch's own documented examples, independent of the simulated Twitch.
+
+Each fixture below copies the field names and shapes of an example in Twitch's reference
+(Create / Get EventSub Subscriptions, the manage-subscriptions and handling-webhook-events
+pages, validate-tokens, the EventSub subscription types) or of a payload in Twitch's CLI
+(twitchdev/twitch-cli, internal/events/types). They are facts about Twitch, not about SEV: SEV is
+fed them, and where the simulated Twitch answers the same request, its answer must have the
+documented shape field for field. Where the docs and the simulator differ, the docs win: the
+simulator answers a raid's unused side as "" (what Twitch sends, though its example leaves the
+key out), so SEV must read both the same.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sev.events import CATALOGUE, EventType, build_event
+from sev.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
+from sev.simulator.testing import Receiver, serve_all, wait_until
+from sev.store import Broadcaster, SubscriptionRecord, User
+from sev.streamers import describe
+from sev.twitch import Budget, Subscription, TokenInfo
+from tests.apps import AppHandle, running_app
+from tests.factories import signed_request
+
+# Create EventSub Subscription, the reference's example response (202).
+CREATE_RESPONSE: dict[str, Any] = {
+    "data": [
+        {
+            "id": "26b1c993-bfcf-44d9-b876-379dacafe75a",
+            "status": "webhook_callback_verification_pending",
+            "type": "user.update",
+            "version": "1",
+            "condition": {"user_id": "1234"},
+            "created_at": "2020-11-10T14:32:18.730260295Z",
+            "transport": {"method": "webhook", "callback": "https://this-is-a-callback.com"},
+            "cost": 1,
+        }
+    ],
+    "total": 1,
+    "total_cost": 1,
+    "max_total_cost": 10000,
+}
+
+# Managing event subscriptions: the channel.follow v2 example response.
+FOLLOW_CREATED: dict[str, Any] = {
+    "data": [
+        {
+            "id": "f1c2a387-161a-49f9-a165-0f21d7a4e1c4",
+            "status": "webhook_callback_verification_pending",
+            "type": "channel.follow",
+            "version": "2",
+            "cost": 1,
+            "condition": {"broadcaster_user_id": "1234", "moderator_user_id": "1234"},
+            "transport": {"method": "webhook", "callback": "https://example.com/webhooks/callback"},
+            "created_at": "2019-11-16T10:11:12.634234626Z",
+        }
+    ],
+    "total": 1,
+    "total_cost": 1,
+    "max_total_cost": 10000,
+}
+
+# Get EventSub Subscriptions, the reference's example response.
+LIST_RESPONSE: dict[str, Any] = {
+    "total": 2,
+    "data": [
+        {
+            "id": "26b1c993-bfcf-44d9-b876-379dacafe75a",
+            "status": "enabled",
+            "type": "stream.online",
+            "version": "1",
+            "condition": {"broadcaster_user_id": "1234"},
+            "created_at": "2020-11-10T20:08:33.12345678Z",
+            "transport": {"method": "webhook", "callback": "https://this-is-a-callback.com"},
+            "cost": 1,
+        },
+        {
+            "id": "35016908-41ff-33ce-7879-61b8dfc2ee16",
+            "status": "webhook_callback_verification_pending",
+            "type": "user.update",
+            "version": "1",
+            "condition": {"user_id": "1234"},
+            "created_at": "2020-11-10T14:32:18.730260295Z",
+            "transport": {"method": "webhook", "callback": "https://this-is-a-callback.com"},
+            "cost": 0,
+        },
+    ],
+    "total_cost": 1,
+    "max_total_cost": 10000,
+    "pagination": {},
+}
+
+# Handling webhook events, "Revoking your subscription": the example revocation body.
+REVOCATION: dict[str, Any] = {
+    "subscription": {
+        "id": "f1c2a387-161a-49f9-a165-0f21d7a4e1c4",
+        "status": "authorization_revoked",
+        "type": "channel.follow",
+        "cost": 1,
+        "version": "1",
+        "condition": {"broadcaster_user_id": "12826"},
+        "transport": {"method": "webhook", "callback": "https://example.com/webhooks/callback"},
+        "created_at": "2019-11-16T10:11:12.634234626Z",
+    }
+}
+
+# EventSub subscription types, user.authorization.revoke: the example notification.
+AUTHORIZATION_REVOKED: dict[str, Any] = {
+    "subscription": {
+        "id": "f1c2a387-161a-49f9-a165-0f21d7a4e1c4",
+        "type": "user.authorization.revoke",
+        "version": "1",
+        "status": "enabled",
+        "cost": 0,
+        "condition": {"client_id": "crq72vsaoijkc83xx42hz6i37"},
+        "transport": {"method": "webhook", "callback": "https://example.com/webhooks/callback"},
+        "created_at": "2019-11-16T10:11:12.634234626Z",
+    },
+    "event": {
+        "client_id": "crq72vsaoijkc83xx42hz6i37",
+        "user_id": "1337",
+        "user_login": "cool_user",
+        "user_name": "Cool_User",
+    },
+}
+
+# Validating tokens: the example answers.
+VALIDATE_OK: dict[str, Any] = {
+    "client_id": "wbmytr93xzw8zbg0p1izqyzzc5mbiz",
+    "login": "twitchdev",
+    "scopes": ["channel:read:subscriptions"],
+    "user_id": "141981764",
+    "expires_in": 5520838,
+}
+VALIDATE_REFUSED = {"status": 401, "message": "invalid access token"}
+
+# Conditions as Twitch shows them: the documented raid example names one side only; Helix
+# answers the other side as "". The redemption's reward_id is documented as optional.
+RAID_TO_DOCUMENTED = {"to_broadcaster_user_id": "1337"}
+RAID_TO_AS_ANSWERED = {"from_broadcaster_user_id": "", "to_broadcaster_user_id": "1337"}
+RAID_FROM_AS_ANSWERED = {"from_broadcaster_user_id": "1337", "to_broadcaster_user_id": ""}
+REDEMPTION_AS_ANSWERED = {"broadcaster_user_id": "1337", "reward_id": ""}
+
+# channel.cheer, anonymous: the documented example (user fields null) and twitch-cli's
+# (is_anonymous true, user fields still filled).
+ANONYMOUS_CHEER_DOCUMENTED = {
+    "is_anonymous": True,
+    "user_id": None,
+    "user_login": None,
+    "user_name": None,
+    "broadcaster_user_id": "1337",
+    "broadcaster_user_login": "cooler_user",
+    "broadcaster_user_name": "Cooler_User",
+    "message": "pogchamp",
+    "bits": 1000,
+}
+ANONYMOUS_CHEER_CLI = {
+    **ANONYMOUS_CHEER_DOCUMENTED,
+    "user_id": "3158445",
+    "user_login": "testFromUser",
+    "user_name": "testFromUser",
+}
+ANONYMOUS_GIFT_CLI = {
+    "user_id": "3158445",
+    "user_login": "testFromUser",
+    "user_name": "testFromUser",
+    "broadcaster_user_id": "1337",
+    "broadcaster_user_login": "cooler_user",
+    "broadcaster_user_name": "Cooler_User",
+    "total": 2,
+    "tier": "1000",
+    "cumulative_total": None,
+    "is_anonymous": True,
+}
+
+
+def _entry(type_: str, condition_key: str = "broadcaster_user_id") -> EventType:
+    return next(e for e in CATALOGUE if e.type == type_ and e.condition_key == condition_key)
+
+
+def _keys(value: Any) -> Any:
+    """The shape of a JSON value: object keys (recursively) and the JSON types of leaves."""
+    if isinstance(value, dict):
+        return {key: _keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_keys(value[0])] if value else []
+    return type(value).__name__
+
+
+# -- SEV reads Twitch's documented answers --------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [CREATE_RESPONSE, FOLLOW_CREATED, LIST_RESPONSE])
+def test_documented_subscriptions_and_figures_parse(answer: dict[str, Any]) -> None:
+    for item in answer["data"]:
+        subscription = Subscription.model_validate(item)
+        assert subscription.id == item["id"]
+        assert subscription.transport["callback"] == item["transport"]["callback"]
+    budget = Budget.of(answer)
+    assert budget == Budget(answer["total"], answer["total_cost"], answer["max_total_cost"])
+    assert budget is not None and not budget.spent
+
+
+def test_documented_follow_subscription_is_sevs_follow_entry() -> None:
+    (item,) = FOLLOW_CREATED["data"]
+    subscription = Subscription.model_validate(item)
+    follow = _entry("channel.follow")
+    assert (follow.type, follow.version) == (item["type"], item["version"])
+    assert follow.matches(subscription.type, subscription.condition, "1234")
+    assert not follow.matches(subscription.type, subscription.condition, "4321")
+
+
+@pytest.mark.parametrize(
+    ("condition", "side"),
+    [
+        (RAID_TO_DOCUMENTED, "to_broadcaster_user_id"),
+        (RAID_TO_AS_ANSWERED, "to_broadcaster_user_id"),
+        (RAID_FROM_AS_ANSWERED, "from_broadcaster_user_id"),
+    ],
+)
+def test_raid_conditions_match_one_entry_whether_the_other_side_is_absent_or_empty(
+    condition: dict[str, str], side: str
+) -> None:
+    subscription = Subscription.model_validate(
+        {**LIST_RESPONSE["data"][0], "type": "channel.raid", "condition": condition}
+    )
+    matching = [
+        e.condition_key
+        for e in CATALOGUE
+        if e.matches(subscription.type, subscription.condition, "1337")
+    ]
+    assert matching == [side]
+
+
+def test_redemption_with_empty_reward_id_is_sevs_redemption_entry() -> None:
+    entry = _entry("channel.channel_points_custom_reward_redemption.add")
+    assert entry.matches(entry.type, REDEMPTION_AS_ANSWERED, "1337")
+
+
+def test_the_shares_panel_shows_both_raid_kinds_as_twitch_answers_them() -> None:
+    records = [
+        SubscriptionRecord(
+            id=f"raid-{n}", broadcaster_id="1337", type="channel.raid", version="1",
+            condition=condition, status="enabled",
+        )
+        for n, condition in enumerate([RAID_TO_AS_ANSWERED, RAID_FROM_AS_ANSWERED])
+    ]  # fmt: skip
+    streamer = describe(
+        Broadcaster(id="1337", login="cooler_user", display_name="Cooler_User"), records
+    )
+    raids = [k["status"] for k in streamer["kinds"] if k["type"] == "channel.raid"]
+    assert raids == ["enabled", "enabled"]
+
+
+def test_documented_validate_answer_parses() -> None:
+    info = TokenInfo.model_validate(VALIDATE_OK)
+    assert (info.user_id, info.login, info.scopes) == (
+        "141981764",
+        "twitchdev",
+        VALIDATE_OK["scopes"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "summary"),
+    [
+        ("channel.cheer", ANONYMOUS_CHEER_DOCUMENTED, "Anonymous cheered 1000 bits: pogchamp"),
+        ("channel.cheer", ANONYMOUS_CHEER_CLI, "Anonymous cheered 1000 bits: pogchamp"),
+        (
+            "channel.subscription.gift",
+            ANONYMOUS_GIFT_CLI,
+            "An anonymous gifter gifted 2 Tier 1 subs",
+        ),
+    ],
+)
+def test_anonymous_cheers_and_gifts_stay_anonymous(
+    event_type: str, data: dict[str, Any], summary: str
+) -> None:
+    event = build_event(
+        message_id="m", event_type=event_type, version="1", broadcaster_id="1337", data=data,
+        message_timestamp="2026-11-28T10:11:12.123456789Z",
+        received_at="2026-11-28T10:11:12.200Z",
+    )  # fmt: skip
+    assert event.actor is None
+    assert event.summary == summary
+
+
+# -- SEV's webhook on documented messages ------------------------------------------------------
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[AppHandle]:
+    # The documented examples name this client id; SEV acts only on its own.
+    async with running_app(tmp_path, twitch_client_id="crq72vsaoijkc83xx42hz6i37") as handle:
+        yield handle
+
+
+async def _post(app: AppHandle, body: dict[str, Any], message_type: str) -> httpx.Response:
+    headers, raw = signed_request(body, message_type=message_type)
+    headers["Twitch-Eventsub-Subscription-Type"] = body["subscription"]["type"]
+    headers["Twitch-Eventsub-Subscription-Version"] = body["subscription"]["version"]
+    return await app.client.post("/webhooks/eventsub", headers=headers, content=raw)
+
+
+async def test_documented_revocation_of_a_held_subscription_is_recorded(app: AppHandle) -> None:
+    sub = REVOCATION["subscription"]
+    await app.store.save_broadcaster(
+        Broadcaster(
+            id="12826", login="twitchdev", display_name="TwitchDev",
+            granted_scopes=["moderator:read:followers"],
+        )
+    )  # fmt: skip
+    await app.store.save_subscription(
+        SubscriptionRecord(
+            id=sub["id"], broadcaster_id="12826", type=sub["type"], version=sub["version"],
+            condition=sub["condition"], status="enabled",
+        )
+    )  # fmt: skip
+    response = await _post(app, REVOCATION, "revocation")
+    assert response.status_code == 204
+    record = await app.store.get_subscription(sub["id"])
+    assert record is not None and record.status == "authorization_revoked"
+    broadcaster = await app.store.get_broadcaster("12826")
+    assert broadcaster is not None and broadcaster.granted_scopes == []
+
+
+async def test_documented_revocation_of_an_unknown_subscription_changes_nothing(
+    app: AppHandle,
+) -> None:
+    await app.store.save_broadcaster(
+        Broadcaster(
+            id="12826", login="twitchdev", display_name="TwitchDev",
+            granted_scopes=["moderator:read:followers"],
+        )
+    )  # fmt: skip
+    response = await _post(app, REVOCATION, "revocation")
+    assert response.status_code == 204
+    assert await app.store.get_subscription(REVOCATION["subscription"]["id"]) is None
+    broadcaster = await app.store.get_broadcaster("12826")
+    assert broadcaster is not None and broadcaster.granted_scopes == ["moderator:read:followers"]
+
+
+async def test_documented_authorization_revoke_logs_the_user_out(app: AppHandle) -> None:
+    await app.store.save_user(
+        User(
+            id="1337", login="cool_user", display_name="Cool_User",
+            access_token="login-token", refresh_token="refresh",
+        )
+    )  # fmt: skip
+    response = await _post(app, AUTHORIZATION_REVOKED, "notification")
+    assert response.status_code == 204
+    user = await app.store.get_user("1337")
+    assert user is not None and user.access_token is None and user.refresh_token is None
+    assert user.session_ended_reason and "disconnected SEV" in user.session_ended_reason
+    assert await app.store.latest_events("1337", 10) == []
+
+
+async def test_authorization_revoke_for_another_client_changes_nothing(app: AppHandle) -> None:
+    await app.store.save_user(
+        User(id="1337", login="cool_user", display_name="Cool_User", access_token="t")
+    )
+    other = copy.deepcopy(AUTHORIZATION_REVOKED)
+    other["event"]["client_id"] = other["subscription"]["condition"]["client_id"] = "someone"
+    assert (await _post(app, other, "notification")).status_code == 204
+    user = await app.store.get_user("1337")
+    assert user is not None and user.access_token == "t" and user.session_ended_reason is None
+
+
+# -- the simulated Twitch answers in the documented shapes -------------------------------------
+
+
+@pytest.fixture
+async def twitch() -> AsyncIterator[tuple[Simulator, str, str, httpx.AsyncClient]]:
+    """A simulated Twitch and a callback that answers challenges; yields an app token too."""
+    sim = Simulator(SimulatorConfig(delivery_timeout_s=0.5, retry_delays_s=(0.05,), seed=3))
+    receiver = Receiver()
+    async with (
+        serve_all(sim.app, receiver.app) as (base, receiver_base),
+        httpx.AsyncClient(base_url=base, timeout=10) as http,
+    ):
+        token = (
+            await http.post(
+                "/oauth2/token",
+                data={
+                    "client_id": DEMO_CLIENT_ID,
+                    "client_secret": DEMO_CLIENT_SECRET,
+                    "grant_type": "client_credentials",
+                },
+            )
+        ).json()["access_token"]
+        http.headers.update({"Authorization": f"Bearer {token}", "Client-Id": DEMO_CLIENT_ID})
+        yield sim, f"{receiver_base}/webhook", token, http
+
+
+def _create_body(callback: str, type_: str, version: str, condition: dict[str, str]) -> Any:
+    return {
+        "type": type_,
+        "version": version,
+        "condition": condition,
+        "transport": {"method": "webhook", "callback": callback, "secret": "s3cre77890ab"},
+    }
+
+
+async def test_simulator_create_and_list_answer_in_the_documented_shape(
+    twitch: tuple[Simulator, str, str, httpx.AsyncClient],
+) -> None:
+    sim, callback, _, http = twitch
+    created = await http.post(
+        "/helix/eventsub/subscriptions",
+        json=_create_body(callback, "user.update", "1", {"user_id": "41000001"}),
+    )
+    assert created.status_code == 202
+    assert _keys(created.json()) == _keys(CREATE_RESPONSE)
+    assert created.json()["data"][0]["status"] == "webhook_callback_verification_pending"
+    (item,) = created.json()["data"]
+    await wait_until(lambda: sim.subscriptions[item["id"]].status == "enabled")
+    listed = await http.get("/helix/eventsub/subscriptions")
+    assert listed.status_code == 200
+    assert _keys(listed.json()) == {
+        **_keys(LIST_RESPONSE),
+        "data": [_keys(LIST_RESPONSE["data"][1])],
+    }
+    assert listed.json()["pagination"] == {}
+
+
+async def test_simulator_answers_every_condition_field_unused_ones_empty(
+    twitch: tuple[Simulator, str, str, httpx.AsyncClient],
+) -> None:
+    _, callback, _, http = twitch
+    raid = await http.post(
+        "/helix/eventsub/subscriptions",
+        json=_create_body(callback, "channel.raid", "1", {"to_broadcaster_user_id": "41000001"}),
+    )
+    assert raid.status_code == 202
+    assert raid.json()["data"][0]["condition"] == {
+        "from_broadcaster_user_id": "",
+        "to_broadcaster_user_id": "41000001",
+    }
+
+
+async def test_simulator_revocation_and_errors_are_documented_ones(
+    twitch: tuple[Simulator, str, str, httpx.AsyncClient],
+) -> None:
+    sim, callback, _, http = twitch
+    body = _create_body(callback, "stream.online", "1", {"broadcaster_user_id": "41000002"})
+    created = (await http.post("/helix/eventsub/subscriptions", json=body)).json()["data"][0]
+    await wait_until(lambda: sim.subscriptions[created["id"]].status == "enabled")
+    again = await http.post("/helix/eventsub/subscriptions", json=body)
+    assert again.status_code == 409
+    assert set(again.json()) == {"error", "status", "message"}
+    revoked = await http.post(
+        "/control/revoke",
+        json={"status": "authorization_revoked", "subscription_id": created["id"]},
+    )
+    assert revoked.json() == {"revoked": [created["id"]]}
+    assert sim.subscriptions[created["id"]].status == "authorization_revoked"
+    assert _keys(sim.subscriptions[created["id"]].public()) == _keys(REVOCATION["subscription"])
+    missing = await http.delete("/helix/eventsub/subscriptions")
+    assert missing.status_code == 400
+    gone = await http.delete("/helix/eventsub/subscriptions", params={"id": "nope"})
+    assert gone.status_code == 404
+    deleted = await http.delete("/helix/eventsub/subscriptions", params={"id": created["id"]})
+    assert deleted.status_code == 204 and deleted.content == b""
+
+
+async def test_simulator_validate_answers_in_the_documented_shape(
+    twitch: tuple[Simulator, str, str, httpx.AsyncClient],
+) -> None:
+    _, _, token, http = twitch
+    refused = await http.get("/oauth2/validate", headers={"Authorization": "OAuth nope"})
+    assert (refused.status_code, refused.json()) == (401, VALIDATE_REFUSED)
+    app = await http.get("/oauth2/validate", headers={"Authorization": f"OAuth {token}"})
+    # An app token has no user: the documented keys without login and user_id.
+    assert set(app.json()) == set(VALIDATE_OK) - {"login", "user_id"}
