@@ -384,6 +384,49 @@ async def test_viewer_logs_in_sets_a_favourite_and_sees_events_live(
     await page.context.close()
 
 
+async def test_page_says_why_twitch_stopped_a_kind_live_and_after_a_reload(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    bard = _account_id(simulator, "bytebard")
+    async with httpx.AsyncClient(timeout=20) as client:
+        await log_in(client, sev.url, "chat_champ")
+        token = await csrf_token(client, sev.url)
+        response = await client.post(
+            f"{sev.url}/favorite", data={"streamer": "bytebard", "csrf_token": token}
+        )
+        assert response.status_code == 303
+    _wait(lambda: "user.update" in _enabled_types(simulator, bard), "enabled subscriptions")
+    watched = await _open(browser)
+    page = watched.page
+    await _log_in_through_twitch(page, sev, "chat_champ")
+    await page.goto(f"{sev.url}/streamers/bytebard")
+    await _wait_live(page)
+    profile = page.locator('.kind[data-type="user.update"]')
+    assert await profile.get_attribute("data-state") == "on"
+
+    revoked = httpx.post(
+        f"{simulator.url}/control/revoke",
+        json={"status": "beta_maintenance", "type": "user.update", "login": "bytebard"},
+        timeout=10,
+    )
+    assert len(revoked.json()["revoked"]) == 1
+    # Live, through the socket: the kind stops, and a notice says why.
+    await page.wait_for_selector('.kind[data-type="user.update"][data-state="stopped"]')
+    notice = page.locator("#notices .notice").first
+    assert "Twitch paused these events for maintenance" in await notice.inner_text()
+    # After a reload, from the store: held back, in the server's words.
+    await page.reload()
+    await _wait_live(page)
+    assert await profile.get_attribute("data-state") == "held"
+    assert await profile.locator(".kind-state").inner_text() == "Held back"
+    held = page.locator("#notices .notice-held")
+    assert await held.count() == 1
+    assert "SEV asks again within the hour" in await held.inner_text()
+    assert watched.errors == []
+    await page.context.close()
+
+
 async def test_event_text_with_html_shows_as_text_and_runs_nothing(
     stage: Stage, browser: Browser
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -134,23 +135,21 @@ class ControlRoutes:
 
     async def remove_user(self, request: Request) -> Response:
         """`{"login"}`: the account is deleted or suspended (its subscriptions: user_removed)."""
-        body = await _json_object(request)
-        login = body.get("login") if body else None
-        if not isinstance(login, str):
-            return _error(400, "login is a required string")
-        try:
-            return JSONResponse({"revoked": self.sim.remove_user(login)})
-        except LookupError as exc:
-            return _error(404, str(exc))
+        return await self._for_account(request, "revoked", self.sim.remove_user)
 
     async def disconnect(self, request: Request) -> Response:
         """`{"login"}`: the user disconnects the demo app on Twitch's Connections page."""
+        return await self._for_account(request, "sent", self.sim.disconnect)
+
+    async def _for_account(
+        self, request: Request, answer: str, action: Callable[[str], list[str]]
+    ) -> Response:
         body = await _json_object(request)
         login = body.get("login") if body else None
         if not isinstance(login, str):
             return _error(400, "login is a required string")
         try:
-            return JSONResponse({"sent": self.sim.disconnect(login)})
+            return JSONResponse({answer: action(login)})
         except LookupError as exc:
             return _error(404, str(exc))
 
