@@ -20,7 +20,7 @@ from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.store import Store, User
 from sev.store.sqlite import SqliteStore
 from tests.factories import session_cookie
-from tests.sev_server import SevProcess, SimulatorProcess
+from tests.sev_server import EVENTSUB_SECRET, SevProcess, SimulatorProcess
 
 PUBLIC_SET = 6  # stream.online, stream.offline, channel.update, raid to, raid from, user.update
 
@@ -450,3 +450,62 @@ async def test_subscriptions_of_an_earlier_public_url_are_deleted(
         assert [s["transport"]["callback"] for s in own] == [new_callback]
     finally:
         moved.stop()
+
+
+async def test_conflict_adopts_the_existing_subscription_for_every_kind(
+    simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    # A SEV that reconciles rarely: between its passes, Twitch already has our subscriptions
+    # (a crash after create, before the store saved them) and answers 409 to SEV's create.
+    quiet = SevProcess.against(
+        simulator, tmp_path / "quiet", env={"SEV_RECONCILE_INTERVAL_S": "3600"}
+    )
+    (tmp_path / "quiet").mkdir()
+    quiet.start()
+    try:
+        paladin = await _streamer_id(simulator, "pixelpaladin")
+        token = _app_token(simulator)
+        conditions = [
+            ("stream.online", "1", {"broadcaster_user_id": paladin}),
+            ("channel.raid", "1", {"to_broadcaster_user_id": paladin}),
+            ("channel.raid", "1", {"from_broadcaster_user_id": paladin}),
+        ]
+        existing = set()
+        for type_, version, condition in conditions:
+            created = httpx.post(
+                f"{simulator.url}/helix/eventsub/subscriptions",
+                headers={"Authorization": f"Bearer {token}", "Client-Id": DEMO_CLIENT_ID},
+                json={
+                    "type": type_,
+                    "version": version,
+                    "condition": condition,
+                    "transport": {
+                        "method": "webhook",
+                        "callback": f"{quiet.url}/webhooks/eventsub",
+                        "secret": EVENTSUB_SECRET,
+                    },
+                },
+                timeout=10,
+            )
+            assert created.status_code == 202, created.text
+            existing.add(created.json()["data"][0]["id"])
+        cookie = session_cookie(quiet.env["SEV_SESSION_SECRET"], user_id="501", csrf="t0ken")
+        quiet_store = SqliteStore(
+            quiet.data_dir / "sev.sqlite3", TokenCipher(quiet.env["SEV_TOKEN_KEY"])
+        )
+        await quiet_store.open()
+        try:
+            await quiet_store.save_user(User(id="501", login="viewer501", display_name="V"))
+            async with httpx.AsyncClient(
+                base_url=quiet.url, cookies={"sev_session": cookie}, timeout=20
+            ) as alice:
+                assert (await _favourite(alice, "pixelpaladin")).status_code == 303
+                await _eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+                kinds = (await _streamer(alice, "pixelpaladin"))["kinds"]
+            held = {r.id for r in await quiet_store.list_subscriptions(paladin)}
+        finally:
+            await quiet_store.close()
+        assert existing <= held and len(held) == PUBLIC_SET
+        assert all(k["status"] == "enabled" for k in kinds if not k["connected_only"])
+    finally:
+        quiet.stop()
