@@ -1,8 +1,8 @@
 """`python -m bench [--quick]`: ingest, fan-out and resume, SEV beside its stack's ceilings.
 
 Servers run pinned to one core, load generators (Node, and this process) to the other. The last
-line printed is one JSON object with the headline figures (issue 8); `--out FILE` also writes
-every cell as JSON.
+line printed is one JSON object with the headline figures (docs/PERFORMANCE.md); `--out FILE`
+also writes every cell as JSON.
 """
 
 from __future__ import annotations

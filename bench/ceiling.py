@@ -11,7 +11,8 @@ import os
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from sev.eventsub import RejectedMessage, now_utc, verify
+from sev.clock import now_utc
+from sev.eventsub import RejectedMessage, verify
 
 SECRET = os.environ.get("TWITCH_EVENTSUB_SECRET", "")
 app = FastAPI(docs_url=None, redoc_url=None)

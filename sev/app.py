@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from sev import auth, pages, webhooks
 from sev.config import SIMULATOR_MOUNT, Settings, SettingsError, load_settings
-from sev.deps import LoginRequired, StoreDep
+from sev.deps import LoginRequired, Services, StoreDep
 from sev.duties import Duties
 from sev.fanout import RedisFanout, RequireRedis
 from sev.ingest import Ingestor
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
             duties = Duties(store)
             duties.add("reconcile", settings.sev_reconcile_interval_s, subscriptions.reconcile)
             auth.add_duties(duties, settings, store, twitch, subscriptions)
-            app.state.__dict__.update(
+            app.state.services = Services(
                 settings=settings,
                 store=store,
                 twitch=twitch,
@@ -158,7 +158,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if simulator is not None:
         app.mount(SIMULATOR_MOUNT, simulator.app)
-    # No on_startup/on_shutdown here, so lifespan events reach FastAPI (PITFALLS.md).
+    # No on_startup/on_shutdown here, so lifespan events reach FastAPI (docs/PITFALLS.md).
     return socketio.ASGIApp(live.sio, other_asgi_app=app, socketio_path="socket.io")
 
 

@@ -1,8 +1,9 @@
-"""Log in with Twitch (Authlib, authorization code), log out, and connect a streamer's channel.
+"""Log in with Twitch (authorization code), log out, and connect a streamer's channel.
 
-`/login` and `/connect` send the browser to Twitch's consent page; both come back to
-`/auth/callback`, which tells them apart by the pending attempt kept in the session next to
-Authlib's `state`. Tokens go to the store (encrypted there), never to the session, a page or a log.
+`/login` and `/connect` send the browser to Twitch's consent page (the URL built by Authlib's
+RFC 6749 helper); both come back to `/auth/callback`, which finds the pending attempt in the
+session by its `state` and exchanges the code through the one Twitch client (`TwitchClient`,
+httpx). Tokens go to the store (encrypted there), never to the session, a page or a log.
 """
 
 from __future__ import annotations
@@ -14,55 +15,63 @@ from datetime import timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx2
-from authlib.integrations.base_client import MismatchingStateError, OAuthError
-from authlib.integrations.starlette_client import OAuth
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
+from sev.clock import now_utc
 from sev.config import Settings
-from sev.deps import CsrfChecked, CurrentUser, OptionalUser, StoreDep, SubscriptionsDep, TwitchDep
+from sev.deps import (
+    CsrfChecked,
+    CurrentUser,
+    OptionalUser,
+    SettingsDep,
+    StoreDep,
+    SubscriptionsDep,
+    TwitchDep,
+)
 from sev.duties import Duties
 from sev.events import CONNECT_SCOPES
-from sev.eventsub import now_utc
 from sev.store import Broadcaster, Store, User
 from sev.subscriptions import Subscriptions
 from sev.templating import render
 from sev.tokens import Grant, TokenKeeper, cleared, withdraw_channel
-from sev.twitch import TokenInfo, TwitchClient, TwitchError, TwitchUnavailable, TwitchUser
+from sev.twitch import TokenInfo, TwitchAuthError, TwitchClient, TwitchError, TwitchUser
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-_PROVIDER = "twitch"
-# The pending login or connect attempt: {"state", "purpose", "user_id", "next"}.
+# The pending login or connect attempt: {"state", "purpose", "user_id", "next"}. One per
+# session: a newer attempt replaces an older one (two tabs), whose callback then fails.
 _ATTEMPT = "auth_attempt"
 Purpose = Literal["login", "connect"]
 
 LOGGED_OUT_ELSEWHERE = "You logged out of SEV in another window, so this one was logged out too."
 
 
-def _oauth_client(request: Request) -> Any:
-    """The app's Authlib client for Twitch, registered on first use from the settings."""
-    state = request.app.state
-    client = getattr(state, "twitch_oauth", None)
-    if client is None:
-        settings: Settings = state.settings
-        client = OAuth().register(
-            name=_PROVIDER,
-            client_id=settings.twitch_client_id,
-            client_secret=settings.secret("client"),
-            authorize_url=f"{settings.twitch_auth_url}/authorize",
-            access_token_url=f"{settings.twitch_auth_url}/token",
-            client_kwargs={
-                # Twitch wants the client secret in the form body, not in Basic auth.
-                "token_endpoint_auth_method": "client_secret_post",
-                "timeout": 10.0,
-            },
-        )
-        state.twitch_oauth = client
-    return client
+class _AuthFailed(Exception):
+    """A login or connect attempt that cannot finish: the page to show, and its status."""
+
+    def __init__(self, title: str, message: str, status_code: int) -> None:
+        super().__init__(title)
+        self.title = title
+        self.message = message
+        self.status_code = status_code
+
+
+_NOT_LOGGED_IN = "Twitch did not log you in"
+_EXPIRED = _AuthFailed(
+    "This login attempt has expired",
+    "It was replaced by a newer one (perhaps in another tab) or took too long. "
+    "Nothing was changed; start again.",
+    400,
+)
+_UNREACHABLE = _AuthFailed(
+    "Twitch is not answering",
+    "SEV could not reach Twitch to finish this. Nothing was changed; try again in a minute.",
+    503,
+)
 
 
 def _safe_next(value: str | None) -> str:
@@ -79,50 +88,47 @@ def _with_scope(url: str, scope: str) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("scope", scope)])))
 
 
-async def _authorize(
-    request: Request, purpose: Purpose, *, user_id: str | None, next_url: str, **params: str
+def _authorize(
+    request: Request,
+    settings: Settings,
+    purpose: Purpose,
+    *,
+    user_id: str | None,
+    next_url: str,
+    scope: str = "",
+    **params: str,
 ) -> Response:
-    settings: Settings = request.app.state.settings
-    client = _oauth_client(request)
-    scope = params.pop("scope", "")
-    # Authlib keeps one pending state per provider: a newer attempt replaces an older one (two
-    # tabs), and the older callback then fails with MismatchingStateError.
-    authorization = await client.create_authorization_url(settings.redirect_url, **params)
-    await client.save_authorize_data(request, redirect_uri=settings.redirect_url, **authorization)
+    state = secrets.token_urlsafe(24)
+    url = prepare_grant_uri(
+        f"{settings.twitch_auth_url}/authorize",
+        settings.twitch_client_id,
+        "code",
+        redirect_uri=settings.redirect_url,
+        state=state,
+        **params,
+    )
     request.session[_ATTEMPT] = {
-        "state": authorization["state"],
+        "state": state,
         "purpose": purpose,
         "user_id": user_id,
         "next": next_url,
     }
-    return RedirectResponse(_with_scope(authorization["url"], scope), status_code=303)
+    return RedirectResponse(_with_scope(url, scope), status_code=303)
 
 
-def _failure(
-    request: Request, title: str, message: str, status_code: int, purpose: Purpose = "login"
-) -> Response:
+def _failure(request: Request, failed: _AuthFailed, purpose: Purpose = "login") -> Response:
     """The page of a login or connect attempt that failed, with a way to try again."""
     # Connecting starts with a form (POST, CSRF-checked); logging in with a link.
     return render(
         request,
         "auth_error.html",
         {
-            "title": title,
-            "message": message,
+            "title": failed.title,
+            "message": failed.message,
             "retry_url": "/connect" if purpose == "connect" else "/login",
             "retry_post": purpose == "connect",
         },
-        status_code=status_code,
-    )
-
-
-def _twitch_unreachable(request: Request, purpose: Purpose) -> Response:
-    return _failure(
-        request,
-        "Twitch is not answering",
-        "SEV could not reach Twitch to finish this. Nothing was changed; try again in a minute.",
-        503,
-        purpose,
+        status_code=failed.status_code,
     )
 
 
@@ -158,18 +164,21 @@ async def _retire_token(
 
 
 @router.get("/login", include_in_schema=False)
-async def login(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+async def login(
+    request: Request, settings: SettingsDep, user: OptionalUser, next: str | None = None
+) -> Response:
     """Send the browser to Twitch's consent page (no scopes: login only)."""
     if user is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return await _authorize(request, "login", user_id=None, next_url=_safe_next(next))
+    return _authorize(request, settings, "login", user_id=None, next_url=_safe_next(next))
 
 
 @router.post("/connect", include_in_schema=False, dependencies=[CsrfChecked])
-async def connect_channel(request: Request, user: CurrentUser) -> Response:
+async def connect_channel(request: Request, settings: SettingsDep, user: CurrentUser) -> Response:
     """Ask the streamer, on Twitch, for the scopes of SEV's connected event types."""
-    return await _authorize(
+    return _authorize(
         request,
+        settings,
         "connect",
         user_id=user.id,
         next_url="/",
@@ -191,91 +200,65 @@ def _pop_attempt(request: Request) -> dict[str, Any]:
 
 @router.get("/auth/callback", include_in_schema=False)
 async def auth_callback(
-    request: Request, store: StoreDep, twitch: TwitchDep, subscriptions: SubscriptionsDep
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    twitch: TwitchDep,
+    subscriptions: SubscriptionsDep,
 ) -> Response:
     """Twitch's answer to /login or /connect: tokens → user (and channel) → session."""
     attempt = _pop_attempt(request)
     purpose: Purpose = "connect" if attempt.get("purpose") == "connect" else "login"
-    client = _oauth_client(request)
-    error = request.query_params.get("error")
-    if error:
-        await client.framework.clear_state_data(request.session, request.query_params.get("state"))
-        if error == "access_denied":
-            return _failure(
-                request,
-                "You cancelled at Twitch",
-                "Nothing was changed: SEV got no access to your Twitch account.",
-                200,
-                purpose,
-            )
-        # Only an OAuth error code is echoed: a crafted link must not put its words on SEV's page.
-        code = error if re.fullmatch(r"[a-z_]{1,40}", error) else "an error"
-        return _failure(
-            request,
-            "Twitch did not log you in",
-            f"Twitch answered “{code}”. Try again; if it keeps happening, tell SEV's operator.",
-            400,
-            purpose,
-        )
     try:
-        token = await client.authorize_access_token(request)
-    except MismatchingStateError:
-        return _failure(
-            request,
-            "This login attempt has expired",
-            "It was replaced by a newer one (perhaps in another tab) or took too long. "
-            "Nothing was changed; start again.",
-            400,
-            purpose,
-        )
-    except OAuthError as failure:
-        log.info("Twitch refused the authorization code: %s", failure.error)
-        return _failure(
-            request,
-            "Twitch did not log you in",
-            "Twitch refused this login attempt. Start again.",
-            400,
-            purpose,
-        )
-    except (httpx2.HTTPError, ValueError) as failure:
-        log.warning("Twitch's token endpoint failed: %s", type(failure).__name__)
-        return _twitch_unreachable(request, purpose)
-    access = token.get("access_token")
-    if not isinstance(access, str) or not access:
-        # Twitch answers a used or expired code with a status body, not an OAuth error.
-        return _failure(
-            request,
-            "Twitch did not log you in",
-            "Twitch refused this login attempt (it may have been used already). Start again.",
-            400,
-            purpose,
-        )
-    refresh = token.get("refresh_token")
-    try:
-        info = await twitch.validate_token(access)
-        profile = await _profile(twitch, info)
-    except TwitchUnavailable:
-        return _twitch_unreachable(request, purpose)
-    except TwitchError as failure:
-        log.warning("Twitch failed while finishing a login: %s", failure)
-        return _twitch_unreachable(request, purpose)
-    if info is None or profile is None:
-        return _failure(
-            request,
-            "Twitch did not log you in",
-            "Twitch did not confirm who you are. Start again.",
-            400,
-            purpose,
-        )
-    grant = Grant(
-        access,
-        refresh if isinstance(refresh, str) else None,
-        now_utc() + timedelta(seconds=info.expires_in),
-        list(info.scopes),
-    )
+        profile, grant = await _redeem(request, settings, twitch, attempt)
+    except _AuthFailed as failed:
+        return _failure(request, failed, purpose)
     if purpose == "connect":
         return await _finish_connect(request, store, twitch, subscriptions, attempt, profile, grant)
     return await _finish_login(request, store, twitch, attempt, profile, grant)
+
+
+async def _redeem(
+    request: Request, settings: Settings, twitch: TwitchClient, attempt: dict[str, Any]
+) -> tuple[TwitchUser, Grant]:
+    """Who consented at Twitch, and the grant they gave: raises _AuthFailed with the page."""
+    error = request.query_params.get("error")
+    if error == "access_denied":
+        raise _AuthFailed(
+            "You cancelled at Twitch",
+            "Nothing was changed: SEV got no access to your Twitch account.",
+            200,
+        )
+    if error:
+        # Only an OAuth error code is echoed: a crafted link must not put its words on SEV's page.
+        shown = error if re.fullmatch(r"[a-z_]{1,40}", error) else "an error"
+        raise _AuthFailed(
+            _NOT_LOGGED_IN,
+            f"Twitch answered “{shown}”. Try again; if it keeps happening, tell SEV's operator.",
+            400,
+        )
+    code = request.query_params.get("code")
+    if not attempt or not code:
+        raise _EXPIRED
+    try:
+        tokens = await twitch.exchange_code(code, settings.redirect_url)
+        info = await twitch.validate_token(tokens.access_token)
+        profile = await _profile(twitch, info)
+    except TwitchAuthError as refused:
+        # A used or expired code.
+        log.info("Twitch refused the authorization code: %s", refused)
+        raise _AuthFailed(
+            _NOT_LOGGED_IN,
+            "Twitch refused this login attempt (it may have been used already). Start again.",
+            400,
+        ) from None
+    except TwitchError as failure:
+        log.warning("Twitch failed while finishing a login: %s", failure)
+        raise _UNREACHABLE from None
+    if info is None or profile is None:
+        raise _AuthFailed(_NOT_LOGGED_IN, "Twitch did not confirm who you are. Start again.", 400)
+    expires_at = now_utc() + timedelta(seconds=info.expires_in)
+    return profile, Grant(tokens.access_token, tokens.refresh_token, expires_at, list(info.scopes))
 
 
 async def _profile(twitch: TwitchClient, info: TokenInfo | None) -> TwitchUser | None:
@@ -335,21 +318,25 @@ async def _finish_connect(
         await _retire_token(twitch, store, profile.id, grant.access_token)
         return _failure(
             request,
-            "Log in first",
-            "Your SEV session ended while you were at Twitch. Log in, then connect your "
-            "channel again.",
-            400,
+            _AuthFailed(
+                "Log in first",
+                "Your SEV session ended while you were at Twitch. Log in, then connect your "
+                "channel again.",
+                400,
+            ),
         )
     if profile.id != user.id:
         # Only the streamer may connect their own channel; the token is of no use to SEV.
         await _retire_token(twitch, store, profile.id, grant.access_token)
         return _failure(
             request,
-            "That was a different Twitch account",
-            f"You authorized SEV on Twitch as {profile.display_name}, but you are logged in to "
-            f"SEV as {user.display_name}. Only a streamer can connect their own channel: log in "
-            f"to Twitch as {user.display_name}, then try again.",
-            403,
+            _AuthFailed(
+                "That was a different Twitch account",
+                f"You authorized SEV on Twitch as {profile.display_name}, but you are logged in "
+                f"to SEV as {user.display_name}. Only a streamer can connect their own channel: "
+                f"log in to Twitch as {user.display_name}, then try again.",
+                403,
+            ),
             "connect",
         )
     # The channel token this one replaces is forgotten, not revoked: revoking it might end

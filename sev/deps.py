@@ -3,60 +3,84 @@
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
 from sev.config import Settings
+from sev.ingest import Ingestor
+from sev.live import Live
 from sev.store import Store, User
-
-if TYPE_CHECKING:
-    from sev.ingest import Ingestor
-    from sev.live import Live
-    from sev.subscriptions import Subscriptions
-    from sev.twitch import TwitchClient
+from sev.subscriptions import Subscriptions
+from sev.twitch import TwitchClient
 
 
 class LoginRequired(Exception):
     """Raised by CurrentUser; the app turns it into a redirect (pages) or a 401 (API)."""
 
 
+@dataclass(frozen=True)
+class Services:
+    """Everything long-lived that the lifespan opens, handed to routes as one typed object."""
+
+    settings: Settings
+    store: Store
+    twitch: TwitchClient
+    live: Live
+    ingestor: Ingestor
+    subscriptions: Subscriptions
+
+
+def services_of(app: Any) -> Services:
+    """The running app's services (set by the lifespan; AttributeError before it ran)."""
+    services: Services = app.state.services
+    return services
+
+
 # The accessors are `async def` although they do not await: FastAPI runs a plain `def`
 # dependency in its thread pool: a thread hop per request (~13% of a webhook in py-spy).
 
 
+async def _services(request: Request) -> Services:
+    return services_of(request.app)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
 async def _settings(request: Request) -> Settings:
+    # Also before the lifespan ran: create_app puts the settings on the app itself.
     settings: Settings = request.app.state.settings
     return settings
 
 
-async def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+async def _store(services: ServicesDep) -> Store:
+    return services.store
 
 
-async def _twitch(request: Request) -> TwitchClient:
-    return request.app.state.twitch  # type: ignore[no-any-return]
+async def _twitch(services: ServicesDep) -> TwitchClient:
+    return services.twitch
 
 
-async def _live(request: Request) -> Live:
-    return request.app.state.live  # type: ignore[no-any-return]
+async def _live(services: ServicesDep) -> Live:
+    return services.live
 
 
-async def _ingestor(request: Request) -> Ingestor:
-    return request.app.state.ingestor  # type: ignore[no-any-return]
+async def _ingestor(services: ServicesDep) -> Ingestor:
+    return services.ingestor
 
 
-async def _subscriptions(request: Request) -> Subscriptions:
-    return request.app.state.subscriptions  # type: ignore[no-any-return]
+async def _subscriptions(services: ServicesDep) -> Subscriptions:
+    return services.subscriptions
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
-TwitchDep = Annotated["TwitchClient", Depends(_twitch)]
-LiveDep = Annotated["Live", Depends(_live)]
-IngestorDep = Annotated["Ingestor", Depends(_ingestor)]
-SubscriptionsDep = Annotated["Subscriptions", Depends(_subscriptions)]
+TwitchDep = Annotated[TwitchClient, Depends(_twitch)]
+LiveDep = Annotated[Live, Depends(_live)]
+IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
+SubscriptionsDep = Annotated[Subscriptions, Depends(_subscriptions)]
 
 
 async def _optional_user(request: Request, store: StoreDep) -> User | None:

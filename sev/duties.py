@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sev.eventsub import now_utc
+from sev.clock import now_utc
 from sev.store import Store, StoreUnavailable
 from sev.twitch import TwitchError
 

@@ -1,7 +1,7 @@
 """The session cookie: Starlette's SessionMiddleware format, readable outside HTTP middleware.
 
 Socket.IO traffic does not pass through FastAPI's middleware, so the socket server checks the
-cookie itself with the same signer, secret and lifetime (PITFALLS.md).
+cookie itself with the same signer, secret and lifetime (docs/PITFALLS.md).
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sev.clock import now_utc
 from sev.config import Settings
 from sev.events import AUTHORIZATION_REVOKE, EventType, broadcaster_id_of, wanted_types
-from sev.eventsub import now_utc
 from sev.store import Broadcaster, Refusal, Store, SubscriptionRecord
 from sev.twitch import (
     Subscription,
@@ -73,6 +73,9 @@ class Subscriptions:
         self._notify = notify
         self._clock = clock
         self._lock = asyncio.Lock()
+        # Every read-modify-write of a broadcaster here goes through _edit, one at a time: a
+        # burst of revocations and a token check must not write back each other's stale copy.
+        self._edit_lock = asyncio.Lock()
         # Challenges answered in this process: Twitch enables those subscriptions. The challenge
         # can arrive before create_subscription returns, so creation checks here too.
         self._verified: set[str] = set()
@@ -169,10 +172,33 @@ class Subscriptions:
         return user is not None and bool(user.access_token or user.channel_access_token)
 
     async def _save_refusals(self, broadcaster_id: str, refusals: list[Refusal]) -> None:
-        # Re-read: a login or connect may have changed the broadcaster while Twitch answered.
-        current = await self._store.get_broadcaster(broadcaster_id)
-        if current is not None and current.refusals != refusals:
-            await self._store.save_broadcaster(current.model_copy(update={"refusals": refusals}))
+        await self._edit(broadcaster_id, lambda _: {"refusals": refusals})
+
+    async def _edit(
+        self, broadcaster_id: str, change: Callable[[Broadcaster], dict[str, Any]]
+    ) -> Broadcaster | None:
+        """Apply `change` (the fields to update) to the stored broadcaster, read afresh."""
+        async with self._edit_lock:
+            broadcaster = await self._store.get_broadcaster(broadcaster_id)
+            if broadcaster is None:
+                return None
+            edited = broadcaster.model_copy(update=change(broadcaster))
+            if edited != broadcaster:
+                await self._store.save_broadcaster(edited)
+            return edited
+
+    async def withdraw_scopes(
+        self, broadcaster_id: str, scopes: frozenset[str] | None = None
+    ) -> Broadcaster | None:
+        """Take scopes (None: all of them) out of what a broadcaster granted SEV."""
+        return await self._edit(
+            broadcaster_id,
+            lambda b: {
+                "granted_scopes": []
+                if scopes is None
+                else [s for s in b.granted_scopes if s not in scopes]
+            },
+        )
 
     async def _create(self, owner: str, entry: EventType, condition_of: str) -> None:
         condition = entry.condition(condition_of)
@@ -228,18 +254,9 @@ class Subscriptions:
     async def favourites_changed(self, broadcaster_ids: set[str]) -> None:
         """Mark streamers nobody favours any more; reconcile releases them after the grace."""
         for broadcaster_id in broadcaster_ids:
-            broadcaster = await self._store.get_broadcaster(broadcaster_id)
-            if broadcaster is None:
-                continue
             wanted = await self._store.favorite_count(broadcaster_id) > 0
-            if wanted and broadcaster.unwanted_since is not None:
-                await self._store.save_broadcaster(
-                    broadcaster.model_copy(update={"unwanted_since": None})
-                )
-            elif not wanted and broadcaster.unwanted_since is None:
-                await self._store.save_broadcaster(
-                    broadcaster.model_copy(update={"unwanted_since": self._clock()})
-                )
+            now = self._clock()
+            await self._edit(broadcaster_id, _mark_unwanted(not wanted, now))
 
     # -- reconcile --------------------------------------------------------------------------
 
@@ -364,7 +381,7 @@ class Subscriptions:
             await self._withdraw_scope(broadcaster, record.type)
         elif status == "user_removed":
             log.info("Twitch says %s no longer exists; SEV stops asking", broadcaster.login)
-            await self._store.save_broadcaster(broadcaster.model_copy(update={"removed_at": now}))
+            await self._edit(broadcaster.id, lambda _: {"removed_at": now})
         elif status in HELD_REVOCATIONS:
             self._hold(broadcaster, record, status, now)
             entry = next(
@@ -403,18 +420,19 @@ class Subscriptions:
         )
 
     async def _withdraw_scope(self, broadcaster: Broadcaster, event_type: str) -> None:
-        granted = set(broadcaster.granted_scopes)
-        withdrawn = {
+        withdrawn = frozenset(
             scope
-            for e in wanted_types(granted)
+            for e in wanted_types(set(broadcaster.granted_scopes))
             if e.type == event_type and e.scope
             for scope in (e.scope, *e.also_scopes)
-        }
-        if withdrawn & granted:
-            scopes = [s for s in broadcaster.granted_scopes if s not in withdrawn]
-            await self._store.save_broadcaster(
-                broadcaster.model_copy(update={"granted_scopes": scopes})
-            )
+        )
+        if withdrawn:
+            await self.withdraw_scopes(broadcaster.id, withdrawn)
+
+
+def _mark_unwanted(unwanted: bool, now: datetime) -> Callable[[Broadcaster], dict[str, Any]]:
+    """The change that starts (or ends) a broadcaster's grace period."""
+    return lambda b: {"unwanted_since": (b.unwanted_since or now) if unwanted else None}
 
 
 def _to_record(subscription: Subscription, owner: str) -> SubscriptionRecord:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sev.eventsub import now_utc
+from sev.clock import now_utc
 from sev.store import Broadcaster, Store, User
 from sev.subscriptions import Subscriptions
 from sev.twitch import TwitchAuthError, TwitchClient, TwitchError, TwitchUnavailable
@@ -78,11 +78,9 @@ async def withdraw_channel(
     propagates and reconciliation removes them later.
     """
     await store.save_user(user.model_copy(update=cleared("channel")))
-    broadcaster = await store.get_broadcaster(user.id)
+    broadcaster = await subscriptions.withdraw_scopes(user.id)
     if broadcaster is None:
         return None
-    broadcaster = broadcaster.model_copy(update={"granted_scopes": []})
-    await store.save_broadcaster(broadcaster)
     await subscriptions.ensure(broadcaster)
     return broadcaster
 

@@ -8,6 +8,7 @@ import logging
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from sev.clock import now_utc
 from sev.deps import IngestorDep, SettingsDep, StoreDep, SubscriptionsDep
 from sev.events import AUTHORIZATION_REVOKE, broadcaster_id_of, build_event
 from sev.eventsub import (
@@ -15,7 +16,6 @@ from sev.eventsub import (
     MessageType,
     RejectedMessage,
     format_timestamp,
-    now_utc,
     verify,
 )
 from sev.store import StoreUnavailable

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from sev.app import create_app
 from sev.config import Settings
+from sev.deps import services_of
 from sev.store import Store
 from tests.factories import SECRET
 from tests.services import free_port
@@ -30,8 +31,7 @@ class AppHandle:
 
     @property
     def store(self) -> Store:
-        store: Store = self.app.state.store
-        return store
+        return services_of(self.app).store
 
 
 def test_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -35,7 +35,6 @@ __all__ = [
     "mongo_ping",
     "require",
     "tools_bin_dir",
-    "twitch_cli_path",
 ]
 
 BUILD_HINT = "run scripts/build-test-tools.sh (or scripts/setup.sh --dev)"
@@ -80,11 +79,6 @@ def tools_bin_dir() -> Path:
 def ferretdb_path() -> Path:
     """The ``ferretdb-sev`` binary (may not exist: check, or use ``require``)."""
     return tools_bin_dir() / "ferretdb-sev"
-
-
-def twitch_cli_path() -> Path:
-    """The ``twitch-cli`` binary (may not exist: check, or use ``require``)."""
-    return tools_bin_dir() / "twitch-cli"
 
 
 def is_executable(path: Path) -> bool:
@@ -276,7 +270,7 @@ class MongoServer(_Service):
     Its data lives in ``state_dir`` and survives ``stop()``/``start()`` (same port, same data).
     ``stop()`` returns once the process is gone, so every connection is closed by then; FerretDB
     would wait 3 s for connected clients, ``shutdown_timeout`` (seconds) cuts that short.
-    Remember FerretDB v1's limits (docs: PITFALLS.md): no TTL indexes, change streams,
+    Remember FerretDB v1's limits (docs/PITFALLS.md): no TTL indexes, change streams,
     transactions or ``$lookup``.
     """
 

@@ -27,6 +27,7 @@ from asgi_lifespan import LifespanManager
 
 from sev.app import create_app
 from sev.crypto import TokenCipher
+from sev.deps import services_of
 from sev.events import CONNECT_SCOPES, wanted_types
 from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.store import Store, User
@@ -705,7 +706,7 @@ async def test_secrets_never_in_clear_text_in_captured_logs(
     asgi = create_app(settings)
     sev_url = settings.sev_public_url
     async with LifespanManager(asgi) as manager:
-        store: Store = asgi.other_asgi_app.state.store
+        store: Store = services_of(asgi.other_asgi_app).store
         # The browser talks to SEV in-process and to the simulated Twitch over HTTP.
         mounts = {sev_url: httpx.ASGITransport(app=manager.app)}
         async with httpx.AsyncClient(timeout=20, mounts=mounts) as browser:

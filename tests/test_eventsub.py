@@ -48,9 +48,19 @@ def test_normalize_timestamp_trims_nanoseconds(raw: str, expected: str) -> None:
     assert normalize_timestamp(raw) == expected
 
 
-def test_parse_timestamp_refuses_garbage() -> None:
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "yesterday",
+        "2026-11-28 10:11:12Z",  # ISO 8601 allows a space; RFC 3339's T is what Twitch sends
+        "20261128T101112Z",  # ISO 8601's basic form
+        "2026-11-28T10:11:12",  # no time zone
+        "2026-11-28T10:11:12,5Z",  # a comma before the fraction
+    ],
+)
+def test_parse_timestamp_refuses_what_is_not_rfc_3339(raw: str) -> None:
     with pytest.raises(ValueError, match="RFC 3339"):
-        parse_timestamp("yesterday")
+        parse_timestamp(raw)
 
 
 def test_verify_accepts_a_genuine_notification() -> None:

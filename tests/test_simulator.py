@@ -1,4 +1,4 @@
-"""Conformance of the simulated Twitch to Twitch's wire contract (shared/twitch/EVENTSUB.md).
+"""Conformance of the simulated Twitch to Twitch's wire contract (docs/TWITCH.md).
 
 Everything goes over real HTTP: the simulator and a recording webhook receiver run under uvicorn
 on free loopback ports; signatures are recomputed here with hmac, independently of the simulator.

@@ -89,7 +89,7 @@ async def test_store_counts_favourites(store: Store) -> None:
             )
         )
     assert await store.favorite_count("1337") == 2
-    assert await store.favored_broadcaster_ids() == {"1337", "99"}
+    assert await store.favorite_count("99") == 1
     assert len(await store.users_with_tokens()) == 0
 
 

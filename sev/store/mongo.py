@@ -184,10 +184,6 @@ class MongoStore:
         except PyMongoError as error:
             raise StoreUnavailable(str(error)) from error
 
-    async def delete_user(self, user_id: str) -> None:
-        """Forget a user."""
-        await self._delete("users", user_id)
-
     async def users_with_tokens(self) -> list[User]:
         """Users whose tokens must be validated."""
         docs = await self._find("users", {"has_token": True})
@@ -199,13 +195,6 @@ class MongoStore:
             return await self._collection("users").count_documents({"favorite_id": broadcaster_id})
         except PyMongoError as error:
             raise StoreUnavailable(str(error)) from error
-
-    async def favored_broadcaster_ids(self) -> set[str]:
-        """Every broadcaster at least one user favours."""
-        docs = await self._find(
-            "users", {"favorite_id": {"$ne": None}}, projection={"favorite_id": 1}
-        )
-        return {doc["favorite_id"] for doc in docs if doc.get("favorite_id")}
 
     # -- broadcasters -------------------------------------------------------------------------
 

@@ -143,10 +143,6 @@ class SqliteStore:
             user_id,
         )
 
-    async def delete_user(self, user_id: str) -> None:
-        """Forget a user."""
-        await self._write("DELETE FROM users WHERE id = ?", user_id)
-
     async def users_with_tokens(self) -> list[User]:
         """Users whose tokens must be validated."""
         rows = await self._all("SELECT doc FROM users WHERE has_token = 1")
@@ -156,13 +152,6 @@ class SqliteStore:
         """How many users favour this broadcaster."""
         rows = await self._all("SELECT COUNT(*) FROM users WHERE favorite_id = ?", broadcaster_id)
         return int(rows[0][0])
-
-    async def favored_broadcaster_ids(self) -> set[str]:
-        """Every broadcaster at least one user favours."""
-        rows = await self._all(
-            "SELECT DISTINCT favorite_id FROM users WHERE favorite_id IS NOT NULL"
-        )
-        return {row[0] for row in rows}
 
     # -- broadcasters -------------------------------------------------------------------------
 
