@@ -14,13 +14,15 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-extras=""
-[ "$dev" = 1 ] && extras="[dev]"
-stamp=".venv/.installed$extras"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing Python packages$extras"
+# The exact versions the suite passed with (scripts/lock.sh writes them), then SEV itself.
+lock=requirements.lock
+[ "$dev" = 1 ] && lock=requirements-dev.lock
+stamp=".venv/.installed-$lock"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+  echo "setup: installing Python packages from $lock"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".$extras"
+  .venv/bin/python -m pip install --quiet -r "$lock"
+  .venv/bin/python -m pip install --quiet --no-deps -e .
   touch "$stamp"
 fi
 
