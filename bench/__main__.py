@@ -32,7 +32,7 @@ from bench.servers import (
     pid_of,
 )
 
-FULL = {
+FULL: dict[str, Any] = {
     "ingest_s": 8.0,
     "grid_clients": [100, 1000, 3000],
     "grid_rates": [5, 10, 20, 50],
@@ -43,7 +43,7 @@ FULL = {
     "bare_search_from": 30,
     "bare_search_tries": 6,
 }
-QUICK = {
+QUICK: dict[str, Any] = {
     "ingest_s": 3.0,
     "grid_clients": [1000],
     "grid_rates": [5, 50],

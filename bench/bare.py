@@ -16,7 +16,7 @@ ROOM = "broadcaster:1337"
 sio = socketio.AsyncServer(async_mode="asgi", transports=["websocket"], logger=False)
 
 
-@sio.on("watch")  # type: ignore[misc]
+@sio.on("watch")  # type: ignore[untyped-decorator]
 async def watch(sid: str, data: Any) -> dict[str, Any]:
     """Join the room; no history."""
     await sio.enter_room(sid, ROOM)

@@ -78,7 +78,7 @@ def sev_env(tmp: Path, port: int, mongodb_uri: str | None) -> dict[str, str]:
 async def prepare_store(env: dict[str, str]) -> None:
     """Create the store SEV will open (from its environment) with the streamer and a viewer."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         twitch_client_id=env["TWITCH_CLIENT_ID"],
         twitch_client_secret=env["TWITCH_CLIENT_SECRET"],
         twitch_eventsub_secret=env["TWITCH_EVENTSUB_SECRET"],

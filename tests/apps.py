@@ -53,7 +53,7 @@ def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "redis_url": None,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager

@@ -65,7 +65,7 @@ def test_settings_demo_secrets_survive_a_restart(tmp_path: Path) -> None:
     first = _load(tmp_path)
     second = _load(tmp_path)
     for name in ("session", "token_key", "eventsub"):
-        assert first.secret(name) == second.secret(name)  # type: ignore[arg-type]
+        assert first.secret(name) == second.secret(name)
     stored = json.loads((tmp_path / "demo-secrets.json").read_text())
     assert stored["sev_session_secret"] == first.secret("session")
     assert (tmp_path / "demo-secrets.json").stat().st_mode & 0o077 == 0

@@ -297,7 +297,7 @@ async def test_messages_redis_did_not_take_are_published_in_order_when_it_is_bac
         async with Redis.from_url(redis_server.url) as redis, redis.pubsub() as pubsub:
             await pubsub.subscribe(fanout.channel)
             # No new event is needed: the kept messages go out on their own, oldest first.
-            seqs = []
+            seqs: list[int] = []
             deadline = time.monotonic() + 10
             while len(seqs) < 3 and time.monotonic() < deadline:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)

@@ -209,8 +209,8 @@ async def test_viewer_that_never_reads_is_disconnected_without_delaying_the_othe
         # Memory stayed bounded: the stuck viewer's queue was dropped with it.
         assert rss_kb(_pid(sev)) - rss_before < 64 * 1024
     finally:
-        for client in [*readers, stuck]:
-            await client.close()
+        for reader in [*readers, stuck]:
+            await reader.close()
 
 
 async def test_unauthenticated_socket_flood_is_refused_and_memory_returns_to_idle(
@@ -297,9 +297,9 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_event_and_viewers_resume
         seqs = {e["seq"] for e in viewer.events} | {e["seq"] for e in resumed.events}
         assert seqs == set(range(1, 251)), "the viewer has a gap"
     finally:
-        for client in (viewer, resumed):
-            if client is not None:
-                await client.close()
+        for socket_client in (viewer, resumed):
+            if socket_client is not None:
+                await socket_client.close()
         await asyncio.to_thread(sev.stop)
 
 

@@ -495,7 +495,9 @@ window.io = function (opts) {
 """
 
 
-def _fake_event(broadcaster_id: str, seq: int, summary: str, minutes_ago: float = 0) -> dict:
+def _fake_event(
+    broadcaster_id: str, seq: int, summary: str, minutes_ago: float = 0
+) -> dict[str, Any]:
     moment = time.time() - minutes_ago * 60
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + ".000Z"
     return {
@@ -530,7 +532,7 @@ async def test_events_are_placed_by_seq_deduplicated_capped_and_caught_up_after_
     assert broadcaster_id
     top = max(await _seqs_on_page(page))
 
-    def event(seq: int, summary: str | None = None, minutes_ago: float = 0) -> dict:
+    def event(seq: int, summary: str | None = None, minutes_ago: float = 0) -> dict[str, Any]:
         return _fake_event(broadcaster_id, seq, summary or f"event {seq}", minutes_ago)
 
     async def fire(name: str, *args: Any) -> None:
@@ -549,7 +551,7 @@ async def test_events_are_placed_by_seq_deduplicated_capped_and_caught_up_after_
             await asyncio.sleep(0.05)
         return await page.evaluate(f"window.__sio.emitted[{count - 1}]")
 
-    async def ack(index: int, answer: dict) -> None:
+    async def ack(index: int, answer: dict[str, Any]) -> None:
         await page.evaluate("([i, a]) => window.__sio.acks[i](null, a)", [index, answer])
 
     async def state() -> str | None:
