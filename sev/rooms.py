@@ -103,25 +103,16 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
         room = to or room
         if namespace not in self.rooms:
             return
-        if isinstance(data, tuple):
-            args = list(data)
-        elif data is not None:
-            args = [data]
-        else:
-            args = []
-        encoded = self.server.packet_class(
-            sio_packet.EVENT, namespace=namespace, data=[event, *args]
-        ).encode()
-        if isinstance(encoded, list):
+        pkt = self._packet(event, data, namespace)
+        if pkt is None:
             # Binary attachments: several packets per recipient; rare, so the library's path.
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, to=to)
             return
-        pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
         text = pkt.encode()  # fills the packet's cache: every writer reuses the same string
         frame = _text_frame(text) if _SANSIO is not None else b""
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         sockets = self.server.eio.sockets
-        limit = max(1, min(self.max_queued, self.max_queued_bytes // max(1, len(encoded))))
+        limit = max(1, min(self.max_queued, self.max_queued_bytes // max(1, len(pkt.data))))
         stale_before = time.time() - self.server.eio.ping_timeout
         laggards: list[str] = []
         direct = queued = 0
@@ -137,24 +128,9 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
                 laggards.append(eio_sid)
                 continue
             # An idle writer waits in queue.get(): nothing of this viewer's is in flight.
-            if frame and queue._getters and not queue._queue:
-                wire = self._wires.get(eio_sid, _UNKNOWN)
-                if wire is _UNKNOWN:
-                    wire = self._wire_of(eio_sid)
-                if (
-                    wire is not None
-                    and wire.writable.is_set()
-                    and not wire.close_sent
-                    and not wire.disconnected
-                    and wire.conn.state is State.OPEN
-                ):
-                    frames = self._unwritten.get(wire)
-                    if frames is None:
-                        self._unwritten[wire] = [frame]
-                    else:
-                        frames.append(frame)
-                    direct += 1
-                    continue
+            if frame and queue._getters and not queue._queue and self._write_later(eio_sid, frame):
+                direct += 1
+                continue
             if queue.qsize() >= limit:
                 laggards.append(eio_sid)
                 continue
@@ -168,6 +144,43 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
             self._flush_scheduled = True
         for eio_sid in laggards:
             await self.evict(eio_sid)
+
+    def _packet(self, event: str, data: Any, namespace: str) -> Any:
+        """The Engine.IO packet of one Socket.IO event, encoded once for every recipient; None
+        when it has binary attachments."""
+        if isinstance(data, tuple):
+            args = list(data)
+        elif data is not None:
+            args = [data]
+        else:
+            args = []
+        encoded = self.server.packet_class(
+            sio_packet.EVENT, namespace=namespace, data=[event, *args]
+        ).encode()
+        if isinstance(encoded, list):
+            return None
+        return eio_packet.Packet(eio_packet.MESSAGE, encoded)
+
+    def _write_later(self, eio_sid: str, frame: bytes) -> bool:
+        """Queue `frame` for this viewer's websocket at the end of the loop's turn, if its
+        connection is open and writable; False sends it the library's way instead."""
+        wire = self._wires.get(eio_sid, _UNKNOWN)
+        if wire is _UNKNOWN:
+            wire = self._wire_of(eio_sid)
+        if (
+            wire is None
+            or not wire.writable.is_set()
+            or wire.close_sent
+            or wire.disconnected
+            or wire.conn.state is not State.OPEN
+        ):
+            return False
+        frames = self._unwritten.get(wire)
+        if frames is None:
+            self._unwritten[wire] = [frame]
+        else:
+            frames.append(frame)
+        return True
 
     def _flush(self) -> None:
         self._flush_scheduled = False
