@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,6 +190,8 @@ class TwitchClient:
         api_url: str,
         auth_url: str,
         max_rate_limit_wait_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._http = http
         self._client_id = client_id
@@ -197,6 +199,9 @@ class TwitchClient:
         self._api_url = api_url.rstrip("/")
         self._auth_url = auth_url.rstrip("/")
         self._max_wait = max_rate_limit_wait_s
+        # Epoch seconds (Twitch's Ratelimit-Reset is one) and the wait: tests pass their own.
+        self._clock = clock
+        self._sleep = sleep
         self._app_token: str | None = None
         self._token_lock = asyncio.Lock()
         self._remaining: int | None = None
@@ -264,19 +269,19 @@ class TwitchClient:
             self._remaining = None
 
     async def _wait_for_rate_limit(self, deadline: float) -> None:
-        wait = self._reset_at - time.time()
-        budget = deadline - time.monotonic()
+        wait = self._reset_at - self._clock()
+        budget = deadline - self._clock()
         if budget <= 0:
             raise TwitchUnavailable("Twitch rate limit: still empty after waiting", 429)
-        await asyncio.sleep(min(max(wait, 0.05), budget))
+        await self._sleep(min(max(wait, 0.05), budget))
 
     async def _helix(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A Helix call with the app token: renewed once on 401, rate limits waited out."""
-        deadline = time.monotonic() + self._max_wait
+        deadline = self._clock() + self._max_wait
         token = await self.app_token()
         renewed = False
         while True:
-            if self._remaining == 0 and self._reset_at > time.time():
+            if self._remaining == 0 and self._reset_at > self._clock():
                 await self._wait_for_rate_limit(deadline)
             headers = {"Authorization": f"Bearer {token}", "Client-Id": self._client_id}
             response = await self._send(method, f"{self._api_url}{path}", headers=headers, **kwargs)

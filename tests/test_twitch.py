@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -88,7 +89,7 @@ async def servers() -> AsyncIterator[Servers]:
 
 @asynccontextmanager
 async def make_setup(
-    servers: Servers, config: SimulatorConfig | None = None, **client_options: float
+    servers: Servers, config: SimulatorConfig | None = None, **client_options: Any
 ) -> AsyncIterator[Setup]:
     sim, receiver = Simulator(config or SimulatorConfig(seed=5)), Receiver()
     servers.simulator.app, servers.receiver.app = sim.app, receiver.app
@@ -284,15 +285,35 @@ async def test_429_is_retried_after_the_reset(servers: Servers) -> None:
         assert running.calls("/helix/users") - before == 2  # a 429, then the retry
 
 
+class FakeClock:
+    """Epoch seconds that move only when the client sleeps; records every sleep."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 async def test_rate_limit_gives_up_after_the_bound(servers: Servers) -> None:
     config = SimulatorConfig(rate_limit_points=1, rate_limit_window_s=60)
-    async with make_setup(servers, config, max_rate_limit_wait_s=0.3) as running:
+    clock = FakeClock()
+    async with make_setup(
+        servers, config, max_rate_limit_wait_s=5, clock=clock, sleep=clock.sleep
+    ) as running:
         await running.client.get_users(logins=[STREAMER])
-        started = time.monotonic()
         with pytest.raises(TwitchUnavailable) as raised:
             await running.client.get_users(logins=[STREAMER])
         assert raised.value.status == 429
-        assert time.monotonic() - started < 2
+    # It waited towards the bucket's reset (a minute away), and no longer than the bound.
+    assert clock.slept and sum(clock.slept) == pytest.approx(5)
+    # The call that emptied the bucket, then one try once the bound was waited out (a 429).
+    assert running.calls("/helix/users") == 2
 
 
 async def test_unreachable_twitch_is_unavailable() -> None:
