@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,9 +26,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from sev.app import create_app
+from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.crypto import TokenCipher
 from sev.events import CONNECT_SCOPES, wanted_types
-from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.store import Store, User
 from sev.store.sqlite import SqliteStore
 from sev.tokens import LOGIN_ENDED
