@@ -28,7 +28,7 @@ import pytest_asyncio
 
 from sev.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
 from sev.simulator.catalog import CATALOG
-from sev.simulator.testing import Delivery, Receiver, Swappable, serve_all, wait_until
+from tests.support.servers import Delivery, Receiver, Swappable, serve_all, wait_until
 
 SECRET = "s3cret-for-tests"
 REDIRECT = "http://localhost:8000/auth/callback"
