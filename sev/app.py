@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     live = Live(settings, store, fanout)
     simulator = None
     if settings.demo:
-        from sev.simulator import SimulatorConfig, create_simulator
+        from twitchsim import SimulatorConfig, create_simulator
 
         simulator = create_simulator(
             SimulatorConfig(

@@ -49,7 +49,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from sev.simulator import main as simulator_main
+    from twitchsim import main as simulator_main
 
     simulator_main(["--port", str(args.port)])
     return 0

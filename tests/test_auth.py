@@ -1,6 +1,6 @@
 """Log in with Twitch, sessions, the token lifecycle and "connect your channel", over real HTTP.
 
-SEV (`uvicorn sev.app:app`) and the simulated Twitch (`python -m sev.simulator`) run as separate
+SEV (`uvicorn sev.app:app`) and the simulated Twitch (`python -m twitchsim`) run as separate
 processes on free loopback ports; the test client walks the OAuth flow as a browser would, with
 the simulator's browserless consent (tests/login.py). One test runs SEV in-process instead, so
 that caplog sees every log record it writes.

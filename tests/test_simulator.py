@@ -26,9 +26,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from sev.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
-from sev.simulator.catalog import CATALOG
 from tests.support.servers import Delivery, Receiver, Swappable, serve_all, wait_until
+from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
+from twitchsim.catalog import CATALOG
 
 SECRET = "s3cret-for-tests"
 REDIRECT = "http://localhost:8000/auth/callback"
@@ -1094,10 +1094,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_python_m_sev_simulator_serves_on_the_given_port(http: httpx.AsyncClient) -> None:
+async def test_python_m_twitchsim_serves_on_the_given_port(http: httpx.AsyncClient) -> None:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "sev.simulator", "--port", str(port)],
+        [sys.executable, "-m", "twitchsim", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

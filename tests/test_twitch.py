@@ -12,7 +12,6 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from sev.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
 from sev.twitch import (
     Subscription,
     SubscriptionConflict,
@@ -24,6 +23,7 @@ from sev.twitch import (
     TwitchUnavailable,
 )
 from tests.support.servers import Receiver, Swappable, serve_all, wait_until
+from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
 
 SECRET = "s3cret-for-tests"
 REDIRECT = "http://localhost:8000/auth/callback"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from sev.events import CATALOGUE, EventType
-from sev.simulator.directory import Directory
-from sev.simulator.generator import build_event
 from tests.apps import AppHandle, running_app
 from tests.factories import signed_request
+from twitchsim.directory import Directory
+from twitchsim.generator import build_event
 
 URL = "/webhooks/eventsub"
 IDS = [f"{entry.type}:{entry.condition_key}" for entry in CATALOGUE]

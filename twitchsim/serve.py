@@ -1,4 +1,4 @@
-"""Run the simulated Twitch on its own: `python -m sev.simulator --port N` (or `sev simulate`)."""
+"""Run the simulated Twitch on its own: `python -m twitchsim --port N` (or `sev simulate`)."""
 
 from __future__ import annotations
 
