@@ -8,8 +8,8 @@ scripts/setup.sh --dev
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-echo "== mypy --strict sev"
-.venv/bin/mypy --strict sev
+echo "== mypy --strict sev twitchsim tests bench"
+.venv/bin/mypy --strict sev twitchsim tests bench
 echo "== pytest"
 .venv/bin/python -m pytest --cov --cov-branch --cov-report=term:skip-covered \
   --cov-report=xml:test-artifacts/coverage.xml "$@"

@@ -19,7 +19,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
 from sev import auth, pages, webhooks
-from sev.config import SIMULATOR_MOUNT, Settings, SettingsError, load_settings
+from sev.config import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    SIMULATOR_MOUNT,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 from sev.deps import LoginRequired, Services, StoreDep
 from sev.duties import Duties
 from sev.fanout import RedisFanout, RequireRedis
@@ -56,10 +63,12 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     live = Live(settings, store, fanout)
     simulator = None
     if settings.demo:
-        from sev.simulator import SimulatorConfig, create_simulator
+        from twitchsim import SimulatorConfig, create_simulator
 
         simulator = create_simulator(
             SimulatorConfig(
+                client_id=DEMO_CLIENT_ID,
+                client_secret=DEMO_CLIENT_SECRET,
                 events_per_minute=settings.sev_demo_events_per_minute,
                 public_url=f"{settings.sev_public_url}{SIMULATOR_MOUNT}",
             )

@@ -49,10 +49,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from sev.simulator import main as simulator_main
+    from twitchsim import main as simulator_main
 
-    simulator_main(["--port", str(args.port)])
-    return 0
+    # Without --port, the simulated Twitch's own default applies (one default, kept there).
+    port = [] if args.port is None else ["--port", str(args.port)]
+    return simulator_main(port, prog="sev simulate")
 
 
 def _trigger(args: argparse.Namespace) -> int:
@@ -96,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.set_defaults(handler=handler)
     simulate = commands.add_parser("simulate", help="run the simulated Twitch alone")
-    simulate.add_argument("--port", type=int, default=8001)
+    simulate.add_argument("--port", type=int, default=None, help="default: 8001")
     simulate.set_defaults(handler=_simulate)
     trigger = commands.add_parser("trigger", help="make the simulated Twitch send events")
     trigger.add_argument("type", help="EventSub type, e.g. channel.cheer")

@@ -20,12 +20,13 @@ from cryptography.fernet import Fernet
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The demo app registration is the simulated Twitch's (valid only there, so public on purpose).
-from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-
 TWITCH_API_URL = "https://api.twitch.tv/helix"
 TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
 SIMULATOR_MOUNT = "/_twitch"
+# The demo app registration, handed to the simulated Twitch that demo mode starts. Valid only
+# there (real Twitch has never issued these), so public on purpose.
+DEMO_CLIENT_ID = "sevdemo0simulated0client000001"
+DEMO_CLIENT_SECRET = "sevdemo0secret0only0valid0here"  # noqa: S105 - documented public demo value
 
 
 class SettingsError(Exception):

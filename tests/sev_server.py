@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,13 +98,13 @@ class _Process:
 
 
 class SimulatorProcess(_Process):
-    """The simulated Twitch alone (`python -m sev.simulator --port N`)."""
+    """The simulated Twitch alone (`python -m twitchsim --port N`)."""
 
     def __init__(self, tmp: Path, port: int | None = None) -> None:
         super().__init__("simulated Twitch", port or free_port(), tmp / "simulator.log")
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "sev.simulator", "--port", str(self.port)]
+        return [sys.executable, "-m", "twitchsim", "--port", str(self.port)]
 
     def environment(self) -> dict[str, str]:
         return _clean_env({})

@@ -1,6 +1,6 @@
 """Log in with Twitch, sessions, the token lifecycle and "connect your channel", over real HTTP.
 
-SEV (`uvicorn sev.app:app`) and the simulated Twitch (`python -m sev.simulator`) run as separate
+SEV (`uvicorn sev.app:app`) and the simulated Twitch (`python -m twitchsim`) run as separate
 processes on free loopback ports; the test client walks the OAuth flow as a browser would, with
 the simulator's browserless consent (tests/login.py). One test runs SEV in-process instead, so
 that caplog sees every log record it writes.
@@ -26,10 +26,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from sev.app import create_app
+from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.crypto import TokenCipher
 from sev.deps import services_of
 from sev.events import CONNECT_SCOPES, wanted_types
-from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.store import Store, User
 from sev.store.sqlite import SqliteStore
 from sev.tokens import LOGIN_ENDED

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+import twitchsim
+from sev import cli
 from sev.crypto import TokenCipher
 from sev.store import User
 from sev.store.sqlite import SqliteStore
@@ -84,3 +86,28 @@ def test_sev_trigger_reports_an_unreachable_simulator() -> None:
     result = _sev("trigger", "stream.online", "--streamer", "x", "--url", "http://127.0.0.1:9")
     assert result.returncode != 0
     assert "cannot reach the simulated Twitch" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "forwarded"), [([], []), (["--port", "9123"], ["--port", "9123"])]
+)
+def test_sev_simulate_leaves_the_default_port_to_the_simulator(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], forwarded: list[str]
+) -> None:
+    calls: list[tuple[list[str], str]] = []
+
+    def fake_main(argv: list[str], prog: str) -> int:
+        calls.append((argv, prog))
+        return 0
+
+    monkeypatch.setattr(twitchsim, "main", fake_main)
+    assert cli.main(["simulate", *args]) == 0
+    assert calls == [(forwarded, "sev simulate")]
+
+
+def test_sev_simulate_help_names_the_simulators_default_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--help"])
+    assert f"default: {twitchsim.serve.DEFAULT_PORT}" in capsys.readouterr().out

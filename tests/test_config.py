@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,21 @@ def test_settings_never_show_secrets_in_their_repr(tmp_path: Path) -> None:
     settings = _load(tmp_path, **REAL)
     assert REAL["sev_token_key"] not in repr(settings)
     assert "0123456789abcdef" not in repr(settings)
+
+
+def test_importing_settings_loads_neither_the_simulator_nor_uvicorn() -> None:
+    # A fresh interpreter: this one has long imported both for other tests.
+    code = (
+        "import sys, sev.config; "
+        "print('\\n'.join(name for name in sys.modules "
+        "if name.split('.')[0] in ('twitchsim', 'uvicorn')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.split() == []

@@ -1,11 +1,11 @@
 """The pages, in Debian's Chromium (Playwright) and over HTTP, against real processes.
 
-SEV (`uvicorn sev.app:app`) runs against a standalone simulated Twitch (`python -m
-sev.simulator`), so Twitch outlives SEV when a test restarts it and its retried deliveries
-reach the new process. The browser logs in by clicking through the simulated Twitch's consent
-page; set-up that is not under test (the streamer connecting their channel, another viewer who
-favours the streamer first) goes through tests/login.py over HTTP. Twitch's embed script cannot
-load here (no network): the page must show its placeholder instead.
+SEV (`uvicorn sev.app:app`) runs against a standalone simulated Twitch (`python -m twitchsim`),
+so Twitch outlives SEV when a test restarts it and its retried deliveries reach the new process.
+The browser logs in by clicking through the simulated Twitch's consent page; set-up that is not
+under test (the streamer connecting their channel, another viewer who favours the streamer
+first) goes through tests/login.py over HTTP. Twitch's embed script cannot load here (no
+network): the page must show its placeholder instead.
 
 Screenshots go to test-artifacts/ (kept by CI, ignored by git).
 """

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.crypto import TokenCipher
-from sev.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.store import Store, User
 from sev.store.sqlite import SqliteStore
 from tests.factories import session_cookie

@@ -13,8 +13,6 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from sev.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
-from sev.simulator.testing import Receiver, Swappable, serve_all, wait_until
 from sev.twitch import (
     Subscription,
     SubscriptionConflict,
@@ -25,6 +23,8 @@ from sev.twitch import (
     TwitchForbidden,
     TwitchUnavailable,
 )
+from tests.support.servers import Receiver, Swappable, serve_all, wait_until
+from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
 
 SECRET = "s3cret-for-tests"
 REDIRECT = "http://localhost:8000/auth/callback"

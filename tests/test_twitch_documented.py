@@ -21,13 +21,13 @@ import httpx
 import pytest
 
 from sev.events import CATALOGUE, EventType, build_event
-from sev.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
-from sev.simulator.testing import Receiver, serve_all, wait_until
 from sev.store import Broadcaster, SubscriptionRecord, User
 from sev.streamers import describe
 from sev.twitch import Budget, Subscription, TokenInfo
 from tests.apps import AppHandle, running_app
 from tests.factories import signed_request
+from tests.support.servers import Receiver, serve_all, wait_until
+from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
 
 # Create EventSub Subscription, the reference's example response (202).
 CREATE_RESPONSE: dict[str, Any] = {

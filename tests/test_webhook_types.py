@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from sev.events import CATALOGUE, EventType
-from sev.simulator.directory import Directory
-from sev.simulator.generator import build_event
 from tests.apps import AppHandle, running_app
 from tests.factories import signed_request
+from twitchsim.directory import Directory
+from twitchsim.generator import generate_event
 
 URL = "/webhooks/eventsub"
 IDS = [f"{entry.type}:{entry.condition_key}" for entry in CATALOGUE]
@@ -61,7 +61,7 @@ async def test_webhook_stores_each_type_with_a_meaningful_summary(
     directory = Directory()
     broadcaster = next(account for account in directory if account.streamer)
     rng = random.Random(entry.key)
-    data = build_event(
+    data = generate_event(
         entry.type,
         broadcaster,
         directory,

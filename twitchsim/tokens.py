@@ -28,7 +28,7 @@ class OAuthFailure(Exception):
 
 
 @dataclass
-class Grant:
+class SimGrant:
     """One user's consent to one client for some scopes; its tokens live and die with it."""
 
     id: str
@@ -77,14 +77,14 @@ class TokenStore:
         self,
         lifetime_s: int,
         *,
-        on_grant_revoked: Callable[[Grant], None] = lambda grant: None,
+        on_grant_revoked: Callable[[SimGrant], None] = lambda grant: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.lifetime_s = lifetime_s
         self.clock = clock
         self.on_grant_revoked = on_grant_revoked
         self.codes: dict[str, AuthorizationCode] = {}
-        self.grants: dict[str, Grant] = {}
+        self.grants: dict[str, SimGrant] = {}
         self.access: dict[str, AccessToken] = {}
         self.refresh: dict[str, RefreshToken] = {}
 
@@ -109,7 +109,7 @@ class TokenStore:
             raise OAuthFailure(400, "Invalid authorization code")
         if found.redirect_uri != redirect_uri:
             raise OAuthFailure(400, "Parameter redirect_uri does not match registered URI")
-        grant = Grant(new_token(), client_id, found.user_id, found.scopes)
+        grant = SimGrant(new_token(), client_id, found.user_id, found.scopes)
         self.grants[grant.id] = grant
         return self._user_tokens(grant)
 
@@ -203,7 +203,7 @@ class TokenStore:
             for g in self.grants.values()
         )
 
-    def _user_tokens(self, grant: Grant) -> tuple[AccessToken, RefreshToken]:
+    def _user_tokens(self, grant: SimGrant) -> tuple[AccessToken, RefreshToken]:
         access = AccessToken(
             new_token(),
             grant.client_id,
@@ -217,7 +217,7 @@ class TokenStore:
         self.refresh[refresh.token] = refresh
         return access, refresh
 
-    def _revoke_grant(self, grant: Grant) -> None:
+    def _revoke_grant(self, grant: SimGrant) -> None:
         grant.revoked = True
         self.access = {k: t for k, t in self.access.items() if t.grant_id != grant.id}
         self.refresh = {k: t for k, t in self.refresh.items() if t.grant_id != grant.id}

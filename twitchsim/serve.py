@@ -1,4 +1,4 @@
-"""Run the simulated Twitch on its own: `python -m sev.simulator --port N` (or `sev simulate`)."""
+"""Run the simulated Twitch on its own: `python -m twitchsim [--port N]` (or `sev simulate`)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,18 @@ from .core import Simulator
 
 log = logging.getLogger(__name__)
 
+# The one default port of the standalone simulated Twitch (SEV itself defaults to 8000).
+DEFAULT_PORT = 8001
 
-def _parser() -> argparse.ArgumentParser:
+
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sev simulate", description="Run the simulated Twitch (OAuth, Helix, EventSub)."
+        prog=prog, description="Run the simulated Twitch (OAuth, Helix, EventSub)."
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8081, help="port to listen on")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})"
+    )
     parser.add_argument(
         "--events-per-minute", type=float, default=0, help="steady random events (0 = off)"
     )
@@ -31,9 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m twitchsim") -> int:
     """Parse arguments and serve until interrupted; the app's lifespan starts the workers."""
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     config = SimulatorConfig(
         events_per_minute=args.events_per_minute,
         public_url=args.public_url,

@@ -1,4 +1,4 @@
-"""Test support: serve an ASGI app on a free loopback port, and a recording webhook receiver."""
+"""Serve ASGI apps on free loopback ports, and a recording webhook receiver (test support)."""
 
 from __future__ import annotations
 

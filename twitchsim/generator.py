@@ -11,7 +11,8 @@ from typing import Any
 from .directory import Account, Directory
 from .timestamps import rfc3339_nano, rfc3339_offset
 
-Event = dict[str, Any]
+# An EventSub event object (the `event` of a notification), as the simulator builds it.
+SimEvent = dict[str, Any]
 
 _TITLES = (
     "Any% glitchless, WR pace or bust",
@@ -55,7 +56,7 @@ def _nulls(prefix: str = "user") -> dict[str, None]:
     return {f"{prefix}_id": None, f"{prefix}_login": None, f"{prefix}_name": None}
 
 
-def _stream_online(b: Account, d: Directory, rng: random.Random) -> Event:
+def _stream_online(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     return {
         "id": str(rng.randrange(10**10, 10**11)),
         **b.user_fields("broadcaster_user"),
@@ -64,11 +65,11 @@ def _stream_online(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _stream_offline(b: Account, d: Directory, rng: random.Random) -> Event:
+def _stream_offline(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     return b.user_fields("broadcaster_user")
 
 
-def _channel_update(b: Account, d: Directory, rng: random.Random) -> Event:
+def _channel_update(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     category_id, category_name = rng.choice(_CATEGORIES)
     return {
         **b.user_fields("broadcaster_user"),
@@ -80,12 +81,12 @@ def _channel_update(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _user_update(b: Account, d: Directory, rng: random.Random) -> Event:
+def _user_update(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     # No `email`: Twitch includes it only when the user granted user:read:email.
     return {**b.user_fields("user"), "email_verified": True, "description": b.description}
 
 
-def _follow(b: Account, d: Directory, rng: random.Random) -> Event:
+def _follow(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     actor = _actor(rng, d, b)
     return {
         **actor.user_fields(),
@@ -94,7 +95,7 @@ def _follow(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _subscribe(b: Account, d: Directory, rng: random.Random) -> Event:
+def _subscribe(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     actor = _actor(rng, d, b)
     return {
         **actor.user_fields(),
@@ -104,7 +105,7 @@ def _subscribe(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _gift(b: Account, d: Directory, rng: random.Random) -> Event:
+def _gift(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     anonymous = rng.random() < 0.2
     total = rng.choice((1, 1, 5, 10, 20))
     return {
@@ -117,7 +118,7 @@ def _gift(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _resub(b: Account, d: Directory, rng: random.Random) -> Event:
+def _resub(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     text = rng.choice(_MESSAGES) + " Kappa"
     months = rng.randrange(2, 60)
     return {
@@ -134,7 +135,7 @@ def _resub(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _cheer(b: Account, d: Directory, rng: random.Random) -> Event:
+def _cheer(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     anonymous = rng.random() < 0.15
     bits = rng.choice((1, 100, 100, 500, 1000, 10000))
     return {
@@ -146,7 +147,7 @@ def _cheer(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _contributions(b: Account, d: Directory, rng: random.Random) -> list[Event]:
+def _contributions(b: Account, d: Directory, rng: random.Random) -> list[dict[str, Any]]:
     people = rng.sample([a for a in d if a != b], 2)
     return [
         {**p.user_fields(), "type": rng.choice(("bits", "subscription", "other")),
@@ -155,7 +156,7 @@ def _contributions(b: Account, d: Directory, rng: random.Random) -> list[Event]:
     ]  # fmt: skip
 
 
-def _hype_train_common(b: Account, d: Directory, rng: random.Random) -> Event:
+def _hype_train_common(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     return {
         "id": str(uuid.UUID(int=rng.getrandbits(128))),
         **b.user_fields("broadcaster_user"),
@@ -168,7 +169,7 @@ def _hype_train_common(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _hype_train_begin(b: Account, d: Directory, rng: random.Random) -> Event:
+def _hype_train_begin(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     event = _hype_train_common(b, d, rng)
     level, total = event["level"], event["total"]
     return {
@@ -182,7 +183,7 @@ def _hype_train_begin(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _hype_train_end(b: Account, d: Directory, rng: random.Random) -> Event:
+def _hype_train_end(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     return {
         **_hype_train_common(b, d, rng),
         "started_at": rfc3339_offset(-300),
@@ -195,8 +196,10 @@ def _new_id(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128)))
 
 
-def _poll(b: Account, d: Directory, rng: random.Random, *, ended: bool) -> Event:
-    choices: list[Event] = [{"id": _new_id(rng), "title": t} for t in ("Yes", "No", "Maybe")]
+def _poll(b: Account, d: Directory, rng: random.Random, *, ended: bool) -> SimEvent:
+    choices: list[dict[str, Any]] = [
+        {"id": _new_id(rng), "title": t} for t in ("Yes", "No", "Maybe")
+    ]
     if ended:
         for choice in choices:
             votes = rng.randrange(0, 300)
@@ -216,13 +219,13 @@ def _poll(b: Account, d: Directory, rng: random.Random, *, ended: bool) -> Event
     }
 
 
-def _prediction(b: Account, d: Directory, rng: random.Random, *, ended: bool) -> Event:
-    outcomes: list[Event] = [
+def _prediction(b: Account, d: Directory, rng: random.Random, *, ended: bool) -> SimEvent:
+    outcomes: list[dict[str, Any]] = [
         {"id": _new_id(rng), "title": "We win", "color": "blue"},
         {"id": _new_id(rng), "title": "We lose", "color": "pink"},
     ]
-    event: Event = {"id": _new_id(rng), **b.user_fields("broadcaster_user"),
-                    "title": "Will we beat the boss?", "outcomes": outcomes}  # fmt: skip
+    event: SimEvent = {"id": _new_id(rng), **b.user_fields("broadcaster_user"),
+                       "title": "Will we beat the boss?", "outcomes": outcomes}  # fmt: skip
     if not ended:
         return {**event, "started_at": rfc3339_nano(), "locks_at": rfc3339_offset(120)}
     for index, outcome in enumerate(outcomes):
@@ -245,7 +248,7 @@ def _prediction(b: Account, d: Directory, rng: random.Random, *, ended: bool) ->
     }
 
 
-def _redemption(b: Account, d: Directory, rng: random.Random) -> Event:
+def _redemption(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     title, cost, prompt = rng.choice(_REWARDS)
     return {
         "id": _new_id(rng),
@@ -259,7 +262,7 @@ def _redemption(b: Account, d: Directory, rng: random.Random) -> Event:
     }  # fmt: skip
 
 
-def _shoutout(b: Account, d: Directory, rng: random.Random) -> Event:
+def _shoutout(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     other = d.someone_else(rng, b, streamer=True)
     return {
         **b.user_fields("broadcaster_user"),
@@ -269,7 +272,7 @@ def _shoutout(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _charity(b: Account, d: Directory, rng: random.Random) -> Event:
+def _charity(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     return {
         "id": _new_id(rng),
         "campaign_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "charity-" + b.id)),
@@ -283,7 +286,7 @@ def _charity(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-def _ad_break(b: Account, d: Directory, rng: random.Random) -> Event:
+def _ad_break(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     return {
         "duration_seconds": rng.choice((30, 60, 90, 180)),
         "started_at": rfc3339_nano(),
@@ -293,7 +296,7 @@ def _ad_break(b: Account, d: Directory, rng: random.Random) -> Event:
     }
 
 
-Builder = Callable[[Account, Directory, random.Random], Event]
+Builder = Callable[[Account, Directory, random.Random], SimEvent]
 
 BUILDERS: dict[str, Builder] = {
     "stream.online": _stream_online,
@@ -318,14 +321,14 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
-def build_event(
+def generate_event(
     type_: str,
     broadcaster: Account,
     directory: Directory,
     rng: random.Random,
     *,
     raided: bool = True,
-) -> Event:
+) -> SimEvent:
     """A fresh event of this type in the broadcaster's channel (for a raid: into it, or out)."""
     if type_ == "channel.raid":
         other = directory.someone_else(rng, broadcaster, streamer=True)

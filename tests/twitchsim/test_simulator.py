@@ -26,9 +26,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from sev.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
-from sev.simulator.catalog import CATALOG
-from sev.simulator.testing import Delivery, Receiver, Swappable, serve_all, wait_until
+from tests.support.servers import Delivery, Receiver, Swappable, serve_all, wait_until
+from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
+from twitchsim.catalog import CATALOG
 
 SECRET = "s3cret-for-tests"
 REDIRECT = "http://localhost:8000/auth/callback"
@@ -706,7 +706,9 @@ async def test_delete(world: World) -> None:
 
 
 async def test_users_by_login_and_id_leave_unknown_out(world: World) -> None:
-    params = [("login", "PixelPaladin"), ("id", VIEWER_ID), ("login", "nobody_here"), ("id", "1")]
+    params = httpx.QueryParams(
+        [("login", "PixelPaladin"), ("id", VIEWER_ID), ("login", "nobody_here"), ("id", "1")]
+    )
     response = await world.http.get(
         f"{world.base}/helix/users", params=params, headers=world.headers(await world.app_token())
     )
@@ -725,7 +727,7 @@ async def test_users_by_login_and_id_leave_unknown_out(world: World) -> None:
 async def test_users_limits_and_auth(world: World) -> None:
     token = await world.app_token()
     url = f"{world.base}/helix/users"
-    too_many = [("login", f"user{n}") for n in range(101)]
+    too_many = httpx.QueryParams([("login", f"user{n}") for n in range(101)])
     response = await world.http.get(url, params=too_many, headers=world.headers(token))
     assert response.status_code == 400
     assert (await world.http.get(url, params={"login": STREAMER})).status_code == 401
@@ -1094,10 +1096,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_python_m_sev_simulator_serves_on_the_given_port(http: httpx.AsyncClient) -> None:
+async def test_python_m_twitchsim_serves_on_the_given_port(http: httpx.AsyncClient) -> None:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "sev.simulator", "--port", str(port)],
+        [sys.executable, "-m", "twitchsim", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

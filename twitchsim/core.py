@@ -22,17 +22,17 @@ from .config import Faults, SimulatorConfig
 from .control import ControlRoutes
 from .deliveries import Deliveries, envelope
 from .directory import Directory
-from .generator import Event, build_event
+from .generator import SimEvent, generate_event
 from .helix import HelixRoutes
 from .oauth import OAuthRoutes
 from .ratelimit import TokenBucket
-from .subscriptions import REVOCATION_STATUSES, SimSubscription, Subscriptions
-from .tokens import Grant, TokenStore
+from .subscriptions import REVOCATION_STATUSES, SimSubscription, SimSubscriptions
+from .tokens import SimGrant, TokenStore
 
 log = logging.getLogger(__name__)
 
 
-def _matches(sub: SimSubscription, event: Event) -> bool:
+def _matches(sub: SimSubscription, event: SimEvent) -> bool:
     condition = sub.condition
     if sub.type == "channel.raid":
         # Both sides are in the condition; the unused one is "".
@@ -60,7 +60,7 @@ class Simulator:
         self.faults = Faults()
         self.directory = Directory()
         self.tokens = TokenStore(config.token_lifetime_s, on_grant_revoked=self._grant_revoked)
-        self.subscriptions = Subscriptions(self.directory, self.tokens)
+        self.subscriptions = SimSubscriptions(self.directory, self.tokens)
         self._rng = random.Random(config.seed)  # noqa: S311 - event content, not secrets
         self.deliveries = Deliveries(config, self.faults, self.subscriptions, self._rng)
         self._buckets: dict[str, TokenBucket] = {}
@@ -152,12 +152,12 @@ class Simulator:
         raided = incoming or not outgoing
         sent: list[str] = []
         for _ in range(count):
-            event = build_event(type, account, self.directory, self._rng, raided=raided)
+            event = generate_event(type, account, self.directory, self._rng, raided=raided)
             event.update(overrides)
             sent += self._fan_out(type, event)
         return sent
 
-    def _fan_out(self, type_: str, event: Event) -> list[str]:
+    def _fan_out(self, type_: str, event: SimEvent) -> list[str]:
         sent = []
         for sub in list(self.subscriptions.values()):
             if sub.status == "enabled" and sub.type == type_ and _matches(sub, event):
@@ -180,10 +180,10 @@ class Simulator:
             )
             if account is not None:
                 raided = bool(sub.condition.get("to_broadcaster_user_id"))
-                event = build_event(sub.type, account, self.directory, self._rng, raided=raided)
+                event = generate_event(sub.type, account, self.directory, self._rng, raided=raided)
                 self._fan_out(sub.type, event)
 
-    def _grant_revoked(self, grant: Grant) -> None:
+    def _grant_revoked(self, grant: SimGrant) -> None:
         self.revoke(self.subscriptions.revoke_unauthorized(grant), "authorization_revoked")
 
     def revoke(self, subs: list[SimSubscription], status: str) -> list[str]:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from .catalog import CATALOG, TypeSpec
 from .directory import Directory
 from .timestamps import rfc3339_nano
-from .tokens import Grant, TokenStore
+from .tokens import SimGrant, TokenStore
 
 ACTIVE_STATUSES = frozenset({"enabled", "webhook_callback_verification_pending"})
 # The webhook statuses Twitch documents for a subscription it revoked.
@@ -134,7 +134,7 @@ def _valid_secret(secret: object) -> bool:
     )
 
 
-class Subscriptions(Mapping[str, SimSubscription]):
+class SimSubscriptions(Mapping[str, SimSubscription]):
     """All clients' subscriptions by id, in creation order, with Twitch's rules."""
 
     def __init__(self, directory: Directory, tokens: TokenStore) -> None:
@@ -245,7 +245,7 @@ class Subscriptions(Mapping[str, SimSubscription]):
             and (user_id is None or user_id in s.user_ids())
         ]
 
-    def revoke_unauthorized(self, grant: Grant) -> list[SimSubscription]:
+    def revoke_unauthorized(self, grant: SimGrant) -> list[SimSubscription]:
         """After a grant died: mark scoped subscriptions no grant covers any more as revoked."""
         still = self._tokens.granted_scopes(grant.client_id, grant.user_id)
         revoked = []

@@ -23,11 +23,15 @@ from .timestamps import rfc3339_nano
 
 log = logging.getLogger(__name__)
 
-MessageType = Literal["notification", "webhook_callback_verification", "revocation"]
+SimMessageType = Literal["notification", "webhook_callback_verification", "revocation"]
 
 
-def sign(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
-    """Twitch's signature: `sha256=` + hex HMAC-SHA256 over message id + timestamp + raw body."""
+def sign_message(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
+    """Twitch's signature: `sha256=` + hex HMAC-SHA256 over message id + timestamp + raw body.
+
+    Written again here rather than shared with SEV's check: a mistake in one shows up as a
+    failed delivery against the other.
+    """
     mac = hmac.new(secret.encode(), message_id.encode() + timestamp.encode() + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
 
@@ -41,11 +45,11 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 
 @dataclass
-class Message:
+class SimMessage:
     """One message to one subscription's callback; resends keep its id."""
 
     id: str
-    type: MessageType
+    type: SimMessageType
     subscription: SimSubscription
     body: bytes
     challenge: str | None = None
@@ -56,7 +60,7 @@ class Attempt:
     """A record of one HTTP attempt, for tests and the control endpoint."""
 
     message_id: str
-    message_type: MessageType
+    message_type: SimMessageType
     subscription_id: str
     retry: int
     status_code: int | None
@@ -65,18 +69,18 @@ class Attempt:
 
 def envelope(
     sub: SimSubscription,
-    type_: MessageType,
+    type_: SimMessageType,
     *,
     event: dict[str, Any] | None = None,
     challenge: str | None = None,
-) -> Message:
+) -> SimMessage:
     """Build a message: the subscription as it is now, plus the event or the challenge."""
     payload: dict[str, Any] = {"subscription": sub.public()}
     if challenge is not None:
         payload = {"challenge": challenge, **payload}
     if event is not None:
         payload["event"] = event
-    return Message(str(uuid.uuid4()), type_, sub, encode(payload), challenge)
+    return SimMessage(str(uuid.uuid4()), type_, sub, encode(payload), challenge)
 
 
 def _is_plain_text(content_type: str) -> bool:
@@ -97,7 +101,7 @@ class Deliveries:
         self._faults = faults
         self._subscriptions = subscriptions
         self._rng = rng
-        self._lanes: dict[str, deque[Message]] = {}
+        self._lanes: dict[str, deque[SimMessage]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._http: httpx.AsyncClient | None = None
         self._limit = asyncio.Semaphore(config.max_concurrent_deliveries)
@@ -120,7 +124,7 @@ class Deliveries:
                 await task
         self._lanes.clear()
 
-    def send(self, message: Message) -> None:
+    def send(self, message: SimMessage) -> None:
         """Queue a message behind the others of its subscription."""
         subscription_id = message.subscription.id
         self._lanes.setdefault(subscription_id, deque()).append(message)
@@ -160,7 +164,7 @@ class Deliveries:
     def _current(self, sub: SimSubscription) -> bool:
         return self._subscriptions.get(sub.id) is sub
 
-    async def _deliver(self, message: Message) -> None:
+    async def _deliver(self, message: SimMessage) -> None:
         if self._faults.delay_s:
             await asyncio.sleep(self._faults.delay_s)
         sub = message.subscription
@@ -182,7 +186,7 @@ class Deliveries:
         else:
             await self._notify(message)
 
-    async def _notify(self, message: Message) -> None:
+    async def _notify(self, message: SimMessage) -> None:
         sub = message.subscription
         delays = (0.0, *self._config.retry_delays_s)
         for retry, delay in enumerate(delays):
@@ -198,7 +202,7 @@ class Deliveries:
         sub.status = "notification_failures_exceeded"
         await self._post(envelope(sub, "revocation"), 0)
 
-    async def _post(self, message: Message, retry: int) -> httpx.Response | None:
+    async def _post(self, message: SimMessage, retry: int) -> httpx.Response | None:
         http = self._http
         if http is None:
             return None
@@ -211,7 +215,9 @@ class Deliveries:
             "Twitch-Eventsub-Message-Id": message.id,
             "Twitch-Eventsub-Message-Retry": str(retry),
             "Twitch-Eventsub-Message-Type": message.type,
-            "Twitch-Eventsub-Message-Signature": sign(secret, message.id, timestamp, message.body),
+            "Twitch-Eventsub-Message-Signature": sign_message(
+                secret, message.id, timestamp, message.body
+            ),
             "Twitch-Eventsub-Message-Timestamp": timestamp,
             "Twitch-Eventsub-Subscription-Type": sub.type,
             "Twitch-Eventsub-Subscription-Version": sub.version,

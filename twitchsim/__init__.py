@@ -7,11 +7,15 @@ An ASGI app of its own (`Simulator.app`) that speaks Twitch's wire contract, so 
 
 Browserless consent: `GET <base>/oauth2/authorize?...&login=<demo login>&decision=authorize`
 redirects straight back with a code (`decision=cancel` answers `access_denied`).
+
+Standalone: it imports nothing of SEV. Where SEV has a class or function of the same name for
+its own side of the wire, the simulator's carries a `Sim` prefix or its own verb
+(`SimGrant`, `SimSubscriptions`, `SimMessage`, `SimEvent`, `sign_message`, `generate_event`).
 """
 
 from .config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Faults, SimulatorConfig
 from .core import Simulator, create_simulator
-from .deliveries import sign
+from .deliveries import sign_message
 from .directory import DEMO_ACCOUNTS, Account
 from .serve import main
 
@@ -25,5 +29,5 @@ __all__ = [
     "SimulatorConfig",
     "create_simulator",
     "main",
-    "sign",
+    "sign_message",
 ]
