@@ -29,9 +29,8 @@ from sev.config import (
 )
 from sev.deps import LoginRequired, Services, StoreDep
 from sev.duties import Duties
-from sev.fanout import RedisFanout, RequireRedis
 from sev.ingest import Ingestor
-from sev.live import Live
+from sev.live import Live, RedisFanout, RequireRedis
 from sev.runtime import restore_gc, tune_gc
 from sev.security import SecurityHeaders, redact_access_log
 from sev.sessions import SESSION_COOKIE

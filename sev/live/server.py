@@ -9,8 +9,8 @@ import socketio
 
 from sev.config import Settings
 from sev.events import Event
-from sev.fanout import RedisFanout
-from sev.rooms import RoomManager
+from sev.live.fanout import RedisFanout
+from sev.live.rooms import RoomManager
 from sev.sessions import read_session
 from sev.store import MAX_CATCH_UP, Store, StoreUnavailable
 from sev.streamers import normalize_login, read_events
@@ -46,7 +46,7 @@ class Live:
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             transports=["websocket"],
-            # RoomManager: one encoded packet per room emit, slow viewers dropped (sev/rooms.py).
+            # RoomManager: one encoded packet per room emit, slow viewers dropped (rooms.py).
             client_manager=manager if manager is not None else RoomManager(),
             cors_allowed_origins=_origins(settings),
             logger=False,

@@ -1,4 +1,4 @@
-"""Several SEV processes sharing Socket.IO rooms through Redis (sev/fanout.py), and the Procfile.
+"""Several SEV processes sharing Socket.IO rooms through Redis (sev/live/fanout.py), and the Procfile.
 
 Real services only: a redis-server and the MongoDB-wire server (fixtures), two SEV processes
 (`uvicorn sev.app:app`) configured as for real Twitch with Twitch at a loopback port where nothing
@@ -28,8 +28,8 @@ from redis.asyncio import Redis
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from sev.crypto import TokenCipher
-from sev.fanout import PUBLISH_TIMEOUT_S, RedisFanout, redacted
-from sev.rooms import RoomManager
+from sev.live.fanout import PUBLISH_TIMEOUT_S, RedisFanout, redacted
+from sev.live.rooms import RoomManager
 from sev.store import Broadcaster, User
 from sev.store.mongo import MongoStore
 from tests.factories import notification_body, session_cookie, signed_request
@@ -310,7 +310,7 @@ async def test_messages_redis_did_not_take_are_published_in_order_when_it_is_bac
     finally:
         await fanout.stop()
     assert seqs == [1, 2, 3, 4]
-    logged = [record.getMessage() for record in caplog.records if record.name == "sev.fanout"]
+    logged = [record.getMessage() for record in caplog.records if record.name == "sev.live.fanout"]
     assert sum(OUTAGE_LOST in line for line in logged) == 1, logged
     assert any("published 3 messages kept" in line for line in logged), logged
 

@@ -38,7 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sev.rooms import RoomManager
+from sev.live.rooms import RoomManager
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class _Outage:
 class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc]
     """`AsyncRedisManager` that survives a Redis outage without holding up the webhook path.
 
-    Emits to this process's own viewers go through `RoomManager` (sev/rooms.py: one encoded
+    Emits to this process's own viewers go through `RoomManager` (rooms.py: one encoded
     packet per room emit, viewers that stop reading disconnected), as without Redis.
     """
 
@@ -181,7 +181,7 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
         socketio.AsyncRedisManager.__init__(
             self, url, redis_options=_redis_options(url), logger=log
         )
-        # Set by the Socket.IO side (sev/live.py): sees every emit handled in this process; the
+        # Set by the Socket.IO side (server.py): sees every emit handled in this process; the
         # subscription was lost (called at once, so it can note what its viewers had been sent);
         # the subscription is back (re-send what they missed).
         self.on_emit: Observer | None = None

@@ -1,4 +1,4 @@
-"""RoomManager (sev/rooms.py) against the python-socketio / python-engineio it is pinned to:
+"""RoomManager (sev/live/rooms.py) against the python-socketio / python-engineio it is pinned to:
 a real AsyncServer under uvicorn on a loopback port, real websocket clients."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import uvicorn
 from engineio import packet as eio_packet
 
 from bench.sioclient import SioClient
-from sev.rooms import RoomManager
+from sev.live.rooms import RoomManager
 from tests.services import free_port
 
 ROOM = "broadcaster:1337"
