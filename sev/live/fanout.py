@@ -16,7 +16,7 @@ changes only how it behaves when Redis fails, because the ingest worker awaits e
 
 Relies on python-socketio 5.x's pub/sub hooks (`_publish`, `_listen`, `_handle_emit`) and on
 `AsyncPubSubManager` delivering to local viewers through `super().emit`, which the class order
-makes `RoomManager.emit`; pyproject pins `python-socketio<5.19` and tests/test_fanout.py covers
+makes `RoomManager.emit`; pyproject pins `python-socketio<5.19` and tests/live/test_fanout.py covers
 them.
 """
 

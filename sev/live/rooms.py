@@ -22,7 +22,7 @@ disconnected instead: its queue is dropped and its connection aborted, and the p
 with `after` and misses nothing.
 
 Relies on python-socketio 5.x / python-engineio 4.x internals, pinned in pyproject
-(`python-socketio<5.19`) and checked by tests/test_fanout_manager.py: `AsyncManager.rooms` /
+(`python-socketio<5.19`) and checked by tests/live/test_rooms.py: `AsyncManager.rooms` /
 `get_participants`, `server.packet_class`, `server.eio.sockets[eio_sid].queue` (an
 `asyncio.Queue` of `engineio.packet.Packet` drained by the websocket writer), `AsyncSocket.close`
 and `server.environ[eio_sid]["asgi.send"]`; for the direct path, uvicorn's

@@ -1,4 +1,4 @@
-"""Several SEV processes sharing Socket.IO rooms through Redis (sev/live/fanout.py), and the Procfile.
+"""SEV processes sharing Socket.IO rooms through Redis (sev/live/fanout.py), and the Procfile.
 
 Real services only: a redis-server and the MongoDB-wire server (fixtures), two SEV processes
 (`uvicorn sev.app:app`) configured as for real Twitch with Twitch at a loopback port where nothing

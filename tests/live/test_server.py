@@ -1,4 +1,4 @@
-"""The socket protocol (sev/live/server.py) over a real SEV process, with python-socketio's own client.
+"""The socket protocol (sev/live/server.py) over a real SEV process, with python-socketio's client.
 
 One SEV process (`uvicorn sev.app:app`, embedded SQLite) configured as for real Twitch, with
 Twitch at a loopback port where nothing listens: these tests need no Twitch. Broadcasters and
