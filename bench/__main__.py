@@ -170,7 +170,7 @@ def main() -> int:
     mongo = None
     if not args.skip_mongo:
         try:
-            from tests.services import MongoServer, ferretdb_path, is_executable
+            from tests.support.services import MongoServer, ferretdb_path, is_executable
 
             if is_executable(ferretdb_path()):
                 mongo = MongoServer()

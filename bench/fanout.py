@@ -19,7 +19,7 @@ import httpx
 
 from bench.servers import BROADCASTER, SECRET, NodeClients, cookie, cpu_seconds, rss_kb
 from sev.events import build_event
-from tests.factories import notification_body, signed_request
+from tests.support.factories import notification_body, signed_request
 
 DRAIN_S = 1.5
 # Like Twitch: a webhook not acknowledged (timeout, 5xx) is sent again, the same message id.

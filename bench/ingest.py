@@ -23,7 +23,7 @@ from bench.servers import (
     cpu_seconds,
     pid_of,
 )
-from tests.sev_server import _Process
+from tests.support.processes import _Process
 
 CONCURRENCY = 64
 

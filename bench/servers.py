@@ -15,9 +15,9 @@ from typing import Any
 
 from sev.config import Settings
 from sev.store import Broadcaster, User, create_store
-from tests.factories import session_cookie
-from tests.services import free_port
-from tests.sev_server import ROOT, SevProcess, _clean_env, _Process
+from tests.support.factories import session_cookie
+from tests.support.processes import ROOT, SevProcess, _clean_env, _Process
+from tests.support.services import free_port
 
 BENCH = Path(__file__).resolve().parent
 # Loopback-only benchmark secrets, not used anywhere else.
@@ -98,7 +98,7 @@ async def prepare_store(env: dict[str, str]) -> None:
 
 
 class BenchSev(SevProcess):
-    """SEV under uvicorn exactly as tests/sev_server.py runs it, pinned to the server core."""
+    """SEV under uvicorn as tests/support/processes.py runs it, pinned to the server core."""
 
     def __init__(self, tmp: Path, mongodb_uri: str | None = None) -> None:
         port = free_port()

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sev_server import ROOT, SevProcess, _clean_env
+from tests.support.processes import ROOT, SevProcess, _clean_env
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 SEV (`uvicorn sev.app:app`) and the simulated Twitch (`python -m twitchsim`) run as separate
 processes on free loopback ports; the test client walks the OAuth flow as a browser would, with
-the simulator's browserless consent (tests/login.py). One test runs SEV in-process instead, so
-that caplog sees every log record it writes.
+the simulator's browserless consent (tests/support/login.py). One test runs SEV in-process
+instead, so that caplog sees every log record it writes.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import inspect
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,8 @@ from sev.events import CONNECT_SCOPES, wanted_types
 from sev.store import Store, User
 from sev.store.sqlite import SqliteStore
 from sev.tokens import LOGIN_ENDED
-from tests.apps import test_settings as app_settings
-from tests.login import (
+from tests.support.apps import test_settings as app_settings
+from tests.support.login import (
     connect_channel,
     csrf_token,
     decide,
@@ -44,72 +43,15 @@ from tests.login import (
     start_connect,
     start_login,
 )
-from tests.services import free_port
-from tests.sev_server import SevProcess, SimulatorProcess
+from tests.support.polling import eventually
+from tests.support.processes import SevProcess, SimulatorProcess
+from tests.support.services import free_port
 
 STREAMER = "pixelpaladin"
 STREAMER_ID = "41000001"
 VIEWER = "viewer_vic"
 VIEWER_ID = "42000001"
 CONNECTED_TYPES = {e.type for e in wanted_types(set(CONNECT_SCOPES)) if e.scope}
-
-
-class _Simulator(SimulatorProcess):
-    """The standalone simulated Twitch, optionally with short-lived tokens."""
-
-    def __init__(self, tmp: Path, token_lifetime: int | None = None) -> None:
-        super().__init__(tmp)
-        self.token_lifetime = token_lifetime
-
-    def command(self) -> list[str]:
-        extra = ["--token-lifetime", str(self.token_lifetime)] if self.token_lifetime else []
-        return [*super().command(), *extra]
-
-
-@pytest.fixture
-def processes() -> Iterator[list[SimulatorProcess | SevProcess]]:
-    started: list[SimulatorProcess | SevProcess] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
-
-
-@pytest.fixture
-def make_simulator(tmp_path: Path, processes: list[Any]) -> Callable[..., SimulatorProcess]:
-    def make(token_lifetime: int | None = None) -> SimulatorProcess:
-        simulator = _Simulator(tmp_path, token_lifetime)
-        simulator.start()
-        processes.append(simulator)
-        return simulator
-
-    return make
-
-
-@pytest.fixture
-def simulator(make_simulator: Callable[..., SimulatorProcess]) -> SimulatorProcess:
-    return make_simulator()
-
-
-@pytest.fixture
-def make_sev(tmp_path: Path, processes: list[Any]) -> Callable[..., SevProcess]:
-    def make(simulator: SimulatorProcess, port: int | None = None, **env: str) -> SevProcess:
-        sev = SevProcess.against(simulator, tmp_path, env=env, port=port)
-        sev.start()
-        processes.append(sev)
-        return sev
-
-    return make
-
-
-@pytest.fixture
-def sev(simulator: SimulatorProcess, make_sev: Callable[..., SevProcess]) -> SevProcess:
-    return make_sev(simulator)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=20) as browser:
-        yield browser
 
 
 @asynccontextmanager
@@ -149,21 +91,6 @@ async def _revoke_at_twitch(simulator: SimulatorProcess, token: str) -> None:
             f"{simulator.url}/oauth2/revoke", data={"client_id": DEMO_CLIENT_ID, "token": token}
         )
     assert response.status_code == 200
-
-
-async def _wait_for(
-    check: Callable[[], Awaitable[bool] | bool], timeout: float = 15.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-
-    async def holds() -> bool:
-        outcome = check()
-        return bool(await outcome) if inspect.isawaitable(outcome) else bool(outcome)
-
-    while not await holds():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        await asyncio.sleep(0.2)
 
 
 async def _logged_in_as(client: httpx.AsyncClient, sev: SevProcess, display_name: str) -> bool:
@@ -435,11 +362,11 @@ async def test_token_expiry_is_refreshed_and_session_kept(
         return True
 
     for _ in range(2):  # and again: each refresh leaves a refresh token that works
-        await _wait_for(refreshed, timeout=10, what="a refreshed token")
+        await eventually(refreshed, timeout=10, what="a refreshed token")
         old, new = seen[-2], seen[-1]
         assert new.access_token and await _validate_at_twitch(simulator, new.access_token) == 200
         # Refreshed at (or, with Twitch's whole-second expires_in, just before) its expiry.
-        await _wait_for(
+        await eventually(
             functools.partial(_is_refused, simulator, old.access_token or ""),
             timeout=2,
             what="the old token to expire",
@@ -463,7 +390,7 @@ async def test_revoked_token_logs_out_within_one_validation_cycle(
     async def ended() -> bool:
         return (await _user(sev, VIEWER_ID)).session_ended_reason is not None
 
-    await _wait_for(ended, timeout=10, what="the session to end")
+    await eventually(ended, timeout=10, what="the session to end")
     # One cycle (1 s) plus the duty's own pace and the round trips to Twitch.
     assert time.monotonic() - revoked_at < 5
     home = (await client.get(f"{sev.url}/")).text
@@ -564,10 +491,10 @@ async def test_channel_grant_revoked_at_twitch_switches_connected_types_off(
             broadcaster = await store.get_broadcaster(STREAMER_ID)
         return broadcaster is not None and broadcaster.granted_scopes == []
 
-    await _wait_for(withdrawn, timeout=10, what="the grant to be withdrawn")
+    await eventually(withdrawn, timeout=10, what="the grant to be withdrawn")
     user = await _user(sev, STREAMER_ID)
     assert user.channel_access_token is None and user.session_ended_reason is None
-    await _wait_for(
+    await eventually(
         lambda: not _connected_subscriptions(simulator, STREAMER_ID),
         timeout=10,
         what="the connected subscriptions to go",
@@ -580,7 +507,7 @@ async def test_user_who_disconnects_sev_on_twitch_is_logged_out_at_once(
 ) -> None:
     await log_in(client, sev.url, STREAMER)
     assert (await connect_channel(client, sev.url, STREAMER)).status_code == 303
-    await _wait_for(
+    await eventually(
         lambda: any(
             s["type"] == "user.authorization.revoke" and s["status"] == "enabled"
             for s in simulator.subscriptions()
@@ -596,7 +523,7 @@ async def test_user_who_disconnects_sev_on_twitch_is_logged_out_at_once(
         return user.access_token is None and user.channel_access_token is None
 
     # Token validation runs hourly here: the notification alone does it.
-    await _wait_for(logged_out, timeout=10, what="the user to be logged out")
+    await eventually(logged_out, timeout=10, what="the user to be logged out")
     home = (await client.get(f"{sev.url}/")).text
     assert "You disconnected SEV from your Twitch account" in home and 'href="/login"' in home
     async with _store_of(sev) as store:
@@ -613,7 +540,7 @@ async def test_connected_streamer_logging_out_keeps_the_channel_connected(
         await http.post(f"{simulator.url}/control/faults", json={"revoke_ends_authorization": True})
     await log_in(client, sev.url, STREAMER)
     assert (await connect_channel(client, sev.url, STREAMER)).status_code == 303
-    await _wait_for(
+    await eventually(
         lambda: _connected_subscriptions(simulator, STREAMER_ID) == CONNECTED_TYPES,
         what="the connected subscriptions",
     )

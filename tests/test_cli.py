@@ -17,8 +17,8 @@ from sev import cli
 from sev.crypto import TokenCipher
 from sev.store import User
 from sev.store.sqlite import SqliteStore
-from tests.factories import session_cookie
-from tests.sev_server import ROOT, SevProcess, _clean_env
+from tests.support.factories import session_cookie
+from tests.support.processes import ROOT, SevProcess, _clean_env
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sev.eventsub import (
     sign,
     verify,
 )
-from tests.factories import SECRET, notification_body, signed_request
+from tests.support.factories import SECRET, notification_body, signed_request
 
 NOW = datetime(2026, 11, 28, 10, 11, 12, tzinfo=UTC)
 

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -31,9 +30,10 @@ from bench.sioclient import Refused, SioClient
 from sev.crypto import TokenCipher
 from sev.events import Event
 from sev.store.sqlite import SqliteStore
-from tests.factories import notification_body, session_cookie, signed_request
-from tests.services import MongoServer, free_port
-from tests.sev_server import SevProcess, SimulatorProcess
+from tests.support.factories import notification_body, session_cookie, signed_request
+from tests.support.polling import eventually
+from tests.support.processes import SevProcess, SimulatorProcess
+from tests.support.services import MongoServer, free_port
 
 FORGED_SECRET = "not-the-eventsub-secret-0123456789"
 
@@ -47,7 +47,8 @@ def _start(tmp: Path, port: int | None = None) -> SevProcess:
 
 
 @pytest.fixture
-def sev(tmp_path: Path) -> Iterator[SevProcess]:
+def loaded_sev(tmp_path: Path) -> Iterator[SevProcess]:
+    """SEV as the benchmark runs it, its store holding a streamer and a viewer."""
     process = _start(tmp_path)
     yield process
     process.stop()
@@ -105,16 +106,8 @@ async def _watcher(sev: SevProcess, after: int | None = None) -> SioClient:
     return client
 
 
-async def _wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def test_forged_signatures_are_refused_and_every_valid_one_stored_once(
-    sev: SevProcess,
+    loaded_sev: SevProcess,
 ) -> None:
     valid: list[str] = []
     requests: list[tuple[dict[str, str], bytes]] = []
@@ -129,27 +122,27 @@ async def test_forged_signatures_are_refused_and_every_valid_one_stored_once(
             requests.append(_forged(i))
     assert len(valid) == 500
 
-    statuses = await _post_all(sev.url, requests, concurrency=8)
+    statuses = await _post_all(loaded_sev.url, requests, concurrency=8)
 
     for i, status in enumerate(statuses):
         assert status == (204 if i % 5 == 0 else 403), (i, status)
-    stored = await _stored(sev)
+    stored = await _stored(loaded_sev)
     assert sorted(e.id for e in stored) == sorted(valid)
     assert [e.seq for e in stored] == list(range(1, 501))
-    assert httpx.get(f"{sev.url}/healthz", timeout=5).status_code == 200
+    assert httpx.get(f"{loaded_sev.url}/healthz", timeout=5).status_code == 200
 
 
 async def test_one_message_id_delivered_500_times_at_once_is_one_event_one_publish(
-    sev: SevProcess,
+    loaded_sev: SevProcess,
 ) -> None:
-    viewer = await _watcher(sev)
+    viewer = await _watcher(loaded_sev)
     try:
         request = signed_request(notification_body(broadcaster_id=BROADCASTER.id), secret=SECRET)
-        statuses = await _post_all(sev.url, [request] * 500, concurrency=50)
+        statuses = await _post_all(loaded_sev.url, [request] * 500, concurrency=50)
         assert set(statuses) == {204}
         await asyncio.sleep(1.0)
         assert [e["id"] for e in viewer.events] == [request[0]["Twitch-Eventsub-Message-Id"]]
-        assert len(await _stored(sev)) == 1
+        assert len(await _stored(loaded_sev)) == 1
     finally:
         await viewer.close()
 
@@ -175,18 +168,20 @@ def _latencies_ms(viewer: SioClient) -> list[float]:
 
 
 async def test_viewer_that_never_reads_is_disconnected_without_delaying_the_others(
-    sev: SevProcess,
+    loaded_sev: SevProcess,
 ) -> None:
-    readers = [await _watcher(sev) for _ in range(20)]
-    stuck = await _stuck_viewer(sev)
-    rss_before = rss_kb(_pid(sev))
+    readers = [await _watcher(loaded_sev) for _ in range(20)]
+    stuck = await _stuck_viewer(loaded_sev)
+    rss_before = rss_kb(_pid(loaded_sev))
     pad = "x" * 65536
     try:
-        async with httpx.AsyncClient(base_url=sev.url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=loaded_sev.url, timeout=30) as client:
             posted = 0
             started = time.monotonic()
             # 50 events/s of 64 KiB until SEV gives up on the stuck viewer (bounded: 40 s).
-            while "disconnecting viewer" not in sev.logs() and time.monotonic() - started < 40:
+            while (
+                "disconnecting viewer" not in loaded_sev.logs() and time.monotonic() - started < 40
+            ):
                 body = notification_body(
                     broadcaster_id=BROADCASTER.id, sent=time.time() * 1000, pad=pad
                 )
@@ -195,9 +190,13 @@ async def test_viewer_that_never_reads_is_disconnected_without_delaying_the_othe
                 assert response.status_code == 204
                 posted += 1
                 await asyncio.sleep(max(0.0, started + posted / 50 - time.monotonic()))
-        assert "disconnecting viewer" in sev.logs(), "the stuck viewer was never disconnected"
-        await _wait_until(
-            lambda: all(len(r.events) == posted for r in readers), 20, "the readers' events"
+        assert "disconnecting viewer" in loaded_sev.logs(), (
+            "the stuck viewer was never disconnected"
+        )
+        await eventually(
+            lambda: all(len(r.events) == posted for r in readers),
+            timeout=20,
+            what="the readers' events",
         )
         for reader in readers:
             assert [e["seq"] for e in reader.events] == list(range(1, posted + 1))
@@ -207,20 +206,20 @@ async def test_viewer_that_never_reads_is_disconnected_without_delaying_the_othe
         # the suite shares the machine, so this bound is looser.
         assert p99 < 500, f"p99 {p99:.0f} ms for the viewers that read"
         # Memory stayed bounded: the stuck viewer's queue was dropped with it.
-        assert rss_kb(_pid(sev)) - rss_before < 64 * 1024
+        assert rss_kb(_pid(loaded_sev)) - rss_before < 64 * 1024
     finally:
         for reader in [*readers, stuck]:
             await reader.close()
 
 
 async def test_unauthenticated_socket_flood_is_refused_and_memory_returns_to_idle(
-    sev: SevProcess,
+    loaded_sev: SevProcess,
 ) -> None:
     forged_cookie = session_cookie("not-the-session-secret-0123456789-abcdef", user_id="1")
 
     async def attempt(i: int) -> bool:
         try:
-            client = await SioClient.open(sev.url, forged_cookie if i % 2 else None)
+            client = await SioClient.open(loaded_sev.url, forged_cookie if i % 2 else None)
         except Refused:
             return True
         await client.close()
@@ -229,7 +228,7 @@ async def test_unauthenticated_socket_flood_is_refused_and_memory_returns_to_idl
     for i in range(50):  # warm the code paths before measuring
         assert await attempt(i)
     await asyncio.sleep(0.5)
-    idle = rss_kb(_pid(sev))
+    idle = rss_kb(_pid(loaded_sev))
     refused = []
     for batch in range(10):
         refused += await asyncio.gather(*(attempt(batch * 100 + i) for i in range(100)))
@@ -237,9 +236,9 @@ async def test_unauthenticated_socket_flood_is_refused_and_memory_returns_to_idl
     await asyncio.sleep(1.0)
     # Nothing is kept per refused connection but engine.io's ping timer, which holds its socket
     # for one ping interval (25 s, ~17 KiB each); the allocator keeps the high-water mark.
-    grown = rss_kb(_pid(sev)) - idle
+    grown = rss_kb(_pid(loaded_sev)) - idle
     assert grown < 40 * 1024, f"RSS grew {grown} KiB after 1,000 refused connections"
-    viewer = await _watcher(sev)  # still serving
+    viewer = await _watcher(loaded_sev)  # still serving
     await viewer.close()
 
 
@@ -276,7 +275,9 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_event_and_viewers_resume
                     await asyncio.sleep(0.01)
 
             streaming = asyncio.create_task(stream(250))
-            await _wait_until(lambda: len(acknowledged) >= 100, 30, "100 acknowledged events")
+            await eventually(
+                lambda: len(acknowledged) >= 100, timeout=30, what="100 acknowledged events"
+            )
             sev.kill()
             await viewer.closed.wait()
             await asyncio.to_thread(sev.start)
@@ -287,12 +288,12 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_event_and_viewers_resume
         stored = await _stored(sev)
         assert sorted(e.id for e in stored) == sorted(acknowledged)
         assert [e.seq for e in stored] == list(range(1, 251))
-        await _wait_until(
+        await eventually(
             lambda: (
                 resumed is not None and len(resumed.events) > 0 and resumed.events[-1]["seq"] >= 250
             ),
-            10,
-            "the resumed viewer's events",
+            timeout=10,
+            what="the resumed viewer's events",
         )
         seqs = {e["seq"] for e in viewer.events} | {e["seq"] for e in resumed.events}
         assert seqs == set(range(1, 251)), "the viewer has a gap"
@@ -304,14 +305,6 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_event_and_viewers_resume
 
 
 # -- the store going away, with the simulated Twitch delivering -----------------------------
-
-
-@pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(tmp_path)
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
@@ -349,7 +342,7 @@ async def test_store_down_for_10_s_answers_503_then_stores_every_event_exactly_o
                 for s in simulator.subscriptions()
             )
 
-        await _wait_until(online, 20, "stream.online enabled at the simulated Twitch")
+        await eventually(online, timeout=20, what="stream.online enabled at the simulated Twitch")
         viewer = await SioClient.open(sev.url, user_cookie)
         ack = await viewer.watch(streamer)
         assert "error" not in ack, ack
@@ -379,7 +372,9 @@ async def test_store_down_for_10_s_answers_503_then_stores_every_event_exactly_o
                     break
                 await asyncio.sleep(0.5)
             assert sorted(ids) == sorted(sent), "not every event was stored exactly once"
-            await _wait_until(lambda: len(viewer.events) >= len(sent), 10, "live events")
+            await eventually(
+                lambda: len(viewer.events) >= len(sent), timeout=10, what="live events"
+            )
             assert sorted(e["id"] for e in viewer.events) == sorted(sent)
             attempts = httpx.get(f"{simulator.url}/control/deliveries", timeout=10).json()["data"]
             assert any(a["status_code"] == 503 for a in attempts), "no webhook was answered 503"

@@ -4,7 +4,7 @@ SEV (`uvicorn sev.app:app`) runs against a standalone simulated Twitch (`python 
 so Twitch outlives SEV when a test restarts it and its retried deliveries reach the new process.
 The browser logs in by clicking through the simulated Twitch's consent page; set-up that is not
 under test (the streamer connecting their channel, another viewer who favours the streamer
-first) goes through tests/login.py over HTTP. Twitch's embed script cannot load here (no
+first) goes through tests/support/login.py over HTTP. Twitch's embed script cannot load here (no
 network): the page must show its placeholder instead.
 
 Screenshots go to test-artifacts/ (kept by CI, ignored by git).
@@ -25,9 +25,10 @@ import pytest
 from markupsafe import escape
 from playwright.async_api import Browser, Dialog, Page, Request, async_playwright
 
-from tests.login import connect_channel, csrf_token, log_in
-from tests.services import CHROMIUM, CHROMIUM_ARGS, is_executable, require
-from tests.sev_server import ROOT, SevProcess, SimulatorProcess
+from tests.support.login import connect_channel, csrf_token, log_in
+from tests.support.polling import eventually
+from tests.support.processes import ROOT, SevProcess, SimulatorProcess
+from tests.support.services import CHROMIUM, CHROMIUM_ARGS, is_executable, require
 
 pytestmark = pytest.mark.browser
 
@@ -71,17 +72,6 @@ def _start_pair(tmp: Path) -> tuple[SimulatorProcess, SevProcess]:
         simulator.stop()
         raise
     return simulator, sev
-
-
-def _wait(check: Any, what: str, timeout: float = SETUP_TIMEOUT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _enabled_types(simulator: SimulatorProcess, broadcaster_id: str) -> set[str]:
@@ -134,11 +124,23 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
         asyncio.run(_prepare(simulator, sev, connect=True))
         streamer_id = _account_id(simulator, STREAMER)
         wanted = {"stream.online", "channel.follow", "channel.subscribe", "channel.cheer"}
-        _wait(lambda: wanted <= _enabled_types(simulator, streamer_id), "enabled subscriptions")
+        asyncio.run(
+            eventually(
+                lambda: wanted <= _enabled_types(simulator, streamer_id),
+                timeout=SETUP_TIMEOUT_S,
+                what="enabled subscriptions",
+            )
+        )
         stored = [i for t in STORED_TYPES for i in simulator.trigger(t, STREAMER)]
         assert len(stored) == len(STORED_TYPES)
         cookies = asyncio.run(_session_cookies(sev, OTHER_VIEWER))
-        _wait(lambda: set(stored) <= set(_stored_ids(sev, cookies)), "stored events")
+        asyncio.run(
+            eventually(
+                lambda: set(stored) <= set(_stored_ids(sev, cookies)),
+                timeout=SETUP_TIMEOUT_S,
+                what="stored events",
+            )
+        )
         yield Stage(simulator, sev, stored)
     finally:
         sev.stop()
@@ -396,7 +398,9 @@ async def test_page_says_why_twitch_stopped_a_kind_live_and_after_a_reload(
             f"{sev.url}/favorite", data={"streamer": "bytebard", "csrf_token": token}
         )
         assert response.status_code == 303
-    _wait(lambda: "user.update" in _enabled_types(simulator, bard), "enabled subscriptions")
+    await eventually(
+        lambda: "user.update" in _enabled_types(simulator, bard), what="enabled subscriptions"
+    )
     watched = await _open(browser)
     page = watched.page
     await _log_in_through_twitch(page, sev, "chat_champ")
@@ -655,8 +659,10 @@ async def test_page_reconnects_after_sev_restarts_and_shows_missed_events_once_i
         await _prepare(simulator, sev, connect=False)
         streamer_id = _account_id(simulator, STREAMER)
         public = {"stream.online", "channel.update", "channel.raid", "user.update"}
-        await asyncio.to_thread(
-            _wait, lambda: public <= _enabled_types(simulator, streamer_id), "subscriptions"
+        await eventually(
+            lambda: public <= _enabled_types(simulator, streamer_id),
+            timeout=SETUP_TIMEOUT_S,
+            what="subscriptions",
         )
         watched = await _open(browser)
         page = watched.page

@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 from sev.security import RedactOAuthQuery
-from tests.apps import running_app
-from tests.factories import notification_body, signed_request
+from tests.support.apps import running_app
+from tests.support.factories import notification_body, signed_request
 
 
 async def test_pages_carry_a_content_security_policy(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure
 
-from tests.services import (
+from tests.support.services import (
     CHROMIUM_ARGS,
     MongoServer,
     RedisServer,

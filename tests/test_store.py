@@ -19,7 +19,7 @@ from sev.crypto import TokenCipher
 from sev.store import Broadcaster, Store, SubscriptionRecord, User
 from sev.store.mongo import MongoStore
 from sev.store.sqlite import SqliteStore
-from tests.factories import make_event
+from tests.support.factories import make_event
 
 KEY = Fernet.generate_key().decode()
 

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from sev.events import Event
 from sev.store import Broadcaster, SubscriptionRecord, User
-from tests.apps import SESSION_SECRET, AppHandle, running_app
-from tests.factories import make_event, session_cookie
+from tests.support.apps import AppHandle
+from tests.support.factories import make_event, session_cookie
+from tests.support.settings import SESSION_SECRET
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[AppHandle]:
-    async with running_app(tmp_path) as handle:
-        await handle.store.save_user(User(id="9", login="viewer", display_name="Viewer"))
-        await handle.store.save_broadcaster(
-            Broadcaster(
-                id="1337",
-                login="cooler_user",
-                display_name="Cooler_User",
-                granted_scopes=["bits:read"],
-            )
+async def app(app: AppHandle) -> AppHandle:
+    """The shared in-process app, with a logged-in viewer and a connected streamer."""
+    await app.store.save_user(User(id="9", login="viewer", display_name="Viewer"))
+    await app.store.save_broadcaster(
+        Broadcaster(
+            id="1337",
+            login="cooler_user",
+            display_name="Cooler_User",
+            granted_scopes=["bits:read"],
         )
-        handle.client.cookies.set("sev_session", session_cookie(SESSION_SECRET, user_id="9"))
-        yield handle
+    )
+    app.client.cookies.set("sev_session", session_cookie(SESSION_SECRET, user_id="9"))
+    return app
 
 
 async def test_events_api_returns_the_newest_ten_newest_first(app: AppHandle) -> None:

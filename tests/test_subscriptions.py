@@ -7,8 +7,7 @@ SEV and the simulated Twitch run as separate processes; users are created throug
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,74 +18,23 @@ from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.crypto import TokenCipher
 from sev.store import Store, User
 from sev.store.sqlite import SqliteStore
-from tests.factories import session_cookie
-from tests.sev_server import EVENTSUB_SECRET, SevProcess, SimulatorProcess
+from tests.support.factories import CSRF, session_cookie
+from tests.support.polling import eventually
+from tests.support.processes import SevProcess, SimulatorProcess
+from tests.support.settings import EVENTSUB_SECRET
 
 PUBLIC_SET = 6  # stream.online, stream.offline, channel.update, raid to, raid from, user.update
 
 
-@pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(tmp_path)
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def sev(simulator: SimulatorProcess, tmp_path: Path) -> Iterator[SevProcess]:
-    process = SevProcess.against(
-        simulator, tmp_path, env={"SEV_RECONCILE_INTERVAL_S": "0.5", "SEV_RELEASE_GRACE_S": "1"}
-    )
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-async def store(sev: SevProcess) -> AsyncIterator[Store]:
-    """The SEV process's own store file (SQLite allows a second process; WAL)."""
-    opened = SqliteStore(sev.data_dir / "sev.sqlite3", TokenCipher(sev.env["SEV_TOKEN_KEY"]))
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def viewer(
-    sev: SevProcess, store: Store
-) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
-    clients: list[httpx.AsyncClient] = []
-
-    def make(user_id: str) -> httpx.AsyncClient:
-        cookie = session_cookie(sev.env["SEV_SESSION_SECRET"], user_id=user_id, csrf="t0ken")
-        client = httpx.AsyncClient(base_url=sev.url, cookies={"sev_session": cookie}, timeout=20)
-        clients.append(client)
-        return client
-
-    for user_id in ("501", "502"):
-        await store.save_user(
-            User(id=user_id, login=f"viewer{user_id}", display_name=f"Viewer{user_id}")
-        )
-    yield make
-    for client in clients:
-        await client.aclose()
+pytestmark = pytest.mark.sev_env(SEV_RECONCILE_INTERVAL_S="0.5", SEV_RELEASE_GRACE_S="1")
 
 
 async def _favourite(client: httpx.AsyncClient, streamer: str) -> httpx.Response:
-    return await client.post("/favorite", data={"streamer": streamer, "csrf_token": "t0ken"})
+    return await client.post("/favorite", data={"streamer": streamer, "csrf_token": CSRF})
 
 
 def _subscriptions_of(simulator: SimulatorProcess, broadcaster_id: str) -> list[dict[str, Any]]:
     return [s for s in simulator.subscriptions() if broadcaster_id in s["condition"].values()]
-
-
-async def _eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.2)
 
 
 async def _streamer_id(simulator: SimulatorProcess, login: str) -> str:
@@ -95,7 +43,7 @@ async def _streamer_id(simulator: SimulatorProcess, login: str) -> str:
 
 
 async def test_favourite_creates_the_public_subscriptions_once_for_two_viewers(
-    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient], store: Store
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient], sev_store: Store
 ) -> None:
     streamer_id = await _streamer_id(simulator, "pixelpaladin")
     first = await _favourite(viewer("501"), "  PixelPaladin ")
@@ -103,7 +51,7 @@ async def test_favourite_creates_the_public_subscriptions_once_for_two_viewers(
     assert first.headers["location"] == "/streamers/pixelpaladin"
     second = await _favourite(viewer("502"), "pixelpaladin")
     assert second.status_code == 303
-    await _eventually(
+    await eventually(
         lambda: (
             len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET
             and all(s["status"] == "enabled" for s in _subscriptions_of(simulator, streamer_id))
@@ -111,8 +59,8 @@ async def test_favourite_creates_the_public_subscriptions_once_for_two_viewers(
     )
     # The verification challenge reached SEV's webhook and was answered right.
     assert len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET
-    assert await store.favorite_count(streamer_id) == 2
-    assert len(await store.list_subscriptions(streamer_id)) == PUBLIC_SET
+    assert await sev_store.favorite_count(streamer_id) == 2
+    assert len(await sev_store.list_subscriptions(streamer_id)) == PUBLIC_SET
 
 
 async def test_last_viewer_leaving_releases_the_subscriptions_after_the_grace(
@@ -127,7 +75,7 @@ async def test_last_viewer_leaving_releases_the_subscriptions_after_the_grace(
     await asyncio.sleep(2.5)  # longer than grace + reconcile interval: Bob still favours it
     assert len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET
     assert (await _favourite(bob, "cozycrumpet")).status_code == 303
-    await _eventually(lambda: _subscriptions_of(simulator, streamer_id) == [])
+    await eventually(lambda: _subscriptions_of(simulator, streamer_id) == [])
     assert len(_subscriptions_of(simulator, other_id)) == PUBLIC_SET
 
 
@@ -142,7 +90,7 @@ async def test_last_viewer_leaving_releases_the_subscriptions_after_the_grace(
 )
 async def test_favourite_refuses_bad_names_and_saves_nothing(
     viewer: Callable[[str], httpx.AsyncClient],
-    store: Store,
+    sev_store: Store,
     streamer: str,
     status: int,
     message: str,
@@ -151,28 +99,28 @@ async def test_favourite_refuses_bad_names_and_saves_nothing(
     assert response.status_code == status
     assert message in response.text
     assert 'name="streamer"' in response.text  # the form again, with the error in place
-    user = await store.get_user("501")
+    user = await sev_store.get_user("501")
     assert user is not None and user.favorite_id is None
-    assert await store.list_broadcasters() == []
+    assert await sev_store.list_broadcasters() == []
 
 
 async def test_favourite_answers_503_when_twitch_is_down_and_saves_nothing(
-    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient], store: Store
+    simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient], sev_store: Store
 ) -> None:
     simulator.stop()
     response = await _favourite(viewer("501"), "pixelpaladin")
     assert response.status_code == 503
     assert "Twitch is not answering" in response.text
-    user = await store.get_user("501")
+    user = await sev_store.get_user("501")
     assert user is not None and user.favorite_id is None
 
 
 async def test_favourite_needs_the_csrf_token(
-    viewer: Callable[[str], httpx.AsyncClient], store: Store
+    viewer: Callable[[str], httpx.AsyncClient], sev_store: Store
 ) -> None:
     response = await viewer("501").post("/favorite", data={"streamer": "pixelpaladin"})
     assert response.status_code == 403
-    user = await store.get_user("501")
+    user = await sev_store.get_user("501")
     assert user is not None and user.favorite_id is None
 
 
@@ -188,7 +136,7 @@ async def test_reconcile_recreates_a_subscription_deleted_at_twitch(
 ) -> None:
     streamer_id = await _streamer_id(simulator, "speedrunsally")
     assert (await _favourite(viewer("501"), "speedrunsally")).status_code == 303
-    await _eventually(lambda: len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET)
+    await eventually(lambda: len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET)
     victim = _subscriptions_of(simulator, streamer_id)[0]
     token = httpx.post(
         f"{simulator.url}/oauth2/token",
@@ -206,7 +154,7 @@ async def test_reconcile_recreates_a_subscription_deleted_at_twitch(
         headers={"Authorization": f"Bearer {token}", "Client-Id": "sevdemo0simulated0client000001"},
     )
     assert deleted.status_code == 204
-    await _eventually(
+    await eventually(
         lambda: any(
             s["type"] == victim["type"]
             and s["id"] != victim["id"]
@@ -269,7 +217,7 @@ async def test_steady_reconcile_lists_and_writes_nothing(
     streamer_id = await _streamer_id(simulator, "pixelpaladin")
     alice = viewer("501")
     assert (await _favourite(alice, "pixelpaladin")).status_code == 303
-    await _eventually(lambda: _all_enabled(simulator, streamer_id, PUBLIC_SET))
+    await eventually(lambda: _all_enabled(simulator, streamer_id, PUBLIC_SET))
     await asyncio.sleep(1.0)  # let a pass settle what it found (statuses, the app's own)
     before = _helix_total(simulator)
     await asyncio.sleep(2.5)  # several reconcile passes at 0.5 s
@@ -310,7 +258,7 @@ async def test_limit_of_three_holds_one_type_back_and_spares_the_others(
     alice, bob = viewer("501"), viewer("502")
     assert (await _favourite(alice, "speedrunsally")).status_code == 303
     assert (await _favourite(bob, "pixelpaladin")).status_code == 303
-    await _eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+    await eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
     ours = [
         s
         for s in _subscriptions_of(simulator, sally)
@@ -338,7 +286,7 @@ async def test_spent_budget_holds_new_streamers_back_until_room_frees_up(
     cozy = await _streamer_id(simulator, "cozycrumpet")
     alice, bob = viewer("501"), viewer("502")
     assert (await _favourite(alice, "pixelpaladin")).status_code == 303
-    await _eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+    await eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
     assert (await _favourite(bob, "cozycrumpet")).status_code == 303
     streamer = await _streamer(bob, "cozycrumpet")
     held = [k for k in streamer["kinds"] if k["held"]]
@@ -351,23 +299,15 @@ async def test_spent_budget_holds_new_streamers_back_until_room_frees_up(
             health: dict[str, Any] = (await anonymous.get("/healthz")).json()["eventsub"]
         return health
 
-    await _eventually_async(lambda: _has(budget, total_cost=PUBLIC_SET + 1))
+    await eventually(lambda: _has(budget, total_cost=PUBLIC_SET + 1))
     assert (await budget())["max_total_cost"] == PUBLIC_SET + 1
 
     # Alice moves on: Paladin is released after the grace, and Cozy gets the room.
     assert (await _favourite(alice, "cozycrumpet")).status_code == 303
-    await _eventually(lambda: _all_enabled(simulator, cozy, PUBLIC_SET))
+    await eventually(lambda: _all_enabled(simulator, cozy, PUBLIC_SET))
     assert _subscriptions_of(simulator, paladin) == []
     streamer = await _streamer(bob, "cozycrumpet")
     assert streamer["notices"] == [] and not any(k["held"] for k in streamer["kinds"])
-
-
-async def _eventually_async(check: Callable[[], Any], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.2)
 
 
 async def _has(read: Callable[[], Any], **expected: Any) -> bool:
@@ -381,11 +321,11 @@ async def test_removed_user_is_marked_gone_and_not_asked_for_again(
     chaos = await _streamer_id(simulator, "captain_chaos")
     alice = viewer("501")
     assert (await _favourite(alice, "captain_chaos")).status_code == 303
-    await _eventually(lambda: _all_enabled(simulator, chaos, PUBLIC_SET))
+    await eventually(lambda: _all_enabled(simulator, chaos, PUBLIC_SET))
     revoked = _control(simulator, "remove-user", {"login": "captain_chaos"})["revoked"]
     assert len(revoked) == PUBLIC_SET
     # SEV deletes what Twitch revoked and asks for nothing more.
-    await _eventually(lambda: _subscriptions_of(simulator, chaos) == [])
+    await eventually(lambda: _subscriptions_of(simulator, chaos) == [])
     streamer = await _streamer(alice, "captain_chaos")
     assert streamer["notices"][0].startswith("Twitch says this account no longer exists")
     before = _helix_total(simulator)
@@ -399,7 +339,7 @@ async def test_retired_version_and_maintenance_are_held_and_logged_once(
     llama = await _streamer_id(simulator, "lofi_llama")
     alice = viewer("501")
     assert (await _favourite(alice, "lofi_llama")).status_code == 303
-    await _eventually(lambda: _all_enabled(simulator, llama, PUBLIC_SET))
+    await eventually(lambda: _all_enabled(simulator, llama, PUBLIC_SET))
     _control(simulator, "revoke", {"status": "version_removed", "type": "channel.update"})
     _control(simulator, "revoke", {"status": "beta_maintenance", "type": "user.update"})
 
@@ -407,7 +347,7 @@ async def test_retired_version_and_maintenance_are_held_and_logged_once(
         kinds = (await _streamer(alice, "lofi_llama"))["kinds"]
         return sum(1 for k in kinds if k["held"]) == 2
 
-    await _eventually_async(held)
+    await eventually(held)
     kinds = {k["type"]: k for k in (await _streamer(alice, "lofi_llama"))["kinds"]}
     assert "retired the version" in kinds["channel.update"]["held"]
     assert "maintenance" in kinds["user.update"]["held"]
@@ -422,7 +362,7 @@ async def test_subscriptions_of_an_earlier_public_url_are_deleted(
 ) -> None:
     paladin = await _streamer_id(simulator, "pixelpaladin")
     assert (await _favourite(viewer("501"), "pixelpaladin")).status_code == 303
-    await _eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+    await eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
     sev.stop()
     moved = SevProcess.against(
         simulator,
@@ -437,7 +377,7 @@ async def test_subscriptions_of_an_earlier_public_url_are_deleted(
     moved.start()
     try:
         new_callback = f"http://localhost:{sev.port}/webhooks/eventsub"
-        await _eventually(
+        await eventually(
             lambda: (
                 _all_enabled(simulator, paladin, PUBLIC_SET)
                 and all(
@@ -489,7 +429,7 @@ async def test_conflict_adopts_the_existing_subscription_for_every_kind(
             )
             assert created.status_code == 202, created.text
             existing.add(created.json()["data"][0]["id"])
-        cookie = session_cookie(quiet.env["SEV_SESSION_SECRET"], user_id="501", csrf="t0ken")
+        cookie = session_cookie(quiet.env["SEV_SESSION_SECRET"], user_id="501", csrf=CSRF)
         quiet_store = SqliteStore(
             quiet.data_dir / "sev.sqlite3", TokenCipher(quiet.env["SEV_TOKEN_KEY"])
         )
@@ -500,7 +440,7 @@ async def test_conflict_adopts_the_existing_subscription_for_every_kind(
                 base_url=quiet.url, cookies={"sev_session": cookie}, timeout=20
             ) as alice:
                 assert (await _favourite(alice, "pixelpaladin")).status_code == 303
-                await _eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+                await eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
                 kinds = (await _streamer(alice, "pixelpaladin"))["kinds"]
             held = {r.id for r in await quiet_store.list_subscriptions(paladin)}
         finally:

@@ -23,7 +23,8 @@ from sev.twitch import (
     TwitchForbidden,
     TwitchUnavailable,
 )
-from tests.support.servers import Receiver, Swappable, serve_all, wait_until
+from tests.support.polling import eventually
+from tests.support.servers import Receiver, Swappable, serve_all
 from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
 
 SECRET = "s3cret-for-tests"
@@ -183,7 +184,7 @@ async def test_create_list_paginated_and_delete(setup: Setup) -> None:
     assert created[0].transport == {"method": "webhook", "callback": setup.callback}
     assert created[0].condition == {"broadcaster_user_id": STREAMER_ID}
     assert created[0].cost == 1
-    await wait_until(lambda: all(s.status == "enabled" for s in setup.sim.subscriptions.values()))
+    await eventually(lambda: all(s.status == "enabled" for s in setup.sim.subscriptions.values()))
     listed = [s async for s in setup.client.list_subscriptions(first=4)]
     assert [s.id for s in listed] == [s.id for s in created]
     assert {s.status for s in listed} == {"enabled"}

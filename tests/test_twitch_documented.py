@@ -24,9 +24,10 @@ from sev.events import CATALOGUE, EventType, build_event
 from sev.store import Broadcaster, SubscriptionRecord, User
 from sev.streamers import describe
 from sev.twitch import Budget, Subscription, TokenInfo
-from tests.apps import AppHandle, running_app
-from tests.factories import signed_request
-from tests.support.servers import Receiver, serve_all, wait_until
+from tests.support.apps import AppHandle, running_app
+from tests.support.factories import signed_request
+from tests.support.polling import eventually
+from tests.support.servers import Receiver, serve_all
 from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
 
 # Create EventSub Subscription, the reference's example response (202).
@@ -420,7 +421,7 @@ async def test_simulator_create_and_list_answer_in_the_documented_shape(
     assert _keys(created.json()) == _keys(CREATE_RESPONSE)
     assert created.json()["data"][0]["status"] == "webhook_callback_verification_pending"
     (item,) = created.json()["data"]
-    await wait_until(lambda: sim.subscriptions[item["id"]].status == "enabled")
+    await eventually(lambda: sim.subscriptions[item["id"]].status == "enabled")
     listed = await http.get("/helix/eventsub/subscriptions")
     assert listed.status_code == 200
     assert _keys(listed.json()) == {
@@ -451,7 +452,7 @@ async def test_simulator_revocation_and_errors_are_documented_ones(
     sim, callback, _, http = twitch
     body = _create_body(callback, "stream.online", "1", {"broadcaster_user_id": "41000002"})
     created = (await http.post("/helix/eventsub/subscriptions", json=body)).json()["data"][0]
-    await wait_until(lambda: sim.subscriptions[created["id"]].status == "enabled")
+    await eventually(lambda: sim.subscriptions[created["id"]].status == "enabled")
     again = await http.post("/helix/eventsub/subscriptions", json=body)
     assert again.status_code == 409
     assert set(again.json()) == {"error", "status", "message"}

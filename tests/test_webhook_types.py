@@ -9,25 +9,17 @@ follows Twitch's documented examples, and are signed as Twitch signs them.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from sev.events import CATALOGUE, EventType
-from tests.apps import AppHandle, running_app
-from tests.factories import signed_request
+from tests.support.apps import AppHandle
+from tests.support.factories import signed_request
 from twitchsim.directory import Directory
 from twitchsim.generator import generate_event
 
 URL = "/webhooks/eventsub"
 IDS = [f"{entry.type}:{entry.condition_key}" for entry in CATALOGUE]
-
-
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[AppHandle]:
-    async with running_app(tmp_path) as handle:
-        yield handle
 
 
 def _envelope(entry: EventType, broadcaster_id: str) -> dict[str, object]:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from sev.store import Store
-from tests.apps import AppHandle, running_app
-from tests.factories import notification_body, signed_request
+from tests.support.apps import AppHandle, running_app
+from tests.support.factories import notification_body, signed_request
 
 URL = "/webhooks/eventsub"
 

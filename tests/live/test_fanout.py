@@ -32,12 +32,11 @@ from sev.live.fanout import PUBLISH_TIMEOUT_S, RedisFanout, redacted
 from sev.live.rooms import RoomManager
 from sev.store import Broadcaster, User
 from sev.store.mongo import MongoStore
-from tests.factories import notification_body, session_cookie, signed_request
-from tests.services import MongoServer, RedisServer, free_port
-from tests.sev_server import EVENTSUB_SECRET, ROOT, SevProcess, _clean_env
+from tests.support.factories import notification_body, session_cookie, signed_request
+from tests.support.processes import ROOT, SevProcess, _clean_env
+from tests.support.services import MongoServer, RedisServer, free_port
+from tests.support.settings import SESSION_SECRET, TOKEN_KEY, real_twitch_env
 
-SESSION_SECRET = "test-session-secret-0123456789-abcdefghij"
-TOKEN_KEY = "PlXSZG4DFHehgoeUGU0_hLVFSc_9YWaIpW1SYcL9Aew="
 BROADCASTER = Broadcaster(id="1337", login="cooler_user", display_name="Cooler_User")
 VIEWER = User(id="4242", login="viewer", display_name="Viewer", favorite_id=BROADCASTER.id)
 OUTAGE_LOST = "Redis fan-out lost"
@@ -46,18 +45,7 @@ OUTAGE_BACK = "Redis fan-out back"
 
 def _sev_env(mongodb_uri: str, redis_url: str) -> dict[str, str]:
     """As for real Twitch, with Twitch at a loopback port where nothing listens."""
-    nowhere = f"http://127.0.0.1:{free_port()}"
-    return {
-        "TWITCH_CLIENT_ID": "test-client-id",
-        "TWITCH_CLIENT_SECRET": "test-client-secret",
-        "TWITCH_EVENTSUB_SECRET": EVENTSUB_SECRET,
-        "TWITCH_API_URL": f"{nowhere}/helix",
-        "TWITCH_AUTH_URL": f"{nowhere}/oauth2",
-        "SEV_SESSION_SECRET": SESSION_SECRET,
-        "SEV_TOKEN_KEY": TOKEN_KEY,
-        "MONGODB_URI": mongodb_uri,
-        "REDIS_URL": redis_url,
-    }
+    return {**real_twitch_env(), "MONGODB_URI": mongodb_uri, "REDIS_URL": redis_url}
 
 
 @dataclass

@@ -19,7 +19,8 @@ from engineio import packet as eio_packet
 
 from bench.sioclient import SioClient
 from sev.live.rooms import RoomManager
-from tests.services import free_port
+from tests.support.polling import eventually
+from tests.support.services import free_port
 
 ROOM = "broadcaster:1337"
 
@@ -69,12 +70,6 @@ def _eio_sid(served: Served, client_count: int) -> list[str]:
     return list(served.sio.eio.sockets)[:client_count]
 
 
-async def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
 def test_pinned_library_internals_exist() -> None:
     """The internals RoomManager uses (pyproject pins python-socketio<5.19)."""
     socketio_version = tuple(int(part) for part in version("python-socketio").split(".")[:2])
@@ -106,7 +101,7 @@ async def test_room_emit_writes_to_idle_viewers_and_queues_one_shared_packet_for
             queued = [s.queue._queue[-1] for s in sockets[:2]]
             assert queued[0] is queued[1]
             assert queued[0].encode() == '42["event",{"seq":2}]'
-            await _wait_for(lambda: all(len(m.events) == 2 for m in members))
+            await eventually(lambda: all(len(m.events) == 2 for m in members))
             assert [m.events for m in members] == [[{"seq": 1}, {"seq": 2}]] * 4
         finally:
             for m in members:
@@ -122,7 +117,7 @@ async def test_events_emitted_in_one_turn_reach_each_viewer_in_one_write() -> No
             # Not written yet: one batch of three frames per viewer, flushed by the loop.
             batches = list(served.manager._unwritten.values())
             assert [len(frames) for frames in batches] == [3, 3, 3]
-            await _wait_for(lambda: all(m.seqs() == [1, 2, 3] for m in members))
+            await eventually(lambda: all(m.seqs() == [1, 2, 3] for m in members))
             assert served.manager._unwritten == {}
         finally:
             for m in members:
@@ -142,7 +137,7 @@ async def test_frames_written_directly_reach_clients_intact(frame_size: int) -> 
             await served.sio.emit("event", {"text": text}, room=ROOM)
             await served.sio.emit("event", {"text": "é✓"}, room=ROOM)
             assert served.manager.direct == 2
-            await _wait_for(lambda: client.events == [{"text": text}, {"text": "é✓"}])
+            await eventually(lambda: client.events == [{"text": text}, {"text": "é✓"}])
         finally:
             await client.close()
 
@@ -156,7 +151,7 @@ async def test_room_emit_delivers_each_event_once_in_order_to_members_only() -> 
         try:
             for seq in range(1, 201):
                 await served.sio.emit("event", {"seq": seq}, room=ROOM, skip_sid=skip_sid)
-            await _wait_for(lambda: all(len(m.events) == 200 for m in members[1:]))
+            await eventually(lambda: all(len(m.events) == 200 for m in members[1:]))
             for member in members[1:]:
                 assert member.seqs() == list(range(1, 201))
             await asyncio.sleep(0.2)
@@ -164,7 +159,7 @@ async def test_room_emit_delivers_each_event_once_in_order_to_members_only() -> 
             assert outsider.events == []
             # Everyone (no room): the library's semantics, through the same path.
             await served.sio.emit("event", {"seq": 0})
-            await _wait_for(lambda: len(outsider.events) == 1 and len(skipped.events) == 1)
+            await eventually(lambda: len(outsider.events) == 1 and len(skipped.events) == 1)
         finally:
             for client in [*members, outsider]:
                 await client.close()
@@ -176,7 +171,7 @@ async def test_emit_with_callback_keeps_the_library_path() -> None:
         try:
             sid = served.sio.manager.sid_from_eio_sid(_eio_sid(served, 1)[0], "/")
             await served.sio.emit("event", {"seq": 7}, to=sid, callback=lambda *a: None)
-            await _wait_for(lambda: client.events == [{"seq": 7}])
+            await eventually(lambda: client.events == [{"seq": 7}])
         finally:
             await client.close()
 
@@ -198,13 +193,13 @@ async def test_viewer_that_does_not_read_is_disconnected_and_others_still_served
                 await served.sio.emit("event", {"seq": seq, "pad": payload}, room=ROOM)
                 if seq % 20 == 0:
                     await asyncio.sleep(0.01)  # let the writers and the transports run
-            await _wait_for(lambda: all(len(r.events) == 300 for r in readers), timeout=20)
+            await eventually(lambda: all(len(r.events) == 300 for r in readers), timeout=20)
             for reader in readers:
                 assert reader.seqs() == list(range(1, 301))
             assert served.manager.evicted == 1
             # Out of the room, and its engine.io socket is gone (connection aborted).
             assert len(served.sio.manager.rooms["/"][ROOM]) == 3
-            await _wait_for(lambda: len(served.sio.eio.sockets) == 3)
+            await eventually(lambda: len(served.sio.eio.sockets) == 3)
         finally:
             for client in [*readers, stuck]:
                 await client.close()
@@ -217,6 +212,6 @@ async def test_emit_argument_shapes_match_the_library(data: Any) -> None:
         try:
             await served.sio.emit("notice", data, room=ROOM)
             expected = [] if data is None else list(data)
-            await _wait_for(lambda: client.notices == [expected])
+            await eventually(lambda: client.notices == [expected])
         finally:
             await client.close()

@@ -23,12 +23,10 @@ from sev.crypto import TokenCipher
 from sev.events import Event
 from sev.store import Broadcaster, User
 from sev.store.sqlite import SqliteStore
-from tests.factories import make_event, notification_body, session_cookie, signed_request
-from tests.services import free_port
-from tests.sev_server import EVENTSUB_SECRET, SevProcess
+from tests.support.factories import make_event, notification_body, session_cookie, signed_request
+from tests.support.processes import SevProcess
+from tests.support.settings import SESSION_SECRET, TOKEN_KEY, real_twitch_env
 
-SESSION_SECRET = "test-session-secret-0123456789-abcdefghij"
-TOKEN_KEY = "PlXSZG4DFHehgoeUGU0_hLVFSc_9YWaIpW1SYcL9Aew="
 FEW = Broadcaster(id="7001", login="few_events", display_name="Few_Events")
 MANY = Broadcaster(id="7002", login="many_events", display_name="Many_Events")
 QUIET = Broadcaster(id="7003", login="quiet_one", display_name="Quiet_One")
@@ -40,22 +38,10 @@ KIND_KEYS = {"type", "label", "connected_only", "available", "status", "held"}
 
 
 @pytest.fixture(scope="module")
-def sev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SevProcess]:
+def seeded_sev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SevProcess]:
     """SEV with four broadcasters: 15 events, 120 events, none, and one for live events."""
     tmp = tmp_path_factory.mktemp("live")
-    nowhere = f"http://127.0.0.1:{free_port()}"
-    process = SevProcess(
-        tmp,
-        {
-            "TWITCH_CLIENT_ID": "test-client-id",
-            "TWITCH_CLIENT_SECRET": "test-client-secret",
-            "TWITCH_EVENTSUB_SECRET": EVENTSUB_SECRET,
-            "TWITCH_API_URL": f"{nowhere}/helix",
-            "TWITCH_AUTH_URL": f"{nowhere}/oauth2",
-            "SEV_SESSION_SECRET": SESSION_SECRET,
-            "SEV_TOKEN_KEY": TOKEN_KEY,
-        },
-    )
+    process = SevProcess(tmp, real_twitch_env())
     process.start()
     try:
         asyncio.run(_seed(process.data_dir / "sev.sqlite3"))
@@ -120,12 +106,12 @@ async def _watch(client: socketio.AsyncClient, streamer: str, after: int | None)
     ids=["no cookie", "forged cookie", "garbage cookie", "logged out", "unknown user"],
 )
 async def test_connect_without_a_valid_session_is_refused(
-    sev: SevProcess, headers: dict[str, str]
+    seeded_sev: SevProcess, headers: dict[str, str]
 ) -> None:
     client = socketio.AsyncClient(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(
-            sev.url,
+            seeded_sev.url,
             headers=headers,
             transports=["websocket"],
             socketio_path="socket.io",
@@ -135,8 +121,8 @@ async def test_connect_without_a_valid_session_is_refused(
     await client.disconnect()
 
 
-async def test_watch_acks_the_streamer_and_the_ten_newest_events(sev: SevProcess) -> None:
-    async with _connected(sev) as client:
+async def test_watch_acks_the_streamer_and_the_ten_newest_events(seeded_sev: SevProcess) -> None:
+    async with _connected(seeded_sev) as client:
         ack = await _watch(client, "Few_Events", None)
     assert set(ack) == {"streamer", "events"}
     streamer = ack["streamer"]
@@ -156,8 +142,10 @@ async def test_watch_acks_the_streamer_and_the_ten_newest_events(sev: SevProcess
     assert all(event["broadcaster"]["id"] == FEW.id for event in events)
 
 
-async def test_watch_of_a_streamer_without_events_acks_an_empty_list(sev: SevProcess) -> None:
-    async with _connected(sev) as client:
+async def test_watch_of_a_streamer_without_events_acks_an_empty_list(
+    seeded_sev: SevProcess,
+) -> None:
+    async with _connected(seeded_sev) as client:
         ack = await _watch(client, QUIET.login, None)
     assert ack["streamer"]["id"] == QUIET.id
     assert ack["events"] == []
@@ -169,18 +157,18 @@ async def test_watch_of_a_streamer_without_events_acks_an_empty_list(sev: SevPro
     [(12, [15, 14, 13]), (FEW_COUNT, []), (0, list(range(FEW_COUNT, 0, -1)))],
 )
 async def test_watch_after_a_seq_returns_only_newer_events(
-    sev: SevProcess, after: int, seqs: list[int]
+    seeded_sev: SevProcess, after: int, seqs: list[int]
 ) -> None:
-    async with _connected(sev) as client:
+    async with _connected(seeded_sev) as client:
         ack = await _watch(client, FEW.login, after)
     assert [event["seq"] for event in ack["events"]] == seqs
     assert "gap" not in ack
 
 
 async def test_watch_after_more_than_100_missed_says_gap_with_the_newest_ten(
-    sev: SevProcess,
+    seeded_sev: SevProcess,
 ) -> None:
-    async with _connected(sev) as client:
+    async with _connected(seeded_sev) as client:
         gap = await _watch(client, MANY.login, MANY_COUNT - 101)
         exactly_100 = await _watch(client, MANY.login, MANY_COUNT - 100)
     assert gap["gap"] is True
@@ -211,9 +199,9 @@ async def test_watch_after_more_than_100_missed_says_gap_with_the_newest_ten(
     ],
 )
 async def test_watch_with_bad_input_answers_an_error_without_retry(
-    sev: SevProcess, payload: Any
+    seeded_sev: SevProcess, payload: Any
 ) -> None:
-    async with _connected(sev) as client:
+    async with _connected(seeded_sev) as client:
         ack = await client.call("watch", payload, timeout=10)
         assert isinstance(ack["error"], str) and ack["error"]
         assert not ack.get("retry")
@@ -221,10 +209,10 @@ async def test_watch_with_bad_input_answers_an_error_without_retry(
         assert (await _watch(client, FEW.login, FEW_COUNT))["events"] == []
 
 
-async def test_live_event_reaches_the_watchers_of_its_streamer_only(sev: SevProcess) -> None:
+async def test_live_event_reaches_the_watchers_of_its_streamer_only(seeded_sev: SevProcess) -> None:
     received: dict[str, list[dict[str, Any]]] = {"live": [], "few": []}
     arrived = asyncio.Event()
-    async with _connected(sev) as live, _connected(sev) as few:
+    async with _connected(seeded_sev) as live, _connected(seeded_sev) as few:
 
         async def on_live(event: dict[str, Any]) -> None:
             received["live"].append(event)
@@ -244,7 +232,7 @@ async def test_live_event_reaches_the_watchers_of_its_streamer_only(sev: SevProc
         )
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(
-                f"{sev.url}/webhooks/eventsub", headers=headers, content=body
+                f"{seeded_sev.url}/webhooks/eventsub", headers=headers, content=body
             )
         assert response.status_code == 204
         await asyncio.wait_for(arrived.wait(), timeout=5)
@@ -257,9 +245,9 @@ async def test_live_event_reaches_the_watchers_of_its_streamer_only(sev: SevProc
     assert received["few"] == []
 
 
-async def test_watching_another_streamer_leaves_the_first_room(sev: SevProcess) -> None:
+async def test_watching_another_streamer_leaves_the_first_room(seeded_sev: SevProcess) -> None:
     received: list[dict[str, Any]] = []
-    async with _connected(sev) as client:
+    async with _connected(seeded_sev) as client:
 
         async def on_event(event: dict[str, Any]) -> None:
             received.append(event)
@@ -270,7 +258,7 @@ async def test_watching_another_streamer_leaves_the_first_room(sev: SevProcess) 
         headers, body = signed_request(notification_body(broadcaster_id=LIVE.id))
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(
-                f"{sev.url}/webhooks/eventsub", headers=headers, content=body
+                f"{seeded_sev.url}/webhooks/eventsub", headers=headers, content=body
             )
         assert response.status_code == 204
         await asyncio.sleep(0.5)
@@ -278,10 +266,10 @@ async def test_watching_another_streamer_leaves_the_first_room(sev: SevProcess) 
 
 
 @pytest.mark.parametrize("with_cookie", [False, True])
-async def test_http_long_polling_is_refused(sev: SevProcess, with_cookie: bool) -> None:
+async def test_http_long_polling_is_refused(seeded_sev: SevProcess, with_cookie: bool) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         response = await http.get(
-            f"{sev.url}/socket.io/",
+            f"{seeded_sev.url}/socket.io/",
             params={"EIO": "4", "transport": "polling"},
             headers=_cookie() if with_cookie else {},
         )

@@ -6,7 +6,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -82,17 +82,6 @@ class Swappable:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-async def wait_until(
-    predicate: Callable[[], object], *, timeout: float = 5.0, interval: float = 0.01
-) -> None:
-    """Poll `predicate` until it is truthy; TimeoutError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)
 
 
 @dataclass

@@ -26,7 +26,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.support.servers import Delivery, Receiver, Swappable, serve_all, wait_until
+from tests.support.polling import eventually
+from tests.support.servers import Delivery, Receiver, Swappable, serve_all
 from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
 from twitchsim.catalog import CATALOG
 
@@ -151,12 +152,12 @@ class World:
         response = await self.create(self.body(type_, **condition))
         assert response.status_code == 202, response.text
         sub = response.json()["data"][0]
-        await wait_until(lambda: self.sim.subscriptions[sub["id"]].status != sub["status"])
+        await eventually(lambda: self.sim.subscriptions[sub["id"]].status != sub["status"])
         assert self.sim.subscriptions[sub["id"]].status == "enabled"
         return dict(sub)
 
     async def notifications(self, count: int, *, timeout: float = 5) -> list[Delivery]:
-        await wait_until(
+        await eventually(
             lambda: len(self.receiver.of_type("notification")) >= count, timeout=timeout
         )
         return self.receiver.of_type("notification")
@@ -217,7 +218,7 @@ async def test_challenge_answered_right_enables_the_subscription(world: World) -
     created = response.json()["data"][0]
     assert created["status"] == "webhook_callback_verification_pending"
     assert created["transport"] == {"method": "webhook", "callback": world.callback}
-    await wait_until(lambda: world.receiver.deliveries)
+    await eventually(lambda: world.receiver.deliveries)
     challenge = world.receiver.deliveries[0]
     assert tuple(h for h in HEADERS if h in challenge.headers) == HEADERS
     assert challenge.message_type == "webhook_callback_verification"
@@ -228,7 +229,7 @@ async def test_challenge_answered_right_enables_the_subscription(world: World) -
     assert set(challenge.json) == {"challenge", "subscription"}
     assert challenge.json["subscription"]["status"] == "webhook_callback_verification_pending"
     assert "secret" not in challenge.json["subscription"]["transport"]
-    await wait_until(lambda: world.sim.subscriptions[created["id"]].status == "enabled")
+    await eventually(lambda: world.sim.subscriptions[created["id"]].status == "enabled")
 
 
 @pytest.mark.parametrize("answer", ["wrong", "json", "html", "error"])
@@ -236,7 +237,7 @@ async def test_challenge_answered_wrong_fails_verification(world: World, answer:
     world.receiver.challenge = answer
     response = await world.create(world.body())
     sub_id = response.json()["data"][0]["id"]
-    await wait_until(
+    await eventually(
         lambda: world.sim.subscriptions[sub_id].status != response.json()["data"][0]["status"]
     )
     assert world.sim.subscriptions[sub_id].status == "webhook_callback_verification_failed"
@@ -295,7 +296,7 @@ async def test_retries_keep_the_message_id_and_count_up(world: World, failure: s
         world.receiver.delay_s = 0.8  # longer than the simulator's 0.5 s delivery timeout
     sent = await world.sim.trigger("stream.online", STREAMER)
     if failure == "timeout":
-        await wait_until(lambda: len(world.receiver.of_type("notification")) >= 2)
+        await eventually(lambda: len(world.receiver.of_type("notification")) >= 2)
         world.receiver.delay_s = 0
     received = await world.notifications(3)
     assert [d.message_id for d in received] == sent * 3
@@ -311,7 +312,7 @@ async def test_repeated_failure_exceeds_and_revokes(world: World) -> None:
     sub = await world.subscribe()
     world.receiver.notification_status = 503
     await world.sim.trigger("stream.online", STREAMER)
-    await wait_until(lambda: world.receiver.of_type("revocation"))
+    await eventually(lambda: world.receiver.of_type("revocation"))
     attempts = world.receiver.of_type("notification")
     assert [d.retry for d in attempts] == [0, 1, 2]  # 1 + len(retry_delays_s)
     (revocation,) = world.receiver.of_type("revocation")
@@ -591,7 +592,7 @@ async def test_failed_subscription_blocks_a_new_one_until_deleted(world: World) 
     # (and counts against the limit of 3) until it is deleted.
     world.receiver.challenge = "wrong"
     first = (await world.create(world.body())).json()["data"][0]
-    await wait_until(lambda: world.sim.subscriptions[first["id"]].status != first["status"])
+    await eventually(lambda: world.sim.subscriptions[first["id"]].status != first["status"])
     assert world.sim.subscriptions[first["id"]].status == "webhook_callback_verification_failed"
     world.receiver.challenge = "echo"
     conflict = await world.create(world.body())
@@ -982,7 +983,7 @@ async def test_revoke_sends_authorization_revoked_for_scoped_subscriptions(world
         data={"client_id": DEMO_CLIENT_ID, "token": tokens["access_token"]},
     )
     assert response.status_code == 200
-    await wait_until(lambda: world.receiver.of_type("revocation"))
+    await eventually(lambda: world.receiver.of_type("revocation"))
     (revocation,) = world.receiver.of_type("revocation")
     assert revocation.json == {"subscription": {**scoped, "status": "authorization_revoked"}}
     assert revocation.headers["twitch-eventsub-subscription-type"] == "channel.subscribe"
@@ -1145,7 +1146,7 @@ async def test_control_revoke_sends_every_documented_status(world: World, status
         f"{world.base}/control/revoke", json={"status": status, "subscription_id": sub["id"]}
     )
     assert response.json() == {"revoked": [sub["id"]]}
-    await wait_until(lambda: world.receiver.of_type("revocation"))
+    await eventually(lambda: world.receiver.of_type("revocation"))
     (revocation,) = world.receiver.of_type("revocation")
     assert revocation.json == {"subscription": {**sub, "status": status}}
     assert revocation.headers["twitch-eventsub-message-signature"] == expected_signature(
@@ -1179,7 +1180,7 @@ async def test_removed_user_is_gone_from_helix_and_revoked(world: World) -> None
     token = await world.app_token()
     response = await world.http.post(f"{world.base}/control/remove-user", json={"login": STREAMER})
     assert response.json() == {"revoked": [sub["id"]]}
-    await wait_until(lambda: world.receiver.of_type("revocation"))
+    await eventually(lambda: world.receiver.of_type("revocation"))
     assert world.receiver.of_type("revocation")[0].json["subscription"]["status"] == "user_removed"
     users = await world.http.get(
         f"{world.base}/helix/users", params={"login": STREAMER}, headers=world.headers(token)
@@ -1201,7 +1202,7 @@ async def test_disconnect_ends_every_grant_and_notifies_authorization_revoke(wor
         "user_login": STREAMER,
         "user_name": "PixelPaladin",
     }
-    await wait_until(lambda: world.receiver.of_type("revocation"))
+    await eventually(lambda: world.receiver.of_type("revocation"))
     (revocation,) = world.receiver.of_type("revocation")
     assert revocation.json["subscription"]["id"] == cheer["id"]
     assert revocation.json["subscription"]["status"] == "authorization_revoked"

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from tests.services import free_port
+from tests.support.services import free_port
+from tests.support.settings import real_twitch_env
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENTSUB_SECRET = "test-eventsub-secret-0123456789"
 # Variables a developer's shell might carry that would change what the test starts.
 _SCRUB = ("TWITCH_", "SEV_", "MONGODB_URI", "REDIS_URL", "PORT")
 
@@ -100,11 +100,15 @@ class _Process:
 class SimulatorProcess(_Process):
     """The simulated Twitch alone (`python -m twitchsim --port N`)."""
 
-    def __init__(self, tmp: Path, port: int | None = None) -> None:
+    def __init__(
+        self, tmp: Path, port: int | None = None, *, token_lifetime: int | None = None
+    ) -> None:
         super().__init__("simulated Twitch", port or free_port(), tmp / "simulator.log")
+        self.token_lifetime = token_lifetime
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "twitchsim", "--port", str(self.port)]
+        extra = ["--token-lifetime", str(self.token_lifetime)] if self.token_lifetime else []
+        return [sys.executable, "-m", "twitchsim", "--port", str(self.port), *extra]
 
     def environment(self) -> dict[str, str]:
         return _clean_env({})
@@ -166,20 +170,10 @@ class SevProcess(_Process):
         **kwargs: Any,
     ) -> SevProcess:
         """SEV configured as for real Twitch, but pointing at a standalone simulated Twitch."""
-        return cls(
-            tmp,
-            {
-                "TWITCH_CLIENT_ID": DEMO_CLIENT_ID,
-                "TWITCH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-                "TWITCH_EVENTSUB_SECRET": EVENTSUB_SECRET,
-                "TWITCH_API_URL": f"{simulator.url}/helix",
-                "TWITCH_AUTH_URL": f"{simulator.url}/oauth2",
-                "SEV_SESSION_SECRET": "test-session-secret-0123456789-abcdefghij",
-                "SEV_TOKEN_KEY": "PlXSZG4DFHehgoeUGU0_hLVFSc_9YWaIpW1SYcL9Aew=",
-                **(env or {}),
-            },
-            **kwargs,
+        twitch = real_twitch_env(
+            simulator.url, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET
         )
+        return cls(tmp, {**twitch, **(env or {})}, **kwargs)
 
     def command(self) -> list[str]:
         return [

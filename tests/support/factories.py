@@ -9,8 +9,11 @@ from typing import Any
 
 from sev.events import Event, Person
 from sev.eventsub import sign
+from tests.support.settings import EVENTSUB_SECRET
 
-SECRET = "test-eventsub-secret-0123456789"
+SECRET = EVENTSUB_SECRET
+# The CSRF token of sessions made by session_cookie(..., csrf=CSRF).
+CSRF = "t0ken"
 
 
 def make_event(

@@ -17,10 +17,7 @@ from sev.app import create_app
 from sev.config import Settings
 from sev.deps import services_of
 from sev.store import Store
-from tests.factories import SECRET
-from tests.services import free_port
-
-SESSION_SECRET = "test-session-secret-0123456789-abcdefghij"
+from tests.support.settings import real_twitch_env
 
 
 @dataclass
@@ -36,17 +33,11 @@ class AppHandle:
 
 def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
     """Settings as for real Twitch, with Twitch at a loopback port where nothing listens."""
-    nowhere = f"http://127.0.0.1:{free_port()}"
     values: dict[str, Any] = {
-        "twitch_client_id": "test-client-id",
-        "twitch_client_secret": "test-client-secret",
-        "twitch_eventsub_secret": SECRET,
-        "sev_session_secret": SESSION_SECRET,
+        **{name.lower(): value for name, value in real_twitch_env().items()},
         "sev_token_key": Fernet.generate_key().decode(),
         "sev_data_dir": tmp_path / "var",
         "sev_public_url": "http://127.0.0.1:8000",
-        "twitch_api_url": f"{nowhere}/helix",
-        "twitch_auth_url": f"{nowhere}/oauth2",
         "sev_reconcile_interval_s": 3600,
         "sev_token_validate_interval_s": 3600,
         "mongodb_uri": None,
