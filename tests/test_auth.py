@@ -487,9 +487,17 @@ async def test_channel_grant_revoked_at_twitch_switches_connected_types_off(
     await _revoke_at_twitch(simulator, channel_token)
 
     async def withdrawn() -> bool:
+        # Two paths get there: Twitch's authorization_revoked revocations take each type's
+        # scope, and the next token check drops the channel token itself.
         async with _store_of(sev) as store:
             broadcaster = await store.get_broadcaster(STREAMER_ID)
-        return broadcaster is not None and broadcaster.granted_scopes == []
+            user = await store.get_user(STREAMER_ID)
+        return (
+            broadcaster is not None
+            and broadcaster.granted_scopes == []
+            and user is not None
+            and user.channel_access_token is None
+        )
 
     await eventually(withdrawn, timeout=10, what="the grant to be withdrawn")
     user = await _user(sev, STREAMER_ID)
