@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
 from sev.deps import CsrfChecked, CurrentUser, OptionalUser, StoreDep, SubscriptionsDep, TwitchDep
+from sev.events import display_table
 from sev.store import Broadcaster, StoreUnavailable
 from sev.streamers import PAGE_SIZE, normalize_login, read_events
 from sev.templating import render
@@ -133,6 +134,8 @@ async def read_streamer(
             "broadcaster": broadcaster,
             "initial": initial,
             "is_owner": user.id == broadcaster.id,
+            # The page's (and streamer.js's) one copy of how each event type is shown.
+            "event_kinds": display_table(),
         },
     )
 

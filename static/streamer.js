@@ -20,7 +20,7 @@
   var root = document.getElementById("streamer");
   if (!root) return;
   var initial = readJson("initial-state") || { streamer: null, events: [] };
-  var kinds = readJson("event-kinds") || {};
+  var kinds = readJson("event-kinds");
   var login = root.getAttribute("data-login");
   var streamerId = root.getAttribute("data-id");
   var list = document.getElementById("events");
@@ -99,9 +99,11 @@
     return shown.has(event.seq);
   }
 
+  // How a type is shown, from sev/events.py's table; the generic display for an unknown type.
   function kindOf(type) {
-    var kind = kinds[type];
-    return Array.isArray(kind) && kind.length === 2 ? kind : ["other", "Event"];
+    var types = (kinds && kinds.types) || {};
+    if (Object.prototype.hasOwnProperty.call(types, type)) return types[type];
+    return (kinds && kinds.other) || {};
   }
 
   function element(tag, className, text) {
@@ -117,7 +119,7 @@
     item.setAttribute("data-seq", String(event.seq));
     item.setAttribute("data-id", String(event.id));
     item.setAttribute("data-type", String(event.type));
-    item.setAttribute("data-family", kind[0]);
+    item.setAttribute("data-family", String(kind.family || ""));
 
     var icon = element("span", "event-icon");
     icon.setAttribute("aria-hidden", "true");
@@ -126,7 +128,7 @@
     svg.setAttribute("width", "20");
     svg.setAttribute("height", "20");
     var use = document.createElementNS(SVG_NS, "use");
-    use.setAttribute("href", "#icon-" + kind[0]);
+    use.setAttribute("href", "#" + String(kind.icon || ""));
     svg.appendChild(use);
     icon.appendChild(svg);
     item.appendChild(icon);
@@ -134,7 +136,7 @@
     var body = element("div", "event-body");
     body.appendChild(element("p", "event-summary", event.summary || event.type + " event"));
     var meta = element("p", "event-meta");
-    meta.appendChild(element("span", "event-kind", kind[1]));
+    meta.appendChild(element("span", "event-kind", kind.label));
     if (event.actor && event.actor.name) {
       meta.appendChild(element("span", "event-actor", event.actor.name));
     }

@@ -13,6 +13,7 @@ Screenshots go to test-artifacts/ (kept by CI, ignored by git).
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,7 @@ import pytest
 from markupsafe import escape
 from playwright.async_api import Browser, Dialog, Page, Request, async_playwright
 
+from sev.events import display_table
 from tests.login import connect_channel, csrf_token, log_in
 from tests.services import CHROMIUM, CHROMIUM_ARGS, is_executable, require
 from tests.sev_server import ROOT, SevProcess, SimulatorProcess
@@ -329,6 +331,21 @@ async def test_streamer_page_offers_its_own_streamer_connect_or_disconnect(
     if other is not None:
         assert other.status_code == 200
         assert "your channel" not in other.text.lower()
+
+
+async def test_streamer_page_carries_its_display_table_as_data_only(stage: Stage) -> None:
+    cookies = await _session_cookies(stage.sev, OTHER_VIEWER)
+    async with httpx.AsyncClient(timeout=10, cookies=cookies) as client:
+        response = await client.get(f"{stage.sev.url}/streamers/{STREAMER}")
+    assert response.status_code == 200
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", response.text, re.DOTALL)
+    data = {
+        re.findall(r'id="([^"]+)"', attributes)[0]: json.loads(body)
+        for attributes, body in scripts
+        if 'type="application/json"' in attributes
+    }
+    # What the page and streamer.js show comes from the server, not from copies of their own.
+    assert data["event-kinds"] == display_table()
 
 
 # --- the browser: the whole flow ------------------------------------------------------------
