@@ -9,7 +9,7 @@
 (function () {
   "use strict";
 
-  var MAX_EVENTS = 10;
+  var DEFAULT_MAX_EVENTS = 10;
   var TICK_MS = 5000;
   var WATCH_TIMEOUT_MS = 10000;
   // A hole in the seqs (n+2 arrived, n+1 not yet) closes within milliseconds when it is only
@@ -21,6 +21,10 @@
   if (!root) return;
   var initial = readJson("initial-state") || { streamer: null, events: [] };
   var kinds = readJson("event-kinds");
+  // From the server: the kinds' state texts, how many events a catch-up holds at most, and how
+  // many the list keeps.
+  var settings = readJson("page-settings") || {};
+  var kindStates = settings.kind_states || {};
   var login = root.getAttribute("data-login");
   var streamerId = root.getAttribute("data-id");
   var list = document.getElementById("events");
@@ -29,6 +33,7 @@
   var announcer = document.getElementById("announcer");
   var connection = document.getElementById("connection");
   var notices = document.getElementById("notices");
+  var MAX_EVENTS = settings.page_size || DEFAULT_MAX_EVENTS;
 
   function readJson(id) {
     var element = document.getElementById(id);
@@ -245,28 +250,10 @@
 
   // ---- the "what this streamer shares" panel ------------------------------------------------
 
-  var KIND_STATE_TEXT = {
-    on: "On",
-    pending: "Starting",
-    off: "Needs connect",
-    stopped: "Stopped",
-    held: "Held back",
-  };
-
-  function kindState(kind) {
-    if (!kind.available) return "off";
-    if (kind.held) return "held";
-    if (kind.status === "enabled") return "on";
-    if (kind.status === null || kind.status === "webhook_callback_verification_pending") {
-      return "pending";
-    }
-    return "stopped";
-  }
-
   function showKind(item, state, why) {
     item.setAttribute("data-state", state);
     var label = item.querySelector(".kind-state");
-    if (label) label.textContent = KIND_STATE_TEXT[state];
+    if (label) label.textContent = kindStates[state] || state;
     if (why) item.title = why;
   }
 
@@ -275,7 +262,7 @@
     streamer.kinds.forEach(function (kind, index) {
       var item = document.querySelector('.kind[data-index="' + index + '"]');
       if (item && item.getAttribute("data-type") === kind.type) {
-        showKind(item, kindState(kind), kind.held || kind.status || "");
+        showKind(item, String(kind.state), kind.held || kind.status || "");
       }
     });
     showHeldNotices(streamer.notices);
@@ -350,7 +337,9 @@
     var highest = events.length ? events[events.length - 1].seq : null;
     if (ack.gap) {
       showNote(
-        "More than 100 events happened while this page was disconnected; showing the latest " +
+        "More than " +
+          settings.catch_up_limit +
+          " events happened while this page was disconnected; showing the latest " +
           MAX_EVENTS +
           "."
       );

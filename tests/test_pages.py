@@ -27,6 +27,8 @@ from markupsafe import escape
 from playwright.async_api import Browser, Dialog, Page, Request, async_playwright
 
 from sev.events import display_table
+from sev.store import MAX_CATCH_UP
+from sev.streamers import KIND_STATES, PAGE_SIZE
 from tests.login import connect_channel, csrf_token, log_in
 from tests.services import CHROMIUM, CHROMIUM_ARGS, is_executable, require
 from tests.sev_server import ROOT, SevProcess, SimulatorProcess
@@ -333,7 +335,9 @@ async def test_streamer_page_offers_its_own_streamer_connect_or_disconnect(
         assert "your channel" not in other.text.lower()
 
 
-async def test_streamer_page_carries_its_display_table_as_data_only(stage: Stage) -> None:
+async def test_streamer_page_carries_its_display_table_and_settings_as_data_only(
+    stage: Stage,
+) -> None:
     cookies = await _session_cookies(stage.sev, OTHER_VIEWER)
     async with httpx.AsyncClient(timeout=10, cookies=cookies) as client:
         response = await client.get(f"{stage.sev.url}/streamers/{STREAMER}")
@@ -346,6 +350,16 @@ async def test_streamer_page_carries_its_display_table_as_data_only(stage: Stage
     }
     # What the page and streamer.js show comes from the server, not from copies of their own.
     assert data["event-kinds"] == display_table()
+    assert data["page-settings"] == {
+        "kind_states": KIND_STATES,
+        "catch_up_limit": MAX_CATCH_UP,
+        "page_size": PAGE_SIZE,
+    }
+    kinds = data["initial-state"]["streamer"]["kinds"]
+    states = re.findall(r'<li class="kind" [^>]*data-state="(\w+)"', response.text)
+    assert states == [k["state"] for k in kinds if not k["connected_only"]] + [
+        k["state"] for k in kinds if k["connected_only"]
+    ]
 
 
 # --- the browser: the whole flow ------------------------------------------------------------
