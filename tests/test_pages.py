@@ -341,6 +341,7 @@ async def test_streamer_page_carries_its_display_table_and_settings_as_data_only
     cookies = await _session_cookies(stage.sev, OTHER_VIEWER)
     async with httpx.AsyncClient(timeout=10, cookies=cookies) as client:
         response = await client.get(f"{stage.sev.url}/streamers/{STREAMER}")
+        module = await client.get(f"{stage.sev.url}/static/feed.js")
     assert response.status_code == 200
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", response.text, re.DOTALL)
     data = {
@@ -360,6 +361,14 @@ async def test_streamer_page_carries_its_display_table_and_settings_as_data_only
     assert states == [k["state"] for k in kinds if not k["connected_only"]] + [
         k["state"] for k in kinds if k["connected_only"]
     ]
+    # The Content-Security-Policy runs no inline script: every other script has a src.
+    executable = [(a, body) for a, body in scripts if 'type="application/json"' not in a]
+    assert len(executable) == 2
+    assert all(" src=" in attributes and not body.strip() for attributes, body in executable)
+    assert any('type="module"' in a and "streamer.js" in a for a, _ in scripts)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert module.status_code == 200
+    assert "javascript" in module.headers["content-type"]
 
 
 # --- the browser: the whole flow ------------------------------------------------------------
