@@ -1,8 +1,9 @@
 """The Event model and the catalogue of EventSub types SEV listens to.
 
 Pure code: nothing here does I/O or reads the clock. `build_event` turns one verified EventSub
-notification into SEV's Event JSON (ARCHITECTURE.md), with a one-line summary per type; a type SEV
-does not know still becomes an Event with a generic summary.
+notification into SEV's Event JSON (ARCHITECTURE.md). Each type the page shows has one
+`EventDisplay` here (family, label, amounts, one-line summary); a type SEV does not know still
+becomes an Event, with a generic summary and display.
 """
 
 from __future__ import annotations
@@ -314,34 +315,145 @@ def _poll_end(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
     return f"{line} — “{_text(best.get('title'))}” won" if best else line
 
 
-_SUMMARIES: dict[str, _Summary] = {
-    "stream.online": _stream_online,
-    "stream.offline": lambda d, b, a: f"{b.name} went offline",
-    "channel.update": _channel_update,
-    "channel.raid": _raid,
-    "user.update": lambda d, b, a: f"{_who(a or b)} updated their profile",
-    "channel.follow": lambda d, b, a: f"{_who(a)} followed",
-    "channel.subscribe": lambda d, b, a: (
-        f"{_who(a)} received a gifted {_tier(d)} sub"
-        if d.get("is_gift")
-        else f"{_who(a)} subscribed ({_tier(d)})"
+@dataclass(frozen=True)
+class EventDisplay:
+    """How the page shows one event type: its family (icon and colour), label, amounts, summary.
+
+    The one place these live: the streamer page and static/streamer.js read them from here
+    (`display_table`), and static/sev.css colours each family.
+    """
+
+    type: str
+    family: str
+    label: str
+    summary: _Summary | None = None
+    # Data keys that hold the event's amounts (bits, tier, viewers), for badges.
+    badge_fields: tuple[str, ...] = ()
+
+    @property
+    def icon(self) -> str:
+        """The id of the family's symbol in the page's icon sprite."""
+        return f"icon-{self.family}"
+
+    def to_json(self) -> dict[str, Any]:
+        """What the page needs of it (the summary is made here, not in the browser)."""
+        return {
+            "family": self.family,
+            "label": self.label,
+            "icon": self.icon,
+            "badge_fields": list(self.badge_fields),
+        }
+
+
+# Icon and colour groups; static/sev.css has one colour rule per family, the page one icon each.
+FAMILIES: tuple[str, ...] = (
+    "live",
+    "offline",
+    "update",
+    "raid",
+    "follow",
+    "sub",
+    "gift",
+    "cheer",
+    "hype",
+    "poll",
+    "prediction",
+    "points",
+    "shoutout",
+    "charity",
+    "ad",
+    "other",
+)
+
+_DISPLAYS: tuple[EventDisplay, ...] = (
+    EventDisplay("stream.online", "live", "Live", _stream_online),
+    EventDisplay("stream.offline", "offline", "Offline", lambda d, b, a: f"{b.name} went offline"),
+    EventDisplay("channel.update", "update", "Stream info", _channel_update),
+    EventDisplay(
+        "user.update", "update", "Profile", lambda d, b, a: f"{_who(a or b)} updated their profile"
     ),
-    "channel.subscription.gift": _gift,
-    "channel.subscription.message": _resub,
-    "channel.cheer": _cheer,
-    "channel.hype_train.begin": lambda d, b, a: f"Hype train started (level {d.get('level', 1)})",
-    "channel.hype_train.end": lambda d, b, a: f"Hype train ended at level {d.get('level', 1)}",
-    "channel.poll.begin": lambda d, b, a: f"Poll started: {_text(d.get('title'))}",
-    "channel.poll.end": _poll_end,
-    "channel.prediction.begin": lambda d, b, a: f"Prediction started: {_text(d.get('title'))}",
-    "channel.prediction.end": _prediction_end,
-    "channel.channel_points_custom_reward_redemption.add": _redemption,
-    "channel.shoutout.receive": lambda d, b, a: (
-        f"{_who(a)} shouted out {b.name} to {d.get('viewer_count', 0)} viewers"
+    EventDisplay("channel.raid", "raid", "Raid", _raid, ("viewers",)),
+    EventDisplay("channel.follow", "follow", "Follow", lambda d, b, a: f"{_who(a)} followed"),
+    EventDisplay(
+        "channel.subscribe",
+        "sub",
+        "Sub",
+        lambda d, b, a: (
+            f"{_who(a)} received a gifted {_tier(d)} sub"
+            if d.get("is_gift")
+            else f"{_who(a)} subscribed ({_tier(d)})"
+        ),
+        ("tier",),
     ),
-    "channel.charity_campaign.donate": _charity,
-    "channel.ad_break.begin": lambda d, b, a: f"{d.get('duration_seconds', 0)}s ad break started",
-}
+    EventDisplay(
+        "channel.subscription.message", "sub", "Resub", _resub, ("tier", "cumulative_months")
+    ),
+    EventDisplay("channel.subscription.gift", "gift", "Gift subs", _gift, ("total", "tier")),
+    EventDisplay("channel.cheer", "cheer", "Cheer", _cheer, ("bits",)),
+    EventDisplay(
+        "channel.hype_train.begin",
+        "hype",
+        "Hype train",
+        lambda d, b, a: f"Hype train started (level {d.get('level', 1)})",
+        ("level", "total"),
+    ),
+    EventDisplay(
+        "channel.hype_train.end",
+        "hype",
+        "Hype train",
+        lambda d, b, a: f"Hype train ended at level {d.get('level', 1)}",
+        ("level", "total"),
+    ),
+    EventDisplay(
+        "channel.poll.begin",
+        "poll",
+        "Poll",
+        lambda d, b, a: f"Poll started: {_text(d.get('title'))}",
+    ),
+    EventDisplay("channel.poll.end", "poll", "Poll", _poll_end),
+    EventDisplay(
+        "channel.prediction.begin",
+        "prediction",
+        "Prediction",
+        lambda d, b, a: f"Prediction started: {_text(d.get('title'))}",
+    ),
+    EventDisplay("channel.prediction.end", "prediction", "Prediction", _prediction_end),
+    EventDisplay(
+        "channel.channel_points_custom_reward_redemption.add", "points", "Redemption", _redemption
+    ),
+    EventDisplay(
+        "channel.shoutout.receive",
+        "shoutout",
+        "Shoutout",
+        lambda d, b, a: f"{_who(a)} shouted out {b.name} to {d.get('viewer_count', 0)} viewers",
+        ("viewer_count",),
+    ),
+    EventDisplay("channel.charity_campaign.donate", "charity", "Charity", _charity, ("amount",)),
+    EventDisplay(
+        "channel.ad_break.begin",
+        "ad",
+        "Ad break",
+        lambda d, b, a: f"{d.get('duration_seconds', 0)}s ad break started",
+        ("duration_seconds",),
+    ),
+)
+DISPLAYS: dict[str, EventDisplay] = {display.type: display for display in _DISPLAYS}
+# A type SEV does not know (Twitch added one, or the catalogue dropped it): shown generically.
+OTHER = EventDisplay("", "other", "Event")
+
+
+def display_of(event_type: str) -> EventDisplay:
+    """How the page shows an event of this type; generic for types SEV does not know."""
+    return DISPLAYS.get(event_type, OTHER)
+
+
+def display_table() -> dict[str, Any]:
+    """`{"types": {type: display}, "other": display}`: the page's copy of the displays."""
+    return {
+        "types": {display.type: display.to_json() for display in _DISPLAYS},
+        "other": OTHER.to_json(),
+    }
+
 
 # Where each type names the person who did it (the first prefix present wins).
 _ACTOR_PREFIXES: dict[str, tuple[str, ...]] = {
@@ -383,7 +495,7 @@ def summarize(
     event_type: str, data: Mapping[str, Any], broadcaster: Person, actor: Person | None
 ) -> str:
     """The one line the page shows for an event; generic for types SEV does not know."""
-    summary = _SUMMARIES.get(event_type)
+    summary = display_of(event_type).summary
     if summary is None:
         return f"{event_type} event" + (f" by {actor.name}" if actor else "")
     try:

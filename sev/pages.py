@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
 from sev.deps import CsrfChecked, CurrentUser, OptionalUser, StoreDep, SubscriptionsDep, TwitchDep
-from sev.store import Broadcaster, StoreUnavailable
-from sev.streamers import PAGE_SIZE, normalize_login, read_events
+from sev.events import display_table
+from sev.store import MAX_CATCH_UP, Broadcaster, StoreUnavailable
+from sev.streamers import KIND_STATES, PAGE_SIZE, normalize_login, read_events
 from sev.templating import render
 from sev.twitch import TwitchError
 
@@ -133,6 +134,13 @@ async def read_streamer(
             "broadcaster": broadcaster,
             "initial": initial,
             "is_owner": user.id == broadcaster.id,
+            # The page's (and streamer.js's) one copy of how events and kinds are shown.
+            "event_kinds": display_table(),
+            "page_settings": {
+                "kind_states": KIND_STATES,
+                "catch_up_limit": MAX_CATCH_UP,
+                "page_size": PAGE_SIZE,
+            },
         },
     )
 

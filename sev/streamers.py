@@ -41,6 +41,16 @@ HELD_BACK = {
     ),
 }
 REMOVED = "Twitch says this account no longer exists (deleted or suspended), so no events can come."
+# The state of each kind in the "what this streamer shares" panel, and how the page says it.
+KIND_STATES = {
+    "on": "On",
+    "pending": "Starting",
+    "off": "Needs connect",
+    "stopped": "Stopped",
+    "held": "Held back",
+}
+# A subscription Twitch has not confirmed yet (or none yet): the kind is starting.
+_PENDING = (None, "webhook_callback_verification_pending")
 
 
 def normalize_login(raw: str) -> str | None:
@@ -49,9 +59,20 @@ def normalize_login(raw: str) -> str | None:
     return login if LOGIN.match(login) else None
 
 
+def kind_state(*, available: bool, held: str | None, status: str | None) -> str:
+    """One kind's state (a key of KIND_STATES): needs connect, held back, on, starting, stopped."""
+    if not available:
+        return "off"
+    if held:
+        return "held"
+    if status == "enabled":
+        return "on"
+    return "pending" if status in _PENDING else "stopped"
+
+
 def describe(broadcaster: Broadcaster, subscriptions: list[SubscriptionRecord]) -> dict[str, Any]:
-    """The streamer object of the ack and the API: identity, which event kinds are live, and
-    in words why any kind is not coming."""
+    """The streamer object of the ack and the API: identity, which event kinds are live (each
+    with its `state`, a key of KIND_STATES), and in words why any kind is not coming."""
     granted = set(broadcaster.granted_scopes)
     kinds: list[dict[str, Any]] = []
     for entry in CATALOGUE:
@@ -61,14 +82,17 @@ def describe(broadcaster: Broadcaster, subscriptions: list[SubscriptionRecord]) 
         )
         refusal = broadcaster.refusal(entry.key)
         held = HELD_BACK.get(refusal.reason) if refusal and status != "enabled" else None
+        held = REMOVED if broadcaster.removed_at else held
+        available = entry.allowed_by(granted)
         kinds.append(
             {
                 "type": entry.type,
                 "label": entry.label,
                 "connected_only": entry.scope is not None,
-                "available": entry.allowed_by(granted),
+                "available": available,
                 "status": status,
-                "held": REMOVED if broadcaster.removed_at else held,
+                "held": held,
+                "state": kind_state(available=available, held=held, status=status),
             }
         )
     notices = [REMOVED] if broadcaster.removed_at else []

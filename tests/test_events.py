@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from sev.events import CATALOGUE, CONNECT_SCOPES, broadcaster_id_of, build_event, wanted_types
+from sev.events import (
+    CATALOGUE,
+    CONNECT_SCOPES,
+    DISPLAYS,
+    FAMILIES,
+    OTHER,
+    broadcaster_id_of,
+    build_event,
+    display_of,
+    display_table,
+    wanted_types,
+)
+from sev.templating import STATIC_DIR, TEMPLATES_DIR
 
 B = {
     "broadcaster_user_id": "1",
@@ -82,8 +95,18 @@ CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
         "Viewer cheered 100 bits: cheer100 gg",
         "Viewer",
     ),
-    ("channel.hype_train.begin", {**B, "level": 2}, "Hype train started (level 2)", None),
-    ("channel.hype_train.end", {**B, "level": 4}, "Hype train ended at level 4", None),
+    (
+        "channel.hype_train.begin",
+        {**B, "level": 2, "total": 700},
+        "Hype train started (level 2)",
+        None,
+    ),
+    (
+        "channel.hype_train.end",
+        {**B, "level": 4, "total": 2800},
+        "Hype train ended at level 4",
+        None,
+    ),
     ("channel.poll.begin", {**B, "title": "Best?"}, "Poll started: Best?", None),
     (
         "channel.poll.end",
@@ -214,3 +237,58 @@ def test_unexpected_payload_shape_still_makes_an_event() -> None:
         received_at="x",
     )
     assert "donated" in event.summary
+
+
+# --- how the page shows each type ------------------------------------------------------------
+
+
+def test_every_type_sev_listens_to_has_one_display() -> None:
+    assert {entry.type for entry in CATALOGUE} == set(DISPLAYS)
+    assert all(display.summary is not None for display in DISPLAYS.values())
+    assert len(FAMILIES) == len(set(FAMILIES))
+    assert {display.family for display in DISPLAYS.values()} | {OTHER.family} == set(FAMILIES)
+
+
+def test_unknown_type_shows_with_the_generic_family_and_label() -> None:
+    display = display_of("channel.brand_new_thing")
+    assert display is OTHER
+    assert (display.family, display.label, display.icon) == ("other", "Event", "icon-other")
+    assert display_table()["other"] == {
+        "family": "other",
+        "label": "Event",
+        "icon": "icon-other",
+        "badge_fields": [],
+    }
+
+
+def test_display_table_is_what_the_page_reads() -> None:
+    table = display_table()
+    assert set(table["types"]) == set(DISPLAYS)
+    assert table["types"]["channel.raid"] == {
+        "family": "raid",
+        "label": "Raid",
+        "icon": "icon-raid",
+        "badge_fields": ["viewers"],
+    }
+    assert table["types"]["channel.cheer"]["badge_fields"] == ["bits"]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data"),
+    [(case[0], case[1]) for case in CASES if case[0] in DISPLAYS],
+    ids=[case[0] for case in CASES if case[0] in DISPLAYS],
+)
+def test_badge_fields_are_keys_of_the_type_s_data(event_type: str, data: dict[str, Any]) -> None:
+    assert set(DISPLAYS[event_type].badge_fields) <= set(data)
+
+
+def test_every_family_has_one_colour_rule_and_an_icon() -> None:
+    css = (STATIC_DIR / "sev.css").read_text()
+    rules = re.findall(r'^\.event\[data-family="(\w+)"\] \{([^}]*)\}', css, re.MULTILINE)
+    # "other" takes the .event defaults.
+    assert sorted(family for family, _ in rules) == sorted(set(FAMILIES) - {"other"})
+    assert all("--c-light:" in body and "--c-dark:" in body for _, body in rules)
+    assert css.count("data-family") == len(rules)  # no second list (dark mode, say)
+    page = (TEMPLATES_DIR / "streamer.html").read_text()
+    icons = set(re.findall(r'<symbol id="(icon-[\w-]+)"', page))
+    assert {display.icon for display in (*DISPLAYS.values(), OTHER)} == icons

@@ -13,6 +13,7 @@ Screenshots go to test-artifacts/ (kept by CI, ignored by git).
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,9 @@ import pytest
 from markupsafe import escape
 from playwright.async_api import Browser, Dialog, Page, Request, async_playwright
 
+from sev.events import display_table
+from sev.store import MAX_CATCH_UP
+from sev.streamers import KIND_STATES, PAGE_SIZE
 from tests.support.login import connect_channel, csrf_token, log_in
 from tests.support.polling import eventually
 from tests.support.processes import ROOT, SevProcess, SimulatorProcess
@@ -331,6 +335,42 @@ async def test_streamer_page_offers_its_own_streamer_connect_or_disconnect(
     if other is not None:
         assert other.status_code == 200
         assert "your channel" not in other.text.lower()
+
+
+async def test_streamer_page_carries_its_display_table_and_settings_as_data_only(
+    stage: Stage,
+) -> None:
+    cookies = await _session_cookies(stage.sev, OTHER_VIEWER)
+    async with httpx.AsyncClient(timeout=10, cookies=cookies) as client:
+        response = await client.get(f"{stage.sev.url}/streamers/{STREAMER}")
+        module = await client.get(f"{stage.sev.url}/static/feed.js")
+    assert response.status_code == 200
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", response.text, re.DOTALL)
+    data = {
+        re.findall(r'id="([^"]+)"', attributes)[0]: json.loads(body)
+        for attributes, body in scripts
+        if 'type="application/json"' in attributes
+    }
+    # What the page and streamer.js show comes from the server, not from copies of their own.
+    assert data["event-kinds"] == display_table()
+    assert data["page-settings"] == {
+        "kind_states": KIND_STATES,
+        "catch_up_limit": MAX_CATCH_UP,
+        "page_size": PAGE_SIZE,
+    }
+    kinds = data["initial-state"]["streamer"]["kinds"]
+    states = re.findall(r'<li class="kind" [^>]*data-state="(\w+)"', response.text)
+    assert states == [k["state"] for k in kinds if not k["connected_only"]] + [
+        k["state"] for k in kinds if k["connected_only"]
+    ]
+    # The Content-Security-Policy runs no inline script: every other script has a src.
+    executable = [(a, body) for a, body in scripts if 'type="application/json"' not in a]
+    assert len(executable) == 2
+    assert all(" src=" in attributes and not body.strip() for attributes, body in executable)
+    assert any('type="module"' in a and "streamer.js" in a for a, _ in scripts)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert module.status_code == 200
+    assert "javascript" in module.headers["content-type"]
 
 
 # --- the browser: the whole flow ------------------------------------------------------------

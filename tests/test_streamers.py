@@ -6,6 +6,7 @@ import pytest
 
 from sev.events import Event
 from sev.store import Broadcaster, SubscriptionRecord, User
+from sev.streamers import KIND_STATES, REMOVED, kind_state
 from tests.support.apps import AppHandle
 from tests.support.factories import make_event, session_cookie
 from tests.support.settings import SESSION_SECRET
@@ -66,6 +67,31 @@ async def test_events_api_describes_what_the_streamer_shares(app: AppHandle) -> 
     assert kinds["channel.cheer"]["available"] and kinds["channel.cheer"]["status"] == "enabled"
     assert kinds["channel.follow"]["available"] is False
     assert kinds["stream.online"]["connected_only"] is False
+    assert kinds["channel.cheer"]["state"] == "on"
+    assert kinds["channel.follow"]["state"] == "off"
+    assert kinds["stream.online"]["state"] == "pending"
+    assert {k["state"] for k in streamer["kinds"]} <= set(KIND_STATES)
+
+
+@pytest.mark.parametrize(
+    ("available", "held", "status", "state"),
+    [
+        (False, None, None, "off"),
+        (False, REMOVED, "enabled", "off"),
+        (True, REMOVED, None, "held"),
+        (True, "Twitch paused these events", "authorization_revoked", "held"),
+        (True, None, "enabled", "on"),
+        (True, None, None, "pending"),
+        (True, None, "webhook_callback_verification_pending", "pending"),
+        (True, None, "authorization_revoked", "stopped"),
+        (True, None, "notification_failures_exceeded", "stopped"),
+    ],
+)
+def test_kind_state_says_whether_a_kind_is_coming(
+    available: bool, held: str | None, status: str | None, state: str
+) -> None:
+    assert kind_state(available=available, held=held, status=status) == state
+    assert state in KIND_STATES
 
 
 @pytest.mark.parametrize(

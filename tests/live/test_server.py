@@ -23,6 +23,7 @@ from sev.crypto import TokenCipher
 from sev.events import Event
 from sev.store import Broadcaster, User
 from sev.store.sqlite import SqliteStore
+from sev.streamers import KIND_STATES
 from tests.support.factories import make_event, notification_body, session_cookie, signed_request
 from tests.support.processes import SevProcess
 from tests.support.settings import SESSION_SECRET, TOKEN_KEY, real_twitch_env
@@ -34,7 +35,7 @@ LIVE = Broadcaster(id="7004", login="live_one", display_name="Live_One")  # gets
 FEW_COUNT = 15
 MANY_COUNT = 120
 EVENT_KEYS = set(Event.model_fields)
-KIND_KEYS = {"type", "label", "connected_only", "available", "status", "held"}
+KIND_KEYS = {"type", "label", "connected_only", "available", "status", "held", "state"}
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +137,9 @@ async def test_watch_acks_the_streamer_and_the_ten_newest_events(seeded_sev: Sev
     assert streamer["connected"] is False
     assert streamer["kinds"]
     assert all(set(kind) == KIND_KEYS for kind in streamer["kinds"])
+    assert all(kind["state"] in KIND_STATES for kind in streamer["kinds"])
+    # Not connected: every kind only the streamer can share needs them to connect.
+    assert all(kind["state"] == "off" for kind in streamer["kinds"] if kind["connected_only"])
     events = ack["events"]
     assert [event["seq"] for event in events] == list(range(FEW_COUNT, FEW_COUNT - 10, -1))
     assert all(set(event) == EVENT_KEYS for event in events)

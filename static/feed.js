@@ -1,0 +1,132 @@
+/* The streamer page's feed as pure functions: which events it shows, where a new one goes, the
+ * seq it resumes from after a reconnect, and the words it uses. No DOM, no timers, no network:
+ * static/streamer.js applies what these decide, and tests/js/feed.test.mjs runs them in Node.
+ */
+
+// How many events the list keeps when the server does not say (its PAGE_SIZE).
+export const MAX_EVENTS = 10;
+
+/** Whether a value is an event the page can place: a finite seq, and this streamer's. */
+export function isEvent(event, streamerId) {
+  return (
+    event !== null &&
+    typeof event === "object" &&
+    typeof event.seq === "number" &&
+    Number.isFinite(event.seq) &&
+    (!event.broadcaster || !streamerId || event.broadcaster.id === streamerId)
+  );
+}
+
+/** The events of an ack worth placing, oldest first, so announcements follow what happened. */
+export function oldestFirst(events, streamerId) {
+  if (!Array.isArray(events)) return [];
+  return events.filter((event) => isEvent(event, streamerId)).sort((a, b) => a.seq - b.seq);
+}
+
+/**
+ * Where `seq` goes among the `shown` seqs (highest first, at most `max`): null when it is
+ * already shown, or older than every event of a full list; else its index in the new order
+ * and the seqs that fall off the end.
+ */
+export function placement(shown, seq, max = MAX_EVENTS) {
+  if (shown.includes(seq)) return null;
+  if (shown.length >= max && seq < shown[shown.length - 1]) return null;
+  let index = shown.findIndex((held) => held < seq);
+  if (index < 0) index = shown.length;
+  const order = [...shown.slice(0, index), seq, ...shown.slice(index)];
+  return { index, order: order.slice(0, max), dropped: order.slice(max) };
+}
+
+/**
+ * The highest seq below which the page holds every event: the `after` of its next watch.
+ * Live events above it wait in `ahead` until the seqs between arrive (out-of-order delivery
+ * from several processes) or the page decides there is nothing in between (`confirm`).
+ */
+export class ResumePoint {
+  constructor(mark = null) {
+    this.mark = mark;
+    this.ahead = new Set();
+  }
+
+  /** A live event arrived; a lower one may still be in flight. */
+  see(seq) {
+    if (this.mark === null || seq <= this.mark) return;
+    this.ahead.add(seq);
+    this.#advance();
+  }
+
+  /** Every event up to `seq` is known: an ack's catch-up, or a hole that stayed open. */
+  confirm(seq) {
+    if (this.mark === null || seq > this.mark) this.mark = seq;
+    for (const held of this.ahead) {
+      if (held <= this.mark) this.ahead.delete(held);
+    }
+    this.#advance();
+  }
+
+  /** Whether events above the mark wait for a lower seq. */
+  get waiting() {
+    return this.ahead.size > 0;
+  }
+
+  /** The highest seq waiting above the mark (null when none waits). */
+  get highestAhead() {
+    return this.ahead.size > 0 ? Math.max(...this.ahead) : null;
+  }
+
+  #advance() {
+    while (this.ahead.has(this.mark + 1)) {
+      this.mark += 1;
+      this.ahead.delete(this.mark);
+    }
+  }
+}
+
+/** What a watch ack confirms: every seq up to its highest event, or to `sentAfter`. */
+export function confirmedByAck(sentAfter, events) {
+  const highest = events.length ? Math.max(...events.map((event) => event.seq)) : 0;
+  return Math.max(sentAfter === null ? 0 : sentAfter, highest);
+}
+
+/** The note shown when more events were missed than a catch-up holds. */
+export function catchUpNote(limit, shown) {
+  return (
+    `More than ${limit} events happened while this page was disconnected; ` +
+    `showing the latest ${shown}.`
+  );
+}
+
+/** What the screen reader hears for the events just placed, oldest first ("" for none). */
+export function announcement(added) {
+  if (added.length === 0) return "";
+  if (added.length === 1) return "New event: " + added[0].summary;
+  return added.length + " new events. Latest: " + added[added.length - 1].summary;
+}
+
+/**
+ * How an event type is shown (family, label, icon), from the server's table
+ * (`{types: {type: display}, other: display}`, sev/events.py); the generic one when unknown.
+ */
+export function displayOf(table, type) {
+  const types = (table && table.types) || {};
+  if (Object.hasOwn(types, type)) return types[type];
+  return (table && table.other) || {};
+}
+
+const RELATIVE =
+  typeof Intl !== "undefined" && Intl.RelativeTimeFormat
+    ? new Intl.RelativeTimeFormat("en", { numeric: "auto", style: "long" })
+    : null;
+
+/** "just now", "12 seconds ago", "5 minutes ago", "yesterday": `then` as seen at `now` (ms). */
+export function relativeText(then, now) {
+  const seconds = Math.round((now - then) / 1000);
+  if (seconds < 10) return "just now";
+  if (!RELATIVE) return new Date(then).toLocaleString();
+  if (seconds < 60) return RELATIVE.format(-seconds, "second");
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return RELATIVE.format(-minutes, "minute");
+  const hours = Math.round(minutes / 60);
+  if (hours < 24) return RELATIVE.format(-hours, "hour");
+  return RELATIVE.format(-Math.round(hours / 24), "day");
+}

@@ -1,0 +1,202 @@
+// static/feed.js, the streamer page's pure part, in Node's own test runner: `node --test tests/js/`.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import {
+  MAX_EVENTS,
+  ResumePoint,
+  announcement,
+  catchUpNote,
+  confirmedByAck,
+  displayOf,
+  isEvent,
+  oldestFirst,
+  placement,
+  relativeText,
+} from "../../static/feed.js";
+
+const STREAMER = "1337";
+
+function event(seq, extra = {}) {
+  return { id: `m${seq}`, seq, summary: `event ${seq}`, broadcaster: { id: STREAMER }, ...extra };
+}
+
+/** Place seqs one after another as the page does; the seqs shown, highest first. */
+function placeAll(seqs, max = MAX_EVENTS, shown = []) {
+  let order = shown;
+  for (const seq of seqs) {
+    const where = placement(order, seq, max);
+    if (where !== null) order = where.order;
+  }
+  return order;
+}
+
+describe("isEvent", () => {
+  test("accepts an event of this streamer, or one that names no streamer", () => {
+    assert.equal(isEvent(event(1), STREAMER), true);
+    assert.equal(isEvent({ seq: 1 }, STREAMER), true);
+    assert.equal(isEvent(event(1), null), true);
+  });
+
+  for (const [name, value] of [
+    ["null", null],
+    ["a number", 5],
+    ["a string seq", { seq: "5" }],
+    ["an infinite seq", { seq: Infinity }],
+    ["NaN", { seq: NaN }],
+    ["another streamer's event", event(1, { broadcaster: { id: "elsewhere" } })],
+  ]) {
+    test(`refuses ${name}`, () => assert.equal(isEvent(value, STREAMER), false));
+  }
+});
+
+describe("oldestFirst", () => {
+  test("keeps this streamer's events, oldest first", () => {
+    const events = [event(3), event(1), event(9, { broadcaster: { id: "x" } }), null, event(2)];
+    assert.deepEqual(
+      oldestFirst(events, STREAMER).map((e) => e.seq),
+      [1, 2, 3]
+    );
+  });
+
+  test("takes anything that is not a list as no events", () => {
+    assert.deepEqual(oldestFirst(undefined, STREAMER), []);
+    assert.deepEqual(oldestFirst({ seq: 1 }, STREAMER), []);
+  });
+});
+
+describe("placement", () => {
+  test("places by seq, not by arrival", () => {
+    assert.deepEqual(placeAll([5, 3, 4, 1, 2]), [5, 4, 3, 2, 1]);
+  });
+
+  test("says where the new seq goes and what falls off", () => {
+    assert.deepEqual(placement([9, 7, 5], 8, 3), { index: 1, order: [9, 8, 7], dropped: [5] });
+    assert.deepEqual(placement([9, 7], 1, 3), { index: 2, order: [9, 7, 1], dropped: [] });
+    assert.deepEqual(placement([], 4, 3), { index: 0, order: [4], dropped: [] });
+  });
+
+  test("drops a seq already shown", () => {
+    assert.equal(placement([5, 4, 3], 4), null);
+    assert.deepEqual(placeAll([3, 5, 3, 4, 5, 3]), [5, 4, 3]);
+  });
+
+  test("keeps the ten newest, and an older one does not come back", () => {
+    const order = placeAll(Array.from({ length: 17 }, (_, i) => i + 1));
+    assert.deepEqual(order, [17, 16, 15, 14, 13, 12, 11, 10, 9, 8]);
+    assert.equal(placement(order, 7), null);
+    assert.equal(placement(order, 2), null);
+    assert.deepEqual(placement(order, 18).dropped, [8]);
+  });
+
+  test("an older seq still fits while the list is not full", () => {
+    assert.deepEqual(placeAll([10, 2], 3), [10, 2]);
+  });
+});
+
+describe("ResumePoint", () => {
+  test("starts unknown, and ignores live events until it knows where it is", () => {
+    const resume = new ResumePoint();
+    assert.equal(resume.mark, null);
+    resume.see(4);
+    assert.equal(resume.mark, null);
+    assert.equal(resume.waiting, false);
+  });
+
+  test("moves over contiguous seqs, in any order", () => {
+    const resume = new ResumePoint(2);
+    for (const seq of [5, 3, 5, 4, 3]) resume.see(seq);
+    assert.equal(resume.mark, 5);
+    assert.equal(resume.waiting, false);
+  });
+
+  test("stops below a hole, and a confirm closes it", () => {
+    const resume = new ResumePoint(17);
+    resume.see(19);
+    resume.see(21);
+    assert.equal(resume.mark, 17);
+    assert.equal(resume.waiting, true);
+    assert.equal(resume.highestAhead, 21);
+    resume.confirm(19);
+    assert.equal(resume.mark, 19);
+    assert.deepEqual([...resume.ahead], [21]);
+    resume.see(20);
+    assert.equal(resume.mark, 21);
+    assert.equal(resume.highestAhead, null);
+  });
+
+  test("a confirm never moves it back", () => {
+    const resume = new ResumePoint(10);
+    resume.confirm(4);
+    assert.equal(resume.mark, 10);
+    resume.see(8);
+    assert.equal(resume.waiting, false);
+  });
+
+  test("a confirm from unknown sets it", () => {
+    const resume = new ResumePoint();
+    resume.confirm(0);
+    assert.equal(resume.mark, 0);
+    resume.see(1);
+    assert.equal(resume.mark, 1);
+  });
+});
+
+describe("confirmedByAck", () => {
+  test("is the ack's highest seq, or what the page asked after", () => {
+    assert.equal(confirmedByAck(5, [event(7), event(9), event(6)]), 9);
+    assert.equal(confirmedByAck(5, []), 5);
+    assert.equal(confirmedByAck(null, []), 0);
+    assert.equal(confirmedByAck(null, [event(3)]), 3);
+  });
+});
+
+describe("words", () => {
+  test("the catch-up note names the server's limit and what is shown", () => {
+    assert.equal(
+      catchUpNote(100, 10),
+      "More than 100 events happened while this page was disconnected; showing the latest 10."
+    );
+    assert.match(catchUpNote(250, 10), /^More than 250 events/);
+  });
+
+  test("announcements follow the events just placed", () => {
+    assert.equal(announcement([]), "");
+    assert.equal(announcement([event(1)]), "New event: event 1");
+    assert.equal(announcement([event(1), event(2)]), "2 new events. Latest: event 2");
+  });
+
+  test("relative times", () => {
+    const now = Date.parse("2024-05-01T12:00:00Z");
+    const ago = (ms) => relativeText(now - ms, now);
+    assert.equal(ago(0), "just now");
+    assert.equal(ago(9_000), "just now");
+    assert.equal(ago(12_000), "12 seconds ago");
+    assert.equal(ago(60_000), "1 minute ago");
+    assert.equal(ago(5 * 60_000), "5 minutes ago");
+    assert.equal(ago(3 * 3_600_000), "3 hours ago");
+    assert.equal(ago(24 * 3_600_000), "yesterday");
+    assert.equal(ago(3 * 24 * 3_600_000), "3 days ago");
+  });
+});
+
+describe("displayOf", () => {
+  const table = {
+    types: { "channel.raid": { family: "raid", label: "Raid", icon: "icon-raid" } },
+    other: { family: "other", label: "Event", icon: "icon-other" },
+  };
+
+  test("a known type shows as the server says", () => {
+    assert.deepEqual(displayOf(table, "channel.raid"), table.types["channel.raid"]);
+  });
+
+  for (const type of ["channel.new_thing", "", "constructor", "__proto__", "toString"]) {
+    test(`an unknown type (${JSON.stringify(type)}) shows generically`, () => {
+      assert.deepEqual(displayOf(table, type), table.other);
+    });
+  }
+
+  test("without a table, nothing breaks", () => {
+    assert.deepEqual(displayOf(null, "channel.raid"), {});
+  });
+});
