@@ -2,6 +2,7 @@
 # Regenerate the deployment diagrams from their Graphviz sources:
 #   docs/architecture.dot -> docs/architecture.png   (one process, AWS / Heroku)
 #   docs/scaling.dot      -> docs/scaling.png        (the scaled design)
+#   docs/layout.dot       -> docs/layout.png         (the code's packages and imports)
 # Needs Graphviz's `dot` (Debian: apt-get install graphviz) and the DejaVu fonts it pulls in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ if ! command -v dot >/dev/null; then
   exit 1
 fi
 
-for name in architecture scaling; do
+for name in architecture scaling layout; do
   dot -Tpng -Gdpi=110 "docs/$name.dot" -o "docs/$name.png"
   echo "docs/$name.png"
 done

@@ -42,6 +42,11 @@ VIEWER = "viewer_vic"  # logs in through the browser
 OTHER_VIEWER = "lurker_lou"  # favours the streamer first, so events are stored before the page
 XSS = "<img src=x onerror=alert(1)>"
 STORED_TYPES = ("stream.online", "channel.follow", "channel.subscribe")
+RAIDER = {
+    "from_broadcaster_user_id": "41000005",
+    "from_broadcaster_user_login": "captain_chaos",
+    "from_broadcaster_user_name": "Captain_Chaos",
+}
 LIVE_TYPES = (
     "channel.follow",
     "channel.cheer",
@@ -394,7 +399,10 @@ async def test_viewer_logs_in_sets_a_favourite_and_sees_events_live(
 
     triggered: list[str] = []
     for event_type in LIVE_TYPES:
-        [message_id] = simulator.trigger(event_type, STREAMER)
+        # A raid reaches the raider's channel too: let it come from a channel SEV does not
+        # follow here, or its outgoing-raid subscription would get a copy of its own.
+        raider = RAIDER if event_type == "channel.raid" else {}
+        [message_id] = simulator.trigger(event_type, STREAMER, **raider)
         await _appears(page, message_id)
         triggered.append(message_id)
 

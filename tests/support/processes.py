@@ -17,7 +17,7 @@ from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.support.services import free_port
 from tests.support.settings import real_twitch_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: tests/support/ is two levels down
 # Variables a developer's shell might carry that would change what the test starts.
 _SCRUB = ("TWITCH_", "SEV_", "MONGODB_URI", "REDIS_URL", "PORT")
 
