@@ -33,7 +33,8 @@ from sev.deps import (
 )
 from sev.duties import Duties
 from sev.events import CONNECT_SCOPES
-from sev.store import Broadcaster, Store, User
+from sev.store import Store, User
+from sev.streamers import broadcaster_from
 from sev.subscriptions import Subscriptions
 from sev.templating import render
 from sev.tokens import Grant, TokenKeeper, cleared, withdraw_channel
@@ -344,12 +345,9 @@ async def _finish_connect(
     user = _with_profile(user, profile).model_copy(update=grant.fields("channel"))
     await store.save_user(user)
     existing = await store.get_broadcaster(user.id)
-    broadcaster = Broadcaster(
-        id=profile.id,
-        login=profile.login,
-        display_name=profile.display_name,
-        profile_image_url=profile.profile_image_url or "",
-        unwanted_since=existing.unwanted_since if existing else None,
+    broadcaster = broadcaster_from(
+        profile,
+        existing,
         granted_scopes=sorted(grant.scopes),
         # A fresh grant mends refusals for missing authorization; Twitch's limits stand.
         refusals=[

@@ -17,7 +17,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TWITCH_API_URL = "https://api.twitch.tv/helix"
@@ -108,20 +115,11 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("sev_public_url")
+    @field_validator("sev_public_url", "twitch_api_url", "twitch_auth_url")
     @classmethod
-    def _check_public_url(cls, value: str) -> str:
-        return _check_url(value, "SEV_PUBLIC_URL", ("http", "https"))
-
-    @field_validator("twitch_api_url")
-    @classmethod
-    def _check_api_url(cls, value: str) -> str:
-        return _check_url(value, "TWITCH_API_URL", ("http", "https"))
-
-    @field_validator("twitch_auth_url")
-    @classmethod
-    def _check_auth_url(cls, value: str) -> str:
-        return _check_url(value, "TWITCH_AUTH_URL", ("http", "https"))
+    def _check_http_url(cls, value: str, info: ValidationInfo) -> str:
+        # The variable is the field's name in capitals (SEV_PUBLIC_URL, ...).
+        return _check_url(value, str(info.field_name).upper(), ("http", "https"))
 
     @field_validator("mongodb_uri")
     @classmethod

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from sev.deps import CsrfChecked, CurrentUser, OptionalUser, StoreDep, SubscriptionsDep, TwitchDep
 from sev.events import display_table
 from sev.store import MAX_CATCH_UP, Broadcaster, StoreUnavailable
-from sev.streamers import KIND_STATES, PAGE_SIZE, normalize_login, read_events
+from sev.streamers import KIND_STATES, PAGE_SIZE, broadcaster_from, normalize_login, read_events
 from sev.templating import render
 from sev.twitch import TwitchError
 
@@ -23,15 +23,18 @@ router = APIRouter()
 @router.get("/", include_in_schema=False)
 async def read_home(request: Request, user: OptionalUser, store: StoreDep) -> Response:
     """Home: the login button, or the favourite form and the current favourite."""
-    favorite = await store.get_broadcaster(user.favorite_id) if user and user.favorite_id else None
-    return render(request, "home.html", {"user": user, "favorite": favorite})
+    favourite = await store.get_broadcaster(user.favorite_id) if user and user.favorite_id else None
+    return render(request, "home.html", {"user": user, "favourite": favourite})
+
+
+_TWITCH_DOWN = "Twitch is not answering right now; try again in a minute."
 
 
 def _form_error(request: Request, user: Any, message: str, status: int, value: str) -> Response:
     return render(
         request,
         "home.html",
-        {"user": user, "favorite": None, "error": message, "streamer_value": value},
+        {"user": user, "favourite": None, "error": message, "streamer_value": value},
         status_code=status,
     )
 
@@ -59,13 +62,7 @@ async def set_favourite(
         found = await twitch.get_users(logins=[login])
     except TwitchError:
         log.warning("Twitch failed while resolving %s", login, exc_info=True)
-        return _form_error(
-            request,
-            user,
-            "Twitch is not answering right now; try again in a minute.",
-            503,
-            streamer,
-        )
+        return _form_error(request, user, _TWITCH_DOWN, 503, streamer)
     if not found:
         return _form_error(
             request, user, f"There is no Twitch channel called {login}.", 404, streamer
@@ -73,30 +70,17 @@ async def set_favourite(
     twitch_user = found[0]
     try:
         existing = await store.get_broadcaster(twitch_user.id)
-        broadcaster = Broadcaster(
-            id=twitch_user.id,
-            login=twitch_user.login,
-            display_name=twitch_user.display_name,
-            profile_image_url=twitch_user.profile_image_url or "",
-            granted_scopes=existing.granted_scopes if existing else [],
-            # Helix knows the account (again), so a removal Twitch reported is over.
-            refusals=existing.refusals if existing else [],
-        )
+        # Favoured now: no grace period runs (favourites_changed below says the same).
+        broadcaster = broadcaster_from(twitch_user, existing, unwanted_since=None)
         await store.save_broadcaster(broadcaster)
         try:
             await subscriptions.ensure(broadcaster)
         except TwitchError:
             log.warning("Twitch failed while subscribing to %s", login, exc_info=True)
             await subscriptions.favourites_changed({broadcaster.id})
-            return _form_error(
-                request,
-                user,
-                "Twitch is not answering right now; try again in a minute.",
-                503,
-                streamer,
-            )
+            return _form_error(request, user, _TWITCH_DOWN, 503, streamer)
         previous = user.favorite_id
-        await store.set_favorite(user.id, broadcaster.id)
+        await store.set_favourite(user.id, broadcaster.id)
         await subscriptions.favourites_changed(
             {broadcaster.id} | ({previous} if previous else set())
         )

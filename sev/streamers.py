@@ -11,6 +11,7 @@ from typing import Any
 
 from sev.events import CATALOGUE, Event
 from sev.store import MAX_CATCH_UP, Broadcaster, Store, SubscriptionRecord
+from sev.twitch import TwitchUser
 
 LOGIN = re.compile(r"^[a-z0-9_]{1,25}$")
 PAGE_SIZE = 10
@@ -68,6 +69,24 @@ def kind_state(*, available: bool, held: str | None, status: str | None) -> str:
     if status == "enabled":
         return "on"
     return "pending" if status in _PENDING else "stopped"
+
+
+def broadcaster_from(user: TwitchUser, existing: Broadcaster | None, **changes: Any) -> Broadcaster:
+    """A broadcaster as Helix knows them now, keeping what SEV knows of them (what they granted,
+    Twitch's refusals, the grace period); a removal Twitch reported is over, since Helix knows
+    the account again. `changes` override any of it."""
+    kept = (
+        existing.model_dump(include={"granted_scopes", "refusals", "unwanted_since"})
+        if existing
+        else {}
+    )
+    return Broadcaster(
+        id=user.id,
+        login=user.login,
+        display_name=user.display_name,
+        profile_image_url=user.profile_image_url or "",
+        **{**kept, **changes},
+    )
 
 
 def describe(broadcaster: Broadcaster, subscriptions: list[SubscriptionRecord]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # Statuses in which a subscription still works (or is about to).
 LIVE_STATUSES = frozenset({"enabled", "webhook_callback_verification_pending"})
+_VERIFICATION_FAILED = "webhook_callback_verification_failed"
 # The owner of app-wide subscriptions (user.authorization.revoke) in SubscriptionRecord.
 APP_OWNER = ""
 # How long a refused type waits before SEV asks Twitch again; None: until something changes
@@ -99,7 +100,7 @@ class Subscriptions:
                 await self._delete(record)
             return
         wanted = wanted_types(set(broadcaster.granted_scopes))
-        refusals = await self._ensure_entries(
+        decided = await self._ensure_entries(
             broadcaster.id,
             wanted,
             records,
@@ -107,8 +108,12 @@ class Subscriptions:
             now,
             may_cost=not await self._authorized(broadcaster.id),
         )
-        if refusals != broadcaster.refusals:
-            await self._save_refusals(broadcaster.id, refusals)
+        keys = {e.key for e in wanted}
+        if _apply(broadcaster.refusals, decided, keys) != broadcaster.refusals:
+            # Applied to a fresh read: a revocation handled meanwhile keeps its refusal.
+            await self._edit(
+                broadcaster.id, lambda b: {"refusals": _apply(b.refusals, decided, keys)}
+            )
 
     async def _ensure_entries(
         self,
@@ -119,18 +124,20 @@ class Subscriptions:
         now: datetime,
         *,
         may_cost: bool,
-    ) -> list[Refusal]:
-        """Create the missing subscriptions of `wanted` for `owner`; returns the new refusals."""
+    ) -> dict[str, Refusal | None]:
+        """Create the missing subscriptions of `wanted` for `owner`; returns what it decided
+        about refusals, by catalogue key (None: no longer refused)."""
         condition_of = owner if owner != APP_OWNER else self._twitch.client_id
         for record in records:
             if not any(e.matches(record.type, record.condition, condition_of) for e in wanted):
                 # A type no longer wanted (the streamer disconnected their channel).
                 await self._delete(record)
-        held = {r.key: r for r in refusals if any(e.key == r.key for e in wanted)}
+        held = {r.key: r for r in refusals}
+        decided: dict[str, Refusal | None] = {}
         for entry in wanted:
             matching = [r for r in records if entry.matches(r.type, r.condition, condition_of)]
             if any(r.status in LIVE_STATUSES for r in matching):
-                held.pop(entry.key, None)
+                decided[entry.key] = None
                 continue
             refusal = held.get(entry.key)
             if refusal is not None and not self._may_ask_again(refusal, entry, now):
@@ -142,21 +149,21 @@ class Subscriptions:
             budget = self._twitch.budget
             if may_cost and entry.scope is None and budget is not None and budget.spent:
                 # Twitch would refuse a subscription that costs 1: do not ask.
-                held[entry.key] = _refusal(entry, "cost", now)
+                decided[entry.key] = _refusal(entry, "cost", now)
                 continue
             try:
                 await self._create(owner, entry, condition_of)
             except SubscriptionRefused as refused:
                 log.warning("Twitch refused %s for %s: %s", entry.type, owner or "SEV", refused)
-                held[entry.key] = _refusal(entry, refused.reason, now)
+                decided[entry.key] = _refusal(entry, refused.reason, now)
             except TwitchForbidden as forbidden:
                 # Not allowed for this channel (a scope withdrawn at Twitch that SEV has not
                 # heard of yet): the others still work.
                 log.warning("Twitch refused %s for %s: %s", entry.type, owner or "SEV", forbidden)
-                held[entry.key] = _refusal(entry, "forbidden", now)
+                decided[entry.key] = _refusal(entry, "forbidden", now)
             else:
-                held.pop(entry.key, None)
-        return list(held.values())
+                decided[entry.key] = None
+        return decided
 
     def _may_ask_again(self, refusal: Refusal, entry: EventType, now: datetime) -> bool:
         if refusal.reason == "cost":
@@ -170,9 +177,6 @@ class Subscriptions:
         # A user who authorized SEV's client (logged in, or connected) costs nothing to watch.
         user = await self._store.get_user(user_id)
         return user is not None and bool(user.access_token or user.channel_access_token)
-
-    async def _save_refusals(self, broadcaster_id: str, refusals: list[Refusal]) -> None:
-        await self._edit(broadcaster_id, lambda _: {"refusals": refusals})
 
     async def _edit(
         self, broadcaster_id: str, change: Callable[[Broadcaster], dict[str, Any]]
@@ -254,7 +258,7 @@ class Subscriptions:
     async def favourites_changed(self, broadcaster_ids: set[str]) -> None:
         """Mark streamers nobody favours any more; reconcile releases them after the grace."""
         for broadcaster_id in broadcaster_ids:
-            wanted = await self._store.favorite_count(broadcaster_id) > 0
+            wanted = await self._store.favourite_count(broadcaster_id) > 0
             now = self._clock()
             await self._edit(broadcaster_id, _mark_unwanted(not wanted, now))
 
@@ -324,8 +328,15 @@ class Subscriptions:
                 await self._store.delete_subscription(record.id)
                 continue
             if current.status != record.status:
+                if current.status in LIVE_STATUSES or current.status == _VERIFICATION_FAILED:
+                    await self._store.save_subscription(
+                        record.model_copy(update={"status": current.status})
+                    )
+                else:
+                    # Revoked, and the revocation message not (yet) handled: act on it now,
+                    # so a held type is not recreated first.
+                    await self._revoke(record, current.status)
                 record = record.model_copy(update={"status": current.status})
-                await self._store.save_subscription(record)
             kept.append(record)
         return kept
 
@@ -344,7 +355,7 @@ class Subscriptions:
     async def _reconcile_app(self, records: list[SubscriptionRecord], now: datetime) -> None:
         state = await self._store.get_eventsub_state()
         try:
-            refusals = await self._ensure_entries(
+            decided = await self._ensure_entries(
                 APP_OWNER, [AUTHORIZATION_REVOKE], records, state.refusals, now, may_cost=False
             )
         except TwitchUnavailable:
@@ -352,6 +363,7 @@ class Subscriptions:
         except TwitchError as error:
             log.warning("subscribing to %s failed: %s", AUTHORIZATION_REVOKE.type, error)
             return
+        refusals = _apply(state.refusals, decided, {AUTHORIZATION_REVOKE.key})
         if refusals != state.refusals:
             await self._store.save_eventsub_state(state.model_copy(update={"refusals": refusals}))
 
@@ -361,7 +373,8 @@ class Subscriptions:
         """Twitch revoked one of SEV's subscriptions: record why, act on it, tell the viewers.
 
         Acted on only for subscription ids SEV holds: a revocation of anything else (another
-        deployment's, or one SEV already deleted) changes nothing.
+        deployment's, or one SEV already deleted) changes nothing. A resend, or a revocation
+        that reconcile already found in Twitch's list, changes nothing either.
         """
         subscription_id = str(subscription.get("id", ""))
         status = str(subscription.get("status", "") or "revoked")
@@ -369,6 +382,10 @@ class Subscriptions:
         if record is None:
             log.info("revocation (%s) of a subscription SEV does not hold: ignored", status)
             return
+        if record.status != status:
+            await self._revoke(record, status)
+
+    async def _revoke(self, record: SubscriptionRecord, status: str) -> None:
         await self._store.save_subscription(record.model_copy(update={"status": status}))
         if record.broadcaster_id == APP_OWNER:
             log.warning("Twitch revoked %s (%s); reconcile subscribes again", record.type, status)
@@ -393,9 +410,11 @@ class Subscriptions:
                 None,
             )
             if entry is not None:
-                refusals = [r for r in broadcaster.refusals if r.key != entry.key]
-                refusals.append(_refusal(entry, status, now, version=record.version))
-                await self._save_refusals(broadcaster.id, refusals)
+                held = _refusal(entry, status, now, version=record.version)
+                await self._edit(
+                    broadcaster.id,
+                    lambda b: {"refusals": [*(r for r in b.refusals if r.key != held.key), held]},
+                )
         await self._notify(
             broadcaster.id, {"kind": "revocation", "type": record.type, "status": status}
         )
@@ -428,6 +447,19 @@ class Subscriptions:
         )
         if withdrawn:
             await self.withdraw_scopes(broadcaster.id, withdrawn)
+
+
+def _apply(
+    refusals: list[Refusal], decided: dict[str, Refusal | None], wanted: set[str]
+) -> list[Refusal]:
+    """Refusals after an ensure: those of types still wanted, updated with what it decided."""
+    kept = {r.key: r for r in refusals if r.key in wanted}
+    for key, refusal in decided.items():
+        if refusal is None:
+            kept.pop(key, None)
+        else:
+            kept[key] = refusal
+    return list(kept.values())
 
 
 def _mark_unwanted(unwanted: bool, now: datetime) -> Callable[[Broadcaster], dict[str, Any]]:

@@ -527,16 +527,21 @@ async def test_user_who_disconnects_sev_on_twitch_is_logged_out_at_once(
     assert len(response.json()["sent"]) == 1
 
     async def logged_out() -> bool:
-        user = await _user(sev, STREAMER_ID)
-        return user.access_token is None and user.channel_access_token is None
+        async with _store_of(sev) as store:
+            user = await store.get_user(STREAMER_ID)
+            broadcaster = await store.get_broadcaster(STREAMER_ID)
+        return (
+            user is not None
+            and user.access_token is None
+            and user.channel_access_token is None
+            and broadcaster is not None
+            and broadcaster.granted_scopes == []
+        )
 
     # Token validation runs hourly here: the notification alone does it.
     await eventually(logged_out, timeout=10, what="the user to be logged out")
     home = (await client.get(f"{sev.url}/")).text
     assert "You disconnected SEV from your Twitch account" in home and 'href="/login"' in home
-    async with _store_of(sev) as store:
-        broadcaster = await store.get_broadcaster(STREAMER_ID)
-    assert broadcaster is not None and broadcaster.granted_scopes == []
 
 
 async def test_connected_streamer_logging_out_keeps_the_channel_connected(

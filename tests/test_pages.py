@@ -401,7 +401,7 @@ async def test_viewer_logs_in_sets_a_favourite_and_sees_events_live(
     for event_type in LIVE_TYPES:
         # A raid reaches the raider's channel too: let it come from a channel SEV does not
         # follow here, or its outgoing-raid subscription would get a copy of its own.
-        raider = RAIDER if event_type == "channel.raid" else {}
+        raider: dict[str, Any] = RAIDER if event_type == "channel.raid" else {}
         [message_id] = simulator.trigger(event_type, STREAMER, **raider)
         await _appears(page, message_id)
         triggered.append(message_id)

@@ -88,8 +88,8 @@ async def test_store_counts_favourites(store: Store) -> None:
                 favorite_id="1337" if index < 2 else "99",
             )
         )
-    assert await store.favorite_count("1337") == 2
-    assert await store.favorite_count("99") == 1
+    assert await store.favourite_count("1337") == 2
+    assert await store.favourite_count("99") == 1
     assert len(await store.users_with_tokens()) == 0
 
 
@@ -98,13 +98,13 @@ async def test_store_sets_the_favourite_without_touching_tokens(store: Store) ->
     stale = await store.get_user("1")
     assert stale is not None
     await store.save_user(stale.model_copy(update={"access_token": "refreshed"}))
-    await store.set_favorite("1", "1337")
+    await store.set_favourite("1", "1337")
     user = await store.get_user("1")
     assert user is not None
     assert (user.favorite_id, user.access_token) == ("1337", "refreshed")
-    assert await store.favorite_count("1337") == 1
-    await store.set_favorite("1", None)
-    assert await store.favorite_count("1337") == 0
+    assert await store.favourite_count("1337") == 1
+    await store.set_favourite("1", None)
+    assert await store.favourite_count("1337") == 0
 
 
 async def test_store_finds_broadcasters_by_login(store: Store) -> None:

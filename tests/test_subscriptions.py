@@ -59,7 +59,7 @@ async def test_favourite_creates_the_public_subscriptions_once_for_two_viewers(
     )
     # The verification challenge reached SEV's webhook and was answered right.
     assert len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET
-    assert await sev_store.favorite_count(streamer_id) == 2
+    assert await sev_store.favourite_count(streamer_id) == 2
     assert len(await sev_store.list_subscriptions(streamer_id)) == PUBLIC_SET
 
 

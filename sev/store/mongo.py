@@ -175,7 +175,7 @@ class MongoStore:
         doc = await self._find_one("users", {"_id": user_id})
         return user_from_doc(_strip_id(doc), self._cipher) if doc else None
 
-    async def set_favorite(self, user_id: str, broadcaster_id: str | None) -> None:
+    async def set_favourite(self, user_id: str, broadcaster_id: str | None) -> None:
         """Change only the favourite."""
         try:
             await self._collection("users").update_one(
@@ -189,7 +189,7 @@ class MongoStore:
         docs = await self._find("users", {"has_token": True})
         return [user_from_doc(_strip_id(doc), self._cipher) for doc in docs]
 
-    async def favorite_count(self, broadcaster_id: str) -> int:
+    async def favourite_count(self, broadcaster_id: str) -> int:
         """How many users favour this broadcaster."""
         try:
             return await self._collection("users").count_documents({"favorite_id": broadcaster_id})

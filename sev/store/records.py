@@ -28,6 +28,8 @@ class User(BaseModel):
     channel_access_token: str | None = Field(default=None, repr=False)
     channel_refresh_token: str | None = Field(default=None, repr=False)
     channel_token_expires_at: datetime | None = None
+    # The viewer's favourite streamer; spelled as stored (the SQLite column, the MongoDB field and
+    # its index) and as the /favorite URL, so renaming it would need a data migration.
     favorite_id: str | None = None
     # Set when Twitch refused the user's token: the next page says why the session ended.
     session_ended_reason: str | None = None

@@ -133,7 +133,7 @@ class SqliteStore:
         rows = await self._all("SELECT doc FROM users WHERE id = ?", user_id)
         return user_from_doc(json.loads(rows[0][0]), self._cipher) if rows else None
 
-    async def set_favorite(self, user_id: str, broadcaster_id: str | None) -> None:
+    async def set_favourite(self, user_id: str, broadcaster_id: str | None) -> None:
         """Change only the favourite."""
         await self._write(
             "UPDATE users SET favorite_id = ?, doc = json_set(doc, '$.favorite_id', ?) "
@@ -148,7 +148,7 @@ class SqliteStore:
         rows = await self._all("SELECT doc FROM users WHERE has_token = 1")
         return [user_from_doc(json.loads(row[0]), self._cipher) for row in rows]
 
-    async def favorite_count(self, broadcaster_id: str) -> int:
+    async def favourite_count(self, broadcaster_id: str) -> int:
         """How many users favour this broadcaster."""
         rows = await self._all("SELECT COUNT(*) FROM users WHERE favorite_id = ?", broadcaster_id)
         return int(rows[0][0])
