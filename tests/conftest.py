@@ -11,9 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sev.crypto import TokenCipher
 from sev.store import Store, User
-from sev.store.sqlite import SqliteStore
 from tests.support.apps import AppHandle, running_app
 from tests.support.factories import CSRF, session_cookie
 from tests.support.processes import SevProcess, SimulatorProcess
@@ -130,13 +128,9 @@ def sev(simulator: SimulatorProcess, make_sev: Callable[..., SevProcess]) -> Sev
 
 @pytest.fixture
 async def sev_store(sev: SevProcess) -> AsyncIterator[Store]:
-    """The SEV process's own store file, opened from the test (SQLite in WAL mode allows it)."""
-    store = SqliteStore(sev.data_dir / "sev.sqlite3", TokenCipher(sev.env["SEV_TOKEN_KEY"]))
-    await store.open()
-    try:
+    """The SEV process's own store, opened from the test."""
+    async with sev.store() as store:
         yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture

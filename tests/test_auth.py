@@ -14,8 +14,7 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,9 @@ from asgi_lifespan import LifespanManager
 
 from sev.app import create_app
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from sev.crypto import TokenCipher
 from sev.deps import services_of
 from sev.events import CONNECT_SCOPES, wanted_types
 from sev.store import Store, User
-from sev.store.sqlite import SqliteStore
 from sev.tokens import LOGIN_ENDED
 from tests.support.apps import test_settings as app_settings
 from tests.support.login import (
@@ -54,19 +51,8 @@ VIEWER_ID = "42000001"
 CONNECTED_TYPES = {e.type for e in wanted_types(set(CONNECT_SCOPES)) if e.scope}
 
 
-@asynccontextmanager
-async def _store_of(sev: SevProcess) -> AsyncIterator[Store]:
-    """The SEV process's own store file, opened from the test (SQLite in WAL mode allows it)."""
-    store = SqliteStore(sev.data_dir / "sev.sqlite3", TokenCipher(sev.env["SEV_TOKEN_KEY"]))
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
 async def _user(sev: SevProcess, user_id: str) -> User:
-    async with _store_of(sev) as store:
+    async with sev.store() as store:
         user = await store.get_user(user_id)
     assert user is not None
     return user
@@ -421,7 +407,7 @@ async def test_connect_channel_records_scopes_and_subscribes_then_disconnect_rem
     user = await _user(sev, STREAMER_ID)
     assert user.channel_access_token and user.channel_access_token != user.access_token
     assert set(user.channel_scopes) == set(CONNECT_SCOPES)
-    async with _store_of(sev) as store:
+    async with sev.store() as store:
         broadcaster = await store.get_broadcaster(STREAMER_ID)
     assert broadcaster is not None and set(broadcaster.granted_scopes) == set(CONNECT_SCOPES)
     assert _connected_subscriptions(simulator, STREAMER_ID) == CONNECTED_TYPES
@@ -439,7 +425,7 @@ async def test_connect_channel_records_scopes_and_subscribes_then_disconnect_rem
     assert _connected_subscriptions(simulator, STREAMER_ID) == set()
     user = await _user(sev, STREAMER_ID)
     assert user.channel_access_token is None and user.channel_scopes == []
-    async with _store_of(sev) as store:
+    async with sev.store() as store:
         broadcaster = await store.get_broadcaster(STREAMER_ID)
     assert broadcaster is not None and broadcaster.granted_scopes == []
     # The login itself is untouched.
@@ -458,7 +444,7 @@ async def test_connect_as_another_twitch_account_is_refused(
     assert 'action="/connect"' in response.text
     user = await _user(sev, STREAMER_ID)
     assert user.channel_access_token is None
-    async with _store_of(sev) as store:
+    async with sev.store() as store:
         assert await store.get_broadcaster("41000002") is None
     assert _connected_subscriptions(simulator, "41000002") == set()
 
@@ -489,7 +475,7 @@ async def test_channel_grant_revoked_at_twitch_switches_connected_types_off(
     async def withdrawn() -> bool:
         # Two paths get there: Twitch's authorization_revoked revocations take each type's
         # scope, and the next token check drops the channel token itself.
-        async with _store_of(sev) as store:
+        async with sev.store() as store:
             broadcaster = await store.get_broadcaster(STREAMER_ID)
             user = await store.get_user(STREAMER_ID)
         return (
@@ -527,7 +513,7 @@ async def test_user_who_disconnects_sev_on_twitch_is_logged_out_at_once(
     assert len(response.json()["sent"]) == 1
 
     async def logged_out() -> bool:
-        async with _store_of(sev) as store:
+        async with sev.store() as store:
             user = await store.get_user(STREAMER_ID)
             broadcaster = await store.get_broadcaster(STREAMER_ID)
         return (

@@ -15,9 +15,7 @@ import httpx
 import pytest
 
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from sev.crypto import TokenCipher
 from sev.store import Store, User
-from sev.store.sqlite import SqliteStore
 from tests.support.factories import CSRF, session_cookie
 from tests.support.polling import eventually
 from tests.support.processes import SevProcess, SimulatorProcess
@@ -430,11 +428,7 @@ async def test_conflict_adopts_the_existing_subscription_for_every_kind(
             assert created.status_code == 202, created.text
             existing.add(created.json()["data"][0]["id"])
         cookie = session_cookie(quiet.env["SEV_SESSION_SECRET"], user_id="501", csrf=CSRF)
-        quiet_store = SqliteStore(
-            quiet.data_dir / "sev.sqlite3", TokenCipher(quiet.env["SEV_TOKEN_KEY"])
-        )
-        await quiet_store.open()
-        try:
+        async with quiet.store() as quiet_store:
             await quiet_store.save_user(User(id="501", login="viewer501", display_name="V"))
             async with httpx.AsyncClient(
                 base_url=quiet.url, cookies={"sev_session": cookie}, timeout=20
@@ -443,8 +437,6 @@ async def test_conflict_adopts_the_existing_subscription_for_every_kind(
                 await eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
                 kinds = (await _streamer(alice, "pixelpaladin"))["kinds"]
             held = {r.id for r in await quiet_store.list_subscriptions(paladin)}
-        finally:
-            await quiet_store.close()
         assert existing <= held and len(held) == PUBLIC_SET
         assert all(k["status"] == "enabled" for k in kinds if not k["connected_only"])
     finally:

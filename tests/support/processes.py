@@ -8,12 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from sev.crypto import TokenCipher
+from sev.store import Store
+from sev.store.sqlite import SqliteStore
 from tests.support.services import free_port
 from tests.support.settings import real_twitch_env
 
@@ -194,3 +199,14 @@ class SevProcess(_Process):
 
     def ready_path(self) -> str:
         return "/healthz"
+
+    @asynccontextmanager
+    async def store(self) -> AsyncIterator[Store]:
+        """SEV's own embedded store, opened from the test (SQLite in WAL mode allows it)."""
+        path = self.data_dir / "sev.sqlite3"
+        opened = SqliteStore(path, TokenCipher(self.env["SEV_TOKEN_KEY"]))
+        await opened.open()
+        try:
+            yield opened
+        finally:
+            await opened.close()
