@@ -279,13 +279,21 @@ def _cheer(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
     return f"{line}: {message}" if message else line
 
 
+# ISO 4217 currencies use at most 4 minor digits; Twitch's charity amounts use 2.
+_MAX_DECIMAL_PLACES = 8
+
+
 def _charity(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
     raw = data.get("amount")
     amount: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     try:
-        value = int(amount.get("value", 0)) / 10 ** int(amount.get("decimal_places", 0))
-        money = f"{value:,.2f} {amount.get('currency', '')}".strip()
-    except (TypeError, ValueError):
+        places = int(amount.get("decimal_places", 0))
+        if not 0 <= places <= _MAX_DECIMAL_PLACES:
+            # 10 ** a signed-but-absurd exponent would hold the event loop for seconds.
+            raise ValueError(f"decimal_places {places}")
+        value = int(amount.get("value", 0)) / 10**places
+        money = f"{value:,.2f} {_text(amount.get('currency'), 8)}".strip()
+    except (TypeError, ValueError, OverflowError):
         money = "a donation"
     return f"{_who(actor)} donated {money} to {_text(data.get('charity_name')) or 'charity'}"
 
@@ -500,7 +508,7 @@ def summarize(
         return f"{event_type} event" + (f" by {actor.name}" if actor else "")
     try:
         return _text(summary(data, broadcaster, actor), 300)
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, OverflowError):
         # Twitch's payload was not the documented shape: show the event rather than lose it.
         return f"{event_type} event"
 

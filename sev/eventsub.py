@@ -86,7 +86,11 @@ def parse_timestamp(value: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # Year 1 or 9999 with an offset leaves datetime's range.
+        raise ValueError(f"timestamp out of range: {value!r}") from None
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -138,12 +142,19 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime) 
     return _parse(message_id, message_type, timestamp, sent_at, body)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse(
     message_id: str, message_type: MessageType, timestamp: str, sent_at: datetime, body: bytes
 ) -> Message:
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        # Strict JSON (RFC 8259): Infinity and NaN are Python's extensions, and a browser's
+        # JSON.parse would refuse the event they ended up in.
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack, a signed but absurd body.
         raise RejectedMessage(400, "body is not JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("subscription"), dict):
         raise RejectedMessage(400, "body has no subscription object")

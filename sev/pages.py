@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from sev.deps import CsrfChecked, CurrentUser, OptionalUser, StoreDep, SubscriptionsDep, TwitchDep
 from sev.events import display_table
-from sev.store import MAX_CATCH_UP, Broadcaster, StoreUnavailable
+from sev.store import MAX_CATCH_UP, MAX_SEQ, Broadcaster, StoreUnavailable
 from sev.streamers import KIND_STATES, PAGE_SIZE, broadcaster_from, normalize_login, read_events
 from sev.templating import render
 from sev.twitch import TwitchError
@@ -135,7 +135,7 @@ async def read_streamer_events(
     user: CurrentUser,
     store: StoreDep,
     limit: int = Query(default=PAGE_SIZE, ge=1, le=100),
-    after: int | None = Query(default=None, ge=0),
+    after: int | None = Query(default=None, ge=0, le=MAX_SEQ),
 ) -> Response:
     """A streamer and their events, newest first: the same shape as the socket's `watch` ack."""
     broadcaster = await _broadcaster_or_404(store, login)

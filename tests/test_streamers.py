@@ -102,6 +102,8 @@ def test_kind_state_says_whether_a_kind_is_coming(
         ("/api/streamers/cooler_user/events?limit=101", 422),
         ("/api/streamers/cooler_user/events?after=-1", 422),
         ("/api/streamers/cooler_user/events?after=x", 422),
+        # Past what a 64-bit integer holds: refused, not a 500 from the store.
+        ("/api/streamers/cooler_user/events?after=9223372036854775808", 422),
     ],
 )
 async def test_events_api_refuses_bad_requests(app: AppHandle, path: str, status: int) -> None:

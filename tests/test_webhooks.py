@@ -4,6 +4,7 @@ once and acknowledged; hostile ones are refused with the right status and leave 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -81,6 +82,15 @@ async def test_webhook_stores_an_unknown_type_with_a_generic_summary(app: AppHan
 def _hostile(case: str) -> tuple[dict[str, str], bytes]:
     if case == "bad-json":
         return signed_request(b"{not json")
+    if case == "infinity":
+        # Python's json would read it; JSON (and a browser) would not.
+        raw = json.dumps(notification_body(viewers=float("inf"))).encode()
+        assert b"Infinity" in raw
+        return signed_request(raw)
+    if case == "nested-5000-deep":
+        return signed_request(b'{"subscription": {}, "event": ' + b"[" * 5000 + b"]" * 5000 + b"}")
+    if case == "year-1":
+        return signed_request(notification_body(), timestamp="0001-01-01T00:00:00.000+01:00")
     if case == "stale":
         return signed_request(notification_body(), age=timedelta(minutes=11))
     if case == "future":
@@ -108,9 +118,13 @@ HOSTILE = [
     ("stale", 403),
     ("future", 403),
     ("bad-json", 400),
+    ("infinity", 400),
+    ("nested-5000-deep", 400),
+    ("year-1", 403),
 ]
 
 
+# Signed but absurd input is refused with its 4xx, never a 500 (which Twitch retries).
 @pytest.mark.parametrize(("case", "status"), HOSTILE, ids=[c for c, _ in HOSTILE])
 async def test_webhook_refuses_hostile_requests(app: AppHandle, case: str, status: int) -> None:
     headers, body = _hostile(case)
@@ -221,3 +235,19 @@ async def test_webhook_accepts_header_names_in_any_case(app: AppHandle) -> None:
     response = await app.client.post(URL, headers=lowered, content=body)
     assert response.status_code == 204
     assert await _count(app.store) == 1
+
+
+async def test_webhook_stores_an_absurd_charity_amount_without_stalling(app: AppHandle) -> None:
+    body = notification_body(
+        "channel.charity_campaign.donate",
+        "1",
+        amount={"value": 5, "decimal_places": 3_000_000, "currency": "USD"},
+        charity_name="Good Cause",
+    )
+    headers, raw = signed_request(body)
+    started = asyncio.get_running_loop().time()
+    assert (await app.client.post(URL, headers=headers, content=raw)).status_code == 204
+    # 10 ** 3,000,000 would have held the event loop for seconds.
+    assert asyncio.get_running_loop().time() - started < 2
+    [event] = await app.store.latest_events("1337", 10)
+    assert event.summary == "Cool_User donated a donation to Good Cause"

@@ -12,7 +12,7 @@ from sev.events import Event
 from sev.live.fanout import RedisFanout
 from sev.live.rooms import RoomManager
 from sev.sessions import read_session
-from sev.store import MAX_CATCH_UP, Store, StoreUnavailable
+from sev.store import MAX_CATCH_UP, MAX_SEQ, Store, StoreUnavailable
 from sev.streamers import normalize_login, read_events
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,11 @@ class Live:
             return {"error": "watch needs {streamer: login, after: seq or null}"}
         login = normalize_login(data["streamer"])
         after = data.get("after")
-        if login is None or not (after is None or (isinstance(after, int) and after >= 0)):
+        # bool is an int in Python: `after: true` is not a seq.
+        valid_after = after is None or (
+            isinstance(after, int) and not isinstance(after, bool) and 0 <= after <= MAX_SEQ
+        )
+        if login is None or not valid_after:
             return {"error": "invalid streamer or after"}
         try:
             broadcaster = await self._store.get_broadcaster_by_login(login)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sev.config import Settings
 from sev.crypto import TokenCipher
-from sev.store.base import MAX_CATCH_UP, Inserted, Store, StoreUnavailable
+from sev.store.base import MAX_CATCH_UP, MAX_SEQ, Inserted, Store, StoreUnavailable
 from sev.store.records import Broadcaster, EventSubState, Refusal, SubscriptionRecord, User
 
 __all__ = [
     "MAX_CATCH_UP",
+    "MAX_SEQ",
     "Broadcaster",
     "EventSubState",
     "Inserted",

@@ -12,6 +12,8 @@ from sev.store.records import Broadcaster, EventSubState, SubscriptionRecord, Us
 
 # A reconnecting client that missed more than this gets the newest page and `gap: true`.
 MAX_CATCH_UP = 100
+# The largest seq a client may name as `after`: what both stores hold in a 64-bit integer.
+MAX_SEQ = 2**63 - 1
 
 
 class StoreUnavailable(Exception):
