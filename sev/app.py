@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import socketio
 from fastapi import FastAPI, Request
-from fastapi.exceptions import HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
@@ -123,7 +124,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                     await fanout.stop()
                 await store.close()
 
-    app = FastAPI(title="SEV", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No generated API docs: nothing of SEV's is meant for strangers to browse.
+    app = FastAPI(title="SEV", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.add_middleware(
         SessionMiddleware,
@@ -151,10 +153,9 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
             await asyncio.wait_for(store.ping(), timeout=1.8)
             state = await asyncio.wait_for(store.get_eventsub_state(), timeout=1.8)
         except (StoreUnavailable, TimeoutError) as error:
-            return JSONResponse(
-                {"status": "degraded", "store": "unavailable", "detail": str(error)[:200]},
-                status_code=503,
-            )
+            # The reason stays in the log: it may name the database's host.
+            log.warning("health check: store unavailable: %s", str(error)[:200])
+            return JSONResponse({"status": "degraded", "store": "unavailable"}, status_code=503)
         # Twitch's subscription figures as of the last reconcile (null before the first).
         eventsub = state.model_dump(
             mode="json", include={"total", "total_cost", "max_total_cost", "checked_at"}
@@ -200,15 +201,38 @@ def _add_error_handlers(app: FastAPI) -> None:
             status_code=503,
         )
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> Response:
+    # Starlette's HTTPException (FastAPI's is a subclass): unknown routes and wrong methods too.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         if request.url.path.startswith(("/api/", "/webhooks/")):
             return JSONResponse({"error": error.detail}, status_code=error.status_code)
+        if error.status_code == 404:
+            return render(
+                request,
+                "not_found.html",
+                {"message": "There is no page at this address."},
+                status_code=404,
+            )
         return render(
             request,
             "error.html",
             {"title": f"Error {error.status_code}", "message": str(error.detail)},
             status_code=error.status_code,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        if request.url.path.startswith(("/api/", "/webhooks/")):
+            return JSONResponse({"error": "invalid request"}, status_code=422)
+        return render(
+            request,
+            "error.html",
+            {
+                "title": "That request was not valid",
+                "message": "Something in the form or the address was too long or malformed. "
+                "Go back and try again.",
+            },
+            status_code=422,
         )
 
 

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     def _check_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("SEV_SESSION_SECRET must be at least 32 characters")
+        if value is not None and len(set(value.get_secret_value())) < 10:
+            # "aaaa…" is long enough and guessable: a generated secret has dozens of characters.
+            raise ValueError("SEV_SESSION_SECRET must be random, not a few repeated characters")
         return value
 
     @field_validator("sev_token_key")

@@ -19,6 +19,7 @@ from tests.support.processes import ROOT, SevProcess, _clean_env
         ("TWITCH_EVENTSUB_SECRET", "short"),
         ("MONGODB_URI", "nonsense"),
         ("SEV_PUBLIC_URL", "not a url"),
+        ("SEV_SESSION_SECRET", "a" * 48),
     ],
 )
 def test_app_refuses_to_start_with_a_bad_setting(tmp_path: Path, variable: str, value: str) -> None:

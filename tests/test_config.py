@@ -17,7 +17,7 @@ REAL = {
     "twitch_client_id": "abc",
     "twitch_client_secret": "def",
     "twitch_eventsub_secret": "0123456789abcdef",
-    "sev_session_secret": "s" * 40,
+    "sev_session_secret": "test-session-secret-0123456789-abcdefghij",
     "sev_token_key": Fernet.generate_key().decode(),
 }
 
@@ -37,6 +37,7 @@ def _load(tmp_path: Path, **values: Any) -> Settings:
         ({"redis_url": "http://x"}, "REDIS_URL"),
         ({"sev_token_key": "not-a-key"}, "SEV_TOKEN_KEY"),
         ({"sev_session_secret": "short"}, "SEV_SESSION_SECRET"),
+        ({**REAL, "sev_session_secret": "a" * 48}, "SEV_SESSION_SECRET"),
         ({"port": 0}, "PORT"),
         ({"twitch_api_url": "ftp://x"}, "TWITCH_API_URL"),
         ({"twitch_client_id": "abc"}, "TWITCH_CLIENT_SECRET"),

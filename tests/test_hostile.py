@@ -26,6 +26,9 @@ from bench.servers import (
     rss_kb,
     sev_env,
 )
+from bench.servers import (
+    SESSION_SECRET as BENCH_SESSION_SECRET,
+)
 from bench.sioclient import Refused, SioClient
 from sev.crypto import TokenCipher
 from sev.events import Event
@@ -382,3 +385,33 @@ async def test_store_down_for_10_s_answers_503_then_stores_every_event_exactly_o
             await viewer.close()
             if not mongo_server.running:
                 mongo_server.start()
+
+
+# -- what a stranger sees of the process ----------------------------------------------------
+
+
+async def test_strangers_get_sevs_pages_not_the_frameworks(loaded_sev: SevProcess) -> None:
+    async with httpx.AsyncClient(base_url=loaded_sev.url, timeout=10) as stranger:
+        # No generated API description.
+        openapi = await stranger.get("/openapi.json")
+        assert openapi.status_code == 404
+        assert openapi.headers["content-type"].startswith("text/html")
+        # Unknown routes: SEV's own page, not a framework's JSON.
+        unknown = await stranger.get("/wp-admin/setup.php")
+        assert unknown.status_code == 404
+        assert "There is no page at this address" in unknown.text
+        assert "detail" not in unknown.text
+        api = await stranger.get("/api/nothing-here")
+        assert (api.status_code, api.json()) == (404, {"error": "Not Found"})
+        # A form field past its limit: SEV's page with a way back, not a validation dump.
+        stranger.cookies.set(
+            "sev_session", session_cookie(BENCH_SESSION_SECRET, user_id=VIEWER.id, csrf="c")
+        )
+        too_long = await stranger.post("/favorite", data={"streamer": "x" * 300, "csrf_token": "c"})
+        assert too_long.status_code == 422
+        assert "That request was not valid" in too_long.text
+        assert "string_too_long" not in too_long.text
+        health = (await stranger.get("/healthz")).json()
+        assert set(health) == {"status", "store", "demo", "eventsub"}
+    # The embedded store is readable by SEV's user only.
+    assert (loaded_sev.data_dir / "sev.sqlite3").stat().st_mode & 0o777 == 0o600

@@ -9,7 +9,11 @@ import jinja2
 from .directory import Account
 
 # Only inline styles and data: pictures: the page makes no outside request.
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'"
+# frame-ancestors: the consent page is never shown inside another site's frame (clickjacking).
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
 
 _env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 

@@ -86,6 +86,10 @@ class SqliteStore:
 
     def _open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        # Only SEV's user reads it (user tokens are encrypted, events and emails are not):
+        # created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+        self._path.touch(mode=0o600, exist_ok=True)
+        self._path.chmod(0o600)  # a file an older SEV created 0644
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: an acknowledged event survives a power cut, not only a crash; group commit

@@ -801,6 +801,7 @@ async def test_authorize_page_lists_the_demo_accounts(world: World) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     page = response.text
     for account in world.sim.directory:
         assert f'value="{account.login}"' in page
