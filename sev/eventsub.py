@@ -142,6 +142,17 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime) 
     return _parse(message_id, message_type, timestamp, sent_at, body)
 
 
+def _without_lone_surrogates(value: Any) -> Any:
+    """The value with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -156,6 +167,12 @@ def _parse(
     except (ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: nesting deeper than the parser's stack, a signed but absurd body.
         raise RejectedMessage(400, "body is not JSON") from None
+    if b"\\ud" in body.lower():
+        # A JSON escape of a UTF-16 surrogate: lone ones cannot be stored or sent as UTF-8.
+        try:
+            payload = _without_lone_surrogates(payload)
+        except RecursionError:
+            raise RejectedMessage(400, "body is not JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("subscription"), dict):
         raise RejectedMessage(400, "body has no subscription object")
     event = payload.get("event")

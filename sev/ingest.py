@@ -23,6 +23,10 @@ Publish = Callable[[Event], Awaitable[None]]
 _Item = tuple[Event, "asyncio.Future[Inserted]"]
 
 
+class Unstorable(Exception):
+    """The store refused this one event for what it holds (not for being down)."""
+
+
 class Ingestor:
     """Group-committing event writer with in-order publishing."""
 
@@ -76,15 +80,16 @@ class Ingestor:
                 if not future.done():
                     future.set_exception(error)
             return
-        except Exception as error:
-            log.exception("storing %d events failed", len(batch))
-            for _, future in batch:
+        except Exception:
+            # One event the store cannot take must not fail its neighbours: one at a time.
+            log.exception(
+                "storing a batch of %d events failed; storing them one by one", len(batch)
+            )
+            results = await self._commit_one_by_one(batch)
+        else:
+            for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
-                    future.set_exception(StoreUnavailable(repr(error)))
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+                    future.set_result(result)
         for result in results:
             if result.created:
                 try:
@@ -92,3 +97,19 @@ class Ingestor:
                 except Exception:
                     # Stored is what matters: viewers catch up through `after` on reconnect.
                     log.exception("publishing event %s failed", result.event.id)
+
+    async def _commit_one_by_one(self, batch: list[_Item]) -> list[Inserted]:
+        stored: list[Inserted] = []
+        for event, future in batch:
+            try:
+                [result] = await self._store.insert_events([event])
+            except StoreUnavailable as error:
+                future.set_exception(error)
+            except Exception as error:
+                # Twitch would resend it, identical, until it revoked the subscription.
+                log.exception("event %s cannot be stored; acknowledged, not kept", event.id)
+                future.set_exception(Unstorable(repr(error)))
+            else:
+                future.set_result(result)
+                stored.append(result)
+        return stored

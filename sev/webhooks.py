@@ -18,6 +18,7 @@ from sev.eventsub import (
     format_timestamp,
     verify,
 )
+from sev.ingest import Unstorable
 from sev.store import StoreUnavailable
 from sev.tokens import end_authorization
 
@@ -98,6 +99,10 @@ async def receive_eventsub(
             received_at=format_timestamp(received),
         )
         await ingestor.ingest(event)
+    except Unstorable:
+        # Logged by the ingest worker. A 2xx, because a resend would fail the same way and
+        # Twitch would end up revoking the subscription.
+        return Response(status_code=204)
     except StoreUnavailable:
         # Not stored, so not acknowledged: Twitch retries with the same message id.
         log.warning("store unavailable; answered 503 to EventSub message %s", message.message_id)

@@ -251,3 +251,17 @@ async def test_webhook_stores_an_absurd_charity_amount_without_stalling(app: App
     assert asyncio.get_running_loop().time() - started < 2
     [event] = await app.store.latest_events("1337", 10)
     assert event.summary == "Cool_User donated a donation to Good Cause"
+
+
+async def test_a_lone_surrogate_in_one_of_40_webhooks_fails_none_of_them(app: AppHandle) -> None:
+    requests = [signed_request(notification_body(user_name=f"Viewer{n}")) for n in range(39)]
+    # json.dumps escapes it as "\ud800": valid JSON, but no UTF-8 text can hold it.
+    requests.append(signed_request(notification_body(user_name="Odd\ud800One")))
+    responses = await asyncio.gather(
+        *(app.client.post(URL, headers=headers, content=body) for headers, body in requests)
+    )
+    assert [r.status_code for r in responses] == [204] * 40
+    events = await app.store.latest_events("1337", 100)
+    assert len(events) == 40
+    odd = next(e for e in events if e.id == requests[-1][0]["Twitch-Eventsub-Message-Id"])
+    assert odd.summary == "Odd\ufffdOne followed"
