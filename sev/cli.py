@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from sev.config import SIMULATOR_MOUNT, SettingsError, load_settings
+from sev.config import SIMULATOR_MOUNT, SettingsError, is_local_host, load_settings
 
 
 def _serve(args: argparse.Namespace, *, demo: bool = False) -> int:
@@ -27,6 +27,13 @@ def _serve(args: argparse.Namespace, *, demo: bool = False) -> int:
         if "sev_public_url" not in settings.model_fields_set and port != 8000:
             # Nobody said where SEV is reachable: it is here, on the port asked for.
             settings = load_settings(sev_public_url=f"http://localhost:{port}")
+        if settings.demo and not settings.sev_demo and not is_local_host(args.host):
+            # The simulated Twitch answers anyone who can reach it: not on a network by accident.
+            sys.exit(
+                f"SEV cannot start: demo mode (no TWITCH_CLIENT_ID) would listen on {args.host}, "
+                "beyond this machine; use --host 127.0.0.1, set the Twitch credentials, or "
+                "SEV_DEMO=1 if a public demo is really meant"
+            )
         app = create_app(settings)
     except SettingsError as error:
         sys.exit(f"SEV cannot start: {error}")

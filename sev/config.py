@@ -9,6 +9,7 @@ naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -38,6 +39,22 @@ DEMO_CLIENT_SECRET = "sevdemo0secret0only0valid0here"  # noqa: S105 - documented
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
+
+
+def is_local_host(host: str) -> bool:
+    """localhost, a name under .localhost, or a loopback address."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_local_url(url: str) -> bool:
+    """Whether a URL points at this machine only."""
+    return is_local_host(urlsplit(url).hostname or "")
 
 
 def _check_url(value: str, variable: str, schemes: tuple[str, ...]) -> str:
@@ -200,11 +217,11 @@ class Settings(BaseSettings):
     def _resolve_demo(self) -> Settings:
         if self.twitch_client_secret is not None:
             raise SettingsError("TWITCH_CLIENT_ID is required when TWITCH_CLIENT_SECRET is set")
-        if self.secure_cookies and not self.sev_demo:
+        if not self.sev_demo and not is_local_url(self.sev_public_url):
             raise SettingsError(
                 "TWITCH_CLIENT_ID is not set, so SEV would run its simulated Twitch (demo mode) "
-                "on a public https SEV_PUBLIC_URL; set the Twitch credentials, or SEV_DEMO=1 "
-                "if a public demo is really meant"
+                "on SEV_PUBLIC_URL, which is not this machine; set the Twitch credentials, or "
+                "SEV_DEMO=1 if a public demo is really meant"
             )
         generated = _demo_secrets(self.sev_data_dir)
         updates: dict[str, Any] = {

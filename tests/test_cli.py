@@ -111,3 +111,10 @@ def test_sev_simulate_help_names_the_simulators_default_port(
     with pytest.raises(SystemExit):
         cli.main(["simulate", "--help"])
     assert f"default: {twitchsim.serve.DEFAULT_PORT}" in capsys.readouterr().out
+
+
+def test_sev_serve_refuses_a_demo_beyond_this_machine() -> None:
+    result = _sev("serve", "--host", "0.0.0.0", "--port", "1")  # noqa: S104
+    assert result.returncode != 0
+    assert "demo mode" in result.stderr and "SEV_DEMO=1" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -44,6 +44,9 @@ def _load(tmp_path: Path, **values: Any) -> Settings:
         ({"twitch_client_secret": "abc"}, "TWITCH_CLIENT_ID"),
         ({**REAL, "sev_token_key": None}, "SEV_TOKEN_KEY"),
         ({"sev_public_url": "https://sev.example.com"}, "SEV_DEMO"),
+        # Plain http too: a demo reachable from the network is a public demo.
+        ({"sev_public_url": "http://sev.example.com"}, "SEV_DEMO"),
+        ({"sev_public_url": "http://192.168.1.20:8000"}, "SEV_DEMO"),
     ],
 )
 def test_settings_name_the_bad_variable(
@@ -72,6 +75,14 @@ def test_settings_demo_secrets_survive_a_restart(tmp_path: Path) -> None:
     stored = json.loads((tmp_path / "demo-secrets.json").read_text())
     assert stored["sev_session_secret"] == first.secret("session")
     assert (tmp_path / "demo-secrets.json").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://localhost:8000", "http://127.0.0.1:9000", "http://[::1]:8000", "http://sev.localhost"],
+)
+def test_settings_run_a_demo_on_this_machine_without_asking(tmp_path: Path, url: str) -> None:
+    assert _load(tmp_path, sev_public_url=url).demo
 
 
 def test_settings_allow_a_public_demo_when_asked(tmp_path: Path) -> None:
