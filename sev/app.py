@@ -71,6 +71,9 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 client_secret=DEMO_CLIENT_SECRET,
                 events_per_minute=settings.sev_demo_events_per_minute,
                 public_url=f"{settings.sev_public_url}{SIMULATOR_MOUNT}",
+                # It delivers to SEV's webhook only, and a public demo has no remote control.
+                callbacks=(settings.callback_url,),
+                public=settings.sev_demo,
             )
         )
 

@@ -415,3 +415,70 @@ async def test_strangers_get_sevs_pages_not_the_frameworks(loaded_sev: SevProces
         assert set(health) == {"status", "store", "demo", "eventsub"}
     # The embedded store is readable by SEV's user only.
     assert (loaded_sev.data_dir / "sev.sqlite3").stat().st_mode & 0o777 == 0o600
+
+
+# -- the demo's simulated Twitch, as a stranger reaches it ------------------------------------
+
+
+@pytest.fixture
+def demo_sev(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SevProcess]:
+    """SEV in demo mode (no Twitch credentials) on loopback; `SEV_DEMO=1` when parametrized."""
+    env = {"SEV_DEMO": "1"} if getattr(request, "param", False) else {}
+    process = SevProcess(tmp_path, env)
+    process.start()
+    yield process
+    process.stop()
+
+
+async def test_the_demos_simulator_obeys_only_this_machine_and_posts_only_to_sev(
+    demo_sev: SevProcess,
+) -> None:
+    twitch = f"{demo_sev.url}/_twitch"
+    async with httpx.AsyncClient(timeout=10) as stranger:
+        relayed = await stranger.post(
+            f"{twitch}/control/trigger",
+            json={"type": "stream.online", "broadcaster": "pixelpaladin"},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+        assert relayed.status_code == 403
+        # Anyone may get the demo app's token (its secret is in the README): it still cannot
+        # make the simulator POST anywhere but SEV's own webhook.
+        token = (
+            await stranger.post(
+                f"{twitch}/oauth2/token",
+                data={
+                    "client_id": "sevdemo0simulated0client000001",
+                    "client_secret": "sevdemo0secret0only0valid0here",
+                    "grant_type": "client_credentials",
+                },
+            )
+        ).json()["access_token"]
+        scan = await stranger.post(
+            f"{twitch}/helix/eventsub/subscriptions",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Client-Id": "sevdemo0simulated0client000001",
+            },
+            json={
+                "type": "stream.online",
+                "version": "1",
+                "condition": {"broadcaster_user_id": "41000001"},
+                "transport": {
+                    "method": "webhook",
+                    "callback": f"http://127.0.0.1:{free_port()}/anything",
+                    "secret": "s3cret-s3cret",
+                },
+            },
+        )
+        assert scan.status_code == 400
+        # From this machine, the remote still works (sev trigger uses it).
+        local = await stranger.get(f"{twitch}/control/accounts")
+        assert local.status_code == 200
+
+
+@pytest.mark.parametrize("demo_sev", [True], indirect=True)
+async def test_a_public_demo_has_no_remote_control(demo_sev: SevProcess) -> None:
+    async with httpx.AsyncClient(base_url=f"{demo_sev.url}/_twitch", timeout=10) as anyone:
+        assert (await anyone.get("/control/accounts")).status_code == 403
+        faults = await anyone.post("/control/faults", json={"bad_signature": True})
+        assert faults.status_code == 403

@@ -26,6 +26,12 @@ class SimulatorConfig:
     public_url: str = ""
     max_concurrent_deliveries: int = 32
     seed: int | None = None
+    # Where deliveries may go: empty, any http(s) URL (tests run receivers on free ports); a
+    # demo lists its own webhook only, so the simulator cannot be made to POST elsewhere.
+    callbacks: tuple[str, ...] = ()
+    # A public demo: /control (triggers, faults, revocations, state) answers nobody. Otherwise
+    # it answers loopback clients only.
+    public: bool = False
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
     from .core import Simulator
 
 MAX_TRIGGER_COUNT = 100
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -36,19 +45,39 @@ class ControlRoutes:
         self.sim = sim
 
     def routes(self) -> list[Route]:
-        """Routes relative to the `/control` mount."""
-        return [
-            Route("/trigger", self.trigger, methods=["POST"]),
-            Route("/accounts", self.read_accounts, methods=["GET"]),
-            Route("/faults", self.faults, methods=["GET", "POST"]),
-            Route("/subscriptions", self.read_subscriptions, methods=["GET"]),
-            Route("/deliveries", self.read_deliveries, methods=["GET"]),
-            Route("/requests", self.read_requests, methods=["GET"]),
-            Route("/revoke", self.revoke, methods=["POST"]),
-            Route("/remove-user", self.remove_user, methods=["POST"]),
-            Route("/disconnect", self.disconnect, methods=["POST"]),
-            Route("/limits", self.limits, methods=["GET", "POST"]),
+        """Routes relative to the `/control` mount, each behind `_guarded`."""
+        table: list[tuple[str, Handler, list[str]]] = [
+            ("/trigger", self.trigger, ["POST"]),
+            ("/accounts", self.read_accounts, ["GET"]),
+            ("/faults", self.faults, ["GET", "POST"]),
+            ("/subscriptions", self.read_subscriptions, ["GET"]),
+            ("/deliveries", self.read_deliveries, ["GET"]),
+            ("/requests", self.read_requests, ["GET"]),
+            ("/revoke", self.revoke, ["POST"]),
+            ("/remove-user", self.remove_user, ["POST"]),
+            ("/disconnect", self.disconnect, ["POST"]),
+            ("/limits", self.limits, ["GET", "POST"]),
         ]
+        return [
+            Route(path, self._guarded(handler), methods=methods) for path, handler, methods in table
+        ]
+
+    def _guarded(self, handler: Handler) -> Handler:
+        """Control answers this machine only (never a public demo), and JSON posts only."""
+
+        async def guarded(request: Request) -> Response:
+            client = request.client.host if request.client else ""
+            # A proxy in front means the request came from elsewhere, whatever the peer is.
+            proxied = any(h in request.headers for h in ("x-forwarded-for", "forwarded"))
+            if self.sim.config.public or proxied or not _is_loopback(client):
+                return _error(403, "the simulated Twitch's control answers this machine only")
+            content_type = request.headers.get("content-type", "").split(";")[0].strip()
+            if request.method == "POST" and content_type != "application/json":
+                # A web page can post text/plain to localhost without asking: JSON it cannot.
+                return _error(415, "control takes application/json")
+            return await handler(request)
+
+        return guarded
 
     async def trigger(self, request: Request) -> Response:
         """`{"type", "broadcaster", "count", "overrides"?}` → `{"sent": [message ids]}`."""

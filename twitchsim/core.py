@@ -61,6 +61,7 @@ class Simulator:
         self.directory = Directory()
         self.tokens = TokenStore(config.token_lifetime_s, on_grant_revoked=self._grant_revoked)
         self.subscriptions = SimSubscriptions(self.directory, self.tokens)
+        self.subscriptions.callbacks = config.callbacks
         self._rng = random.Random(config.seed)  # noqa: S311 - event content, not secrets
         self.deliveries = Deliveries(config, self.faults, self.subscriptions, self._rng)
         self._buckets: dict[str, TokenBucket] = {}

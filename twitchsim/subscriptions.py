@@ -143,6 +143,8 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
         self._items: dict[str, SimSubscription] = {}
         self._seq = 0
         self.max_total_cost = MAX_TOTAL_COST
+        # The callback URLs allowed (SimulatorConfig.callbacks; empty: any).
+        self.callbacks: tuple[str, ...] = ()
         # Type and version pairs Twitch no longer offers (revoked with version_removed).
         self.removed_versions: set[tuple[str, str]] = set()
 
@@ -278,8 +280,9 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
             raise HelixError(400, "condition must be an object of strings")
         if not isinstance(transport, dict) or transport.get("method") != "webhook":
             raise HelixError(400, "transport.method must be webhook on the simulated Twitch")
-        if not _valid_callback(transport.get("callback")):
-            raise HelixError(400, "transport.callback must be an absolute http(s) URL")
+        callback = transport.get("callback")
+        if not _valid_callback(callback) or (self.callbacks and callback not in self.callbacks):
+            raise HelixError(400, "The URL in the transport's callback field is not valid.")
         if not _valid_secret(transport.get("secret")):
             raise HelixError(400, "transport.secret must be 10 to 100 ASCII characters")
         # Empty values count as absent (channel.raid is often sent with the other side empty).

@@ -1236,3 +1236,45 @@ async def test_spent_budget_answers_429_and_limits_report_it(world: World) -> No
     second = await world.create(world.body("stream.offline"))
     assert second.status_code == 429
     assert "cost" in second.json()["message"]
+
+
+# --- Who may use the remote control, and where deliveries may go ------------------------------
+
+
+async def test_control_answers_only_this_machine_and_only_json(world: World) -> None:
+    url = f"{world.base}/control/faults"
+    proxied = await world.http.post(
+        url, json={"bad_signature": True}, headers={"X-Forwarded-For": "203.0.113.9"}
+    )
+    assert proxied.status_code == 403
+    # What a web page could send to localhost without a CORS preflight.
+    form_like = await world.http.post(
+        url, content=b'{"bad_signature": true}', headers={"Content-Type": "text/plain"}
+    )
+    assert form_like.status_code == 415
+    assert world.sim.faults.bad_signature is False
+    assert (await world.http.post(url, json={"bad_signature": True})).status_code == 200
+
+
+async def test_a_public_demo_has_no_remote_control(
+    servers: Servers, http: httpx.AsyncClient
+) -> None:
+    async with make_world(servers, http, SimulatorConfig(public=True)) as world:
+        for path in ("/control/accounts", "/control/deliveries"):
+            assert (await http.get(f"{world.base}{path}")).status_code == 403
+        trigger = await http.post(
+            f"{world.base}/control/trigger", json={"type": "stream.online", "broadcaster": STREAMER}
+        )
+        assert trigger.status_code == 403
+
+
+async def test_callbacks_can_be_limited_to_the_apps_own(
+    servers: Servers, http: httpx.AsyncClient
+) -> None:
+    own = f"{servers.receiver_base}/webhook"
+    async with make_world(servers, http, SimulatorConfig(callbacks=(own,))) as world:
+        for callback, status in ((f"http://127.0.0.1:{_free_port()}/scan", 400), (own, 202)):
+            body = world.body()
+            body["transport"]["callback"] = callback
+            response = await world.create(body)
+            assert response.status_code == status, response.text
