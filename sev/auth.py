@@ -33,6 +33,7 @@ from sev.deps import (
 )
 from sev.duties import Duties
 from sev.events import CONNECT_SCOPES
+from sev.sessions import is_current
 from sev.store import Store, User
 from sev.streamers import broadcaster_from
 from sev.subscriptions import Subscriptions
@@ -299,6 +300,7 @@ async def _finish_login(
     # A fresh session for the fresh login: nothing from before survives, the CSRF token rotates.
     request.session.clear()
     request.session["user_id"] = user.id
+    request.session["epoch"] = user.session_epoch
     request.session["csrf"] = secrets.token_urlsafe(24)
     log.info("%s logged in", user.login)
     return RedirectResponse(_safe_next(attempt.get("next")), status_code=303)
@@ -315,7 +317,11 @@ async def _finish_connect(
 ) -> Response:
     user_id = attempt.get("user_id")
     user = await store.get_user(user_id) if isinstance(user_id, str) else None
-    if user is None or request.session.get("user_id") != user.id or user.session_ended_reason:
+    if (
+        user is None
+        or request.session.get("user_id") != user.id
+        or not is_current(request.session, user)
+    ):
         await _retire_token(twitch, store, profile.id, grant.access_token)
         return _failure(
             request,
@@ -409,9 +415,7 @@ async def logout(
         revoked = await _retire_token(twitch, store, user.id, user.access_token)
         # The login token is gone, so every session of this user ends, not only this one.
         await store.save_user(
-            user.model_copy(
-                update={**cleared("login"), "session_ended_reason": LOGGED_OUT_ELSEWHERE}
-            )
+            user.model_copy(update={**cleared("login"), **user.ended(LOGGED_OUT_ELSEWHERE)})
         )
         log.info("%s logged out", user.login)
     request.session.clear()

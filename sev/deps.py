@@ -11,9 +11,12 @@ from fastapi import Depends, HTTPException, Request
 from sev.config import Settings
 from sev.ingest import Ingestor
 from sev.live import Live
+from sev.sessions import is_current
 from sev.store import Store, User
 from sev.subscriptions import Subscriptions
 from sev.twitch import TwitchClient
+
+SESSION_ENDED = "This session ended (you logged out, here or in another window). Log in again."
 
 
 class LoginRequired(Exception):
@@ -88,11 +91,11 @@ async def _optional_user(request: Request, store: StoreDep) -> User | None:
     if not isinstance(user_id, str):
         return None
     user = await store.get_user(user_id)
-    if user is None or user.session_ended_reason:
-        # The user was deleted or Twitch refused their token: the session is over.
+    if user is None or not is_current(request.session, user):
+        # Deleted, logged out (here or elsewhere), or Twitch refused the token: it is over.
         request.session.pop("user_id", None)
-        if user is not None and user.session_ended_reason:
-            request.session["flash"] = user.session_ended_reason
+        if user is not None:
+            request.session["flash"] = user.session_ended_reason or SESSION_ENDED
         return None
     return user
 

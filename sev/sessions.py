@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from base64 import b64decode
+from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 import itsdangerous
 from itsdangerous import BadSignature
+
+from sev.store.records import User
 
 SESSION_COOKIE = "sev_session"
 
@@ -35,3 +38,11 @@ def read_session(cookie_header: str | None, secret: str, max_age: int) -> dict[s
     except (BadSignature, ValueError):
         return {}
     return session if isinstance(session, dict) else {}
+
+
+def is_current(session: Mapping[str, Any], user: User) -> bool:
+    """Whether a session of this user still counts: not ended, and issued in the current epoch.
+
+    Cookies from before session epochs existed carry none and count as epoch 0.
+    """
+    return not user.session_ended_reason and session.get("epoch", 0) == user.session_epoch

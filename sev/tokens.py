@@ -92,9 +92,7 @@ async def end_authorization(store: Store, subscriptions: Subscriptions, user_id:
     if user is None:
         return
     if user.access_token:
-        user = user.model_copy(
-            update={**cleared("login"), "session_ended_reason": DISCONNECTED_ON_TWITCH}
-        )
+        user = user.model_copy(update={**cleared("login"), **user.ended(DISCONNECTED_ON_TWITCH)})
         await store.save_user(user)
     log.info("%s disconnected SEV on Twitch: logged out, grants dropped", user.login)
     if user.channel_access_token or user.channel_scopes:
@@ -154,7 +152,7 @@ class TokenKeeper:
         elif kind == "login":
             log.info("Twitch refused the login token of %s: session ended", current.login)
             await self._store.save_user(
-                current.model_copy(update={**cleared("login"), "session_ended_reason": LOGIN_ENDED})
+                current.model_copy(update={**cleared("login"), **current.ended(LOGIN_ENDED)})
             )
         else:
             log.info("Twitch refused the channel token of %s: grant withdrawn", current.login)

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import itsdangerous
 import pytest
+import socketio
 from asgi_lifespan import LifespanManager
 
 from sev.app import create_app
@@ -211,6 +212,32 @@ async def test_logout_revokes_token_at_twitch(
     async with other_window:
         page = (await other_window.get(f"{sev.url}/")).text
     assert "logged out too" in page and 'href="/login"' in page
+
+
+async def test_logging_in_again_does_not_revive_a_logged_out_cookie(
+    sev: SevProcess, client: httpx.AsyncClient
+) -> None:
+    await log_in(client, sev.url, VIEWER)
+    stolen = dict(client.cookies)  # a copy of the cookie, as a thief would keep it
+    assert (await log_out(client, sev.url)).status_code == 303
+    await log_in(client, sev.url, VIEWER)
+    assert await _logged_in_as(client, sev, "Viewer_Vic")
+    async with httpx.AsyncClient(base_url=sev.url, cookies=stolen, timeout=20) as thief:
+        home = (await thief.get("/")).text
+        assert 'href="/login"' in home and "Hello, Viewer_Vic" not in home
+        api = await thief.get("/api/streamers/pixelpaladin/events")
+        assert api.status_code == 401
+    # The socket refuses it too (connect checks the same session epoch).
+    sio = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await sio.connect(
+            sev.url,
+            transports=["websocket"],
+            headers={"Cookie": f"sev_session={stolen['sev_session']}"},
+            wait_timeout=10,
+        )
+    # The fresh session still works.
+    assert await _logged_in_as(client, sev, "Viewer_Vic")
 
 
 async def test_logout_when_twitch_unreachable_still_ends_session(

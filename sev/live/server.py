@@ -11,7 +11,7 @@ from sev.config import Settings
 from sev.events import Event
 from sev.live.fanout import RedisFanout
 from sev.live.rooms import RoomManager
-from sev.sessions import read_session
+from sev.sessions import is_current, read_session
 from sev.store import MAX_CATCH_UP, MAX_SEQ, Store, StoreUnavailable
 from sev.streamers import normalize_login, read_events
 
@@ -81,7 +81,7 @@ class Live:
             user = None
         else:
             # A signed cookie outlives a logout or a token Twitch refused: the store decides.
-            if user is None or user.session_ended_reason:
+            if user is None or not is_current(session, user):
                 return False
         await self.sio.save_session(sid, {"user_id": user_id})
         return True

@@ -33,6 +33,14 @@ class User(BaseModel):
     favorite_id: str | None = None
     # Set when Twitch refused the user's token: the next page says why the session ended.
     session_ended_reason: str | None = None
+    # Bumped whenever the user's sessions end (logout, a token Twitch refused, a disconnect):
+    # a cookie carries the epoch it was issued in, so one from before never works again, even
+    # after the user logs in anew.
+    session_epoch: int = 0
+
+    def ended(self, reason: str) -> dict[str, Any]:
+        """The fields that end every session of this user, saying why."""
+        return {"session_ended_reason": reason, "session_epoch": self.session_epoch + 1}
 
 
 class Refusal(BaseModel):
