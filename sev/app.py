@@ -31,6 +31,7 @@ from sev.config import (
 from sev.deps import LoginRequired, Services, StoreDep
 from sev.duties import Duties
 from sev.ingest import Ingestor
+from sev.limits import RateLimiter
 from sev.live import Live, RedisFanout, RequireRedis
 from sev.runtime import restore_gc, tune_gc
 from sev.security import SecurityHeaders, redact_access_log
@@ -41,6 +42,9 @@ from sev.templating import STATIC_DIR, render
 from sev.twitch import TwitchClient, TwitchError
 
 log = logging.getLogger("sev")
+# Favourite changes a user may make: each can create ~6 subscriptions that cost budget.
+FAVOURITE_CHANGES = 10
+FAVOURITE_WINDOW_S = 600.0
 
 
 def _client_manager(settings: Settings) -> RedisFanout | None:
@@ -109,6 +113,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 live=live,
                 ingestor=ingestor,
                 subscriptions=subscriptions,
+                favourite_changes=RateLimiter(FAVOURITE_CHANGES, FAVOURITE_WINDOW_S),
             )
             await ingestor.start()
             if simulator is not None:

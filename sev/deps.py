@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request
 
 from sev.config import Settings
 from sev.ingest import Ingestor
+from sev.limits import RateLimiter
 from sev.live import Live
 from sev.sessions import is_current
 from sev.store import Store, User
@@ -33,6 +34,8 @@ class Services:
     live: Live
     ingestor: Ingestor
     subscriptions: Subscriptions
+    # Favourite changes per user: each new favourite can cost EventSub budget.
+    favourite_changes: RateLimiter
 
 
 def services_of(app: Any) -> Services:
@@ -78,12 +81,17 @@ async def _subscriptions(services: ServicesDep) -> Subscriptions:
     return services.subscriptions
 
 
+async def _favourite_changes(services: ServicesDep) -> RateLimiter:
+    return services.favourite_changes
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 TwitchDep = Annotated[TwitchClient, Depends(_twitch)]
 LiveDep = Annotated[Live, Depends(_live)]
 IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 SubscriptionsDep = Annotated[Subscriptions, Depends(_subscriptions)]
+FavouriteChangesDep = Annotated[RateLimiter, Depends(_favourite_changes)]
 
 
 async def _optional_user(request: Request, store: StoreDep) -> User | None:

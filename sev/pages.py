@@ -9,7 +9,15 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
-from sev.deps import CsrfChecked, CurrentUser, OptionalUser, StoreDep, SubscriptionsDep, TwitchDep
+from sev.deps import (
+    CsrfChecked,
+    CurrentUser,
+    FavouriteChangesDep,
+    OptionalUser,
+    StoreDep,
+    SubscriptionsDep,
+    TwitchDep,
+)
 from sev.events import display_table
 from sev.store import MAX_CATCH_UP, MAX_SEQ, Broadcaster, StoreUnavailable
 from sev.streamers import KIND_STATES, PAGE_SIZE, broadcaster_from, normalize_login, read_events
@@ -46,6 +54,7 @@ async def set_favourite(
     store: StoreDep,
     twitch: TwitchDep,
     subscriptions: SubscriptionsDep,
+    favourite_changes: FavouriteChangesDep,
     streamer: str = Form(default="", max_length=200),
 ) -> Response:
     """Set the viewer's favourite streamer and make sure SEV listens to them."""
@@ -68,6 +77,15 @@ async def set_favourite(
             request, user, f"There is no Twitch channel called {login}.", 404, streamer
         )
     twitch_user = found[0]
+    if twitch_user.id != user.favorite_id and not favourite_changes.allow(user.id):
+        return _form_error(
+            request,
+            user,
+            f"You changed your favourite streamer {favourite_changes.limit} times in the last "
+            f"{int(favourite_changes.window_s // 60)} minutes; wait a few minutes and try again.",
+            429,
+            streamer,
+        )
     try:
         existing = await store.get_broadcaster(twitch_user.id)
         # Favoured now: no grace period runs (favourites_changed below says the same).
@@ -84,6 +102,12 @@ async def set_favourite(
         await subscriptions.favourites_changed(
             {broadcaster.id} | ({previous} if previous else set())
         )
+        if previous and previous != broadcaster.id:
+            try:
+                await subscriptions.release_if_unwanted(previous)
+            except TwitchError:
+                # Released after the grace period instead.
+                log.warning("Twitch failed while releasing %s", previous, exc_info=True)
     except StoreUnavailable:
         return _form_error(
             request, user, "SEV's database is unavailable; try again shortly.", 503, streamer

@@ -262,6 +262,22 @@ class Subscriptions:
             now = self._clock()
             await self._edit(broadcaster_id, _mark_unwanted(not wanted, now))
 
+    async def release_if_unwanted(self, broadcaster_id: str) -> None:
+        """Release at once a streamer nobody favours any more, if watching them costs budget.
+
+        A streamer who authorized SEV costs nothing to watch and keeps the grace period.
+        """
+        async with self._lock:
+            if await self._store.favourite_count(broadcaster_id) > 0:
+                return
+            if await self._authorized(broadcaster_id):
+                return
+            records = await self._store.list_subscriptions(broadcaster_id)
+            for record in records:
+                await self._delete(record)
+            if records:
+                log.info("released the subscriptions of %s at once", broadcaster_id)
+
     # -- reconcile --------------------------------------------------------------------------
 
     async def reconcile(self, now: datetime | None = None) -> None:

@@ -441,3 +441,35 @@ async def test_conflict_adopts_the_existing_subscription_for_every_kind(
         assert all(k["status"] == "enabled" for k in kinds if not k["connected_only"])
     finally:
         quiet.stop()
+
+
+async def test_a_favourite_nobody_holds_any_more_is_released_at_once_and_changes_are_limited(
+    simulator: SimulatorProcess, make_sev: Callable[..., SevProcess]
+) -> None:
+    # An hour of grace and of reconcile: what happens here is the favourite form's own doing.
+    sev = make_sev(simulator, SEV_RELEASE_GRACE_S="3600", SEV_RECONCILE_INTERVAL_S="3600")
+    paladin = await _streamer_id(simulator, "pixelpaladin")
+    sally = await _streamer_id(simulator, "speedrunsally")
+    async with sev.store() as store:
+        await store.save_user(User(id="501", login="viewer501", display_name="V"))
+    cookie = session_cookie(sev.env["SEV_SESSION_SECRET"], user_id="501", csrf=CSRF)
+    async with httpx.AsyncClient(
+        base_url=sev.url, cookies={"sev_session": cookie}, timeout=20
+    ) as alice:
+        assert (await _favourite(alice, "pixelpaladin")).status_code == 303
+        await eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+        assert (await _favourite(alice, "speedrunsally")).status_code == 303
+        # Paladin's subscriptions cost budget and nobody watches: gone now, not in an hour.
+        assert _subscriptions_of(simulator, paladin) == []
+        assert len(_subscriptions_of(simulator, sally)) == PUBLIC_SET
+        # Ten changes in ten minutes, then a clear answer; setting the same one is no change.
+        streamers = ["pixelpaladin", "speedrunsally"] * 4
+        for streamer in streamers:
+            assert (await _favourite(alice, streamer)).status_code == 303
+        assert (await _favourite(alice, "speedrunsally")).status_code == 303
+        refused = await _favourite(alice, "cozycrumpet")
+        assert refused.status_code == 429
+        assert "changed your favourite streamer 10 times" in refused.text
+    async with sev.store() as store:
+        user = await store.get_user("501")
+    assert user is not None and user.favorite_id == sally
