@@ -21,10 +21,11 @@ import socketio
 
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.store import Broadcaster, User
+from sev.store import Broadcaster, SubscriptionRecord, User
 from sev.store.sqlite import SqliteStore
 from sev.streamers import KIND_STATES
 from tests.support.factories import make_event, notification_body, session_cookie, signed_request
+from tests.support.polling import eventually
 from tests.support.processes import SevProcess
 from tests.support.settings import SESSION_SECRET, TOKEN_KEY, real_twitch_env
 
@@ -282,3 +283,42 @@ async def test_http_long_polling_is_refused(seeded_sev: SevProcess, with_cookie:
             headers=_cookie() if with_cookie else {},
         )
     assert response.status_code == 400
+
+
+async def test_a_revocation_sent_three_times_tells_viewers_once(seeded_sev: SevProcess) -> None:
+    subscription = {
+        "id": "revoked-three-times",
+        "status": "authorization_revoked",
+        "type": "channel.cheer",
+        "version": "1",
+        "cost": 0,
+        "condition": {"broadcaster_user_id": QUIET.id},
+        "transport": {"method": "webhook", "callback": f"{seeded_sev.url}/webhooks/eventsub"},
+        "created_at": "2026-11-28T10:00:00.123456789Z",
+    }
+    async with seeded_sev.store() as store:
+        await store.save_broadcaster(QUIET.model_copy(update={"granted_scopes": ["bits:read"]}))
+        await store.save_subscription(
+            SubscriptionRecord(
+                id=subscription["id"], broadcaster_id=QUIET.id, type="channel.cheer",
+                version="1", condition=subscription["condition"], status="enabled",
+            )
+        )  # fmt: skip
+    notices: list[Any] = []
+    async with _connected(seeded_sev) as client:
+        client.on("notice", notices.append)
+        await _watch(client, QUIET.login, None)
+        # Twitch resends a message it thinks was not received: same id, same body.
+        headers, body = signed_request({"subscription": subscription}, message_type="revocation")
+        async with httpx.AsyncClient(base_url=seeded_sev.url, timeout=10) as twitch:
+            for _ in range(3):
+                response = await twitch.post("/webhooks/eventsub", headers=headers, content=body)
+                assert response.status_code == 204
+        await eventually(lambda: notices, what="the notice")
+        await asyncio.sleep(0.5)  # room for the copies, had they been sent
+    assert notices == [
+        {"kind": "revocation", "type": "channel.cheer", "status": "authorization_revoked"}
+    ]
+    async with seeded_sev.store() as store:
+        broadcaster = await store.get_broadcaster(QUIET.id)
+    assert broadcaster is not None and broadcaster.granted_scopes == []
