@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,6 +75,11 @@ class Subscriptions:
         self._notify = notify
         self._clock = clock
         self._lock = asyncio.Lock()
+        # One broadcaster's subscriptions change one step at a time: a revocation handled by the
+        # webhook and that broadcaster's part of a reconcile never interleave (the reconcile
+        # would recreate a type before the revocation holds it back). Per broadcaster, so a
+        # webhook waits for a few Helix calls at most, never for a whole reconcile pass.
+        self._owner_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # Every read-modify-write of a broadcaster here goes through _edit, one at a time: a
         # burst of revocations and a token check must not write back each other's stale copy.
         self._edit_lock = asyncio.Lock()
@@ -87,9 +93,10 @@ class Subscriptions:
 
     async def ensure(self, broadcaster: Broadcaster) -> None:
         """Create whatever of the wanted set this broadcaster is missing (raises TwitchError)."""
-        async with self._lock:
+        async with self._lock, self._owner_locks[broadcaster.id]:
+            fresh = await self._store.get_broadcaster(broadcaster.id) or broadcaster
             records = await self._store.list_subscriptions(broadcaster.id)
-            await self._ensure(broadcaster, records, self._clock())
+            await self._ensure(fresh, records, self._clock())
 
     async def _ensure(
         self, broadcaster: Broadcaster, records: list[SubscriptionRecord], now: datetime
@@ -267,7 +274,7 @@ class Subscriptions:
 
         A streamer who authorized SEV costs nothing to watch and keeps the grace period.
         """
-        async with self._lock:
+        async with self._lock, self._owner_locks[broadcaster_id]:
             if await self._store.favourite_count(broadcaster_id) > 0:
                 return
             if await self._authorized(broadcaster_id):
@@ -357,6 +364,15 @@ class Subscriptions:
         return kept
 
     async def _reconcile_broadcaster(
+        self, listed: Broadcaster, now: datetime, grace: timedelta
+    ) -> None:
+        async with self._owner_locks[listed.id]:
+            # Read again under the lock: a revocation may have held a type back meanwhile.
+            broadcaster = await self._store.get_broadcaster(listed.id)
+            if broadcaster is not None:
+                await self._reconcile_one(broadcaster, now, grace)
+
+    async def _reconcile_one(
         self, broadcaster: Broadcaster, now: datetime, grace: timedelta
     ) -> None:
         mine = await self._store.list_subscriptions(broadcaster.id)
@@ -402,6 +418,13 @@ class Subscriptions:
             await self._revoke(record, status)
 
     async def _revoke(self, record: SubscriptionRecord, status: str) -> None:
+        async with self._owner_locks[record.broadcaster_id]:
+            # Read again under the lock: the webhook and a reconcile may both have seen it.
+            current = await self._store.get_subscription(record.id)
+            if current is not None and current.status != status:
+                await self._revoke_locked(current, status)
+
+    async def _revoke_locked(self, record: SubscriptionRecord, status: str) -> None:
         await self._store.save_subscription(record.model_copy(update={"status": status}))
         if record.broadcaster_id == APP_OWNER:
             log.warning("Twitch revoked %s (%s); reconcile subscribes again", record.type, status)
