@@ -179,6 +179,16 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     return socketio.ASGIApp(live.sio, other_asgi_app=app, socketio_path="socket.io")
 
 
+_MACHINE_PATHS = ("/api/", "/webhooks/")
+
+
+def _problem(request: Request, status: int, error: Any, title: str, message: str) -> Response:
+    """JSON for the API and the webhook, SEV's error page for people."""
+    if request.url.path.startswith(_MACHINE_PATHS):
+        return JSONResponse({"error": error}, status_code=status)
+    return render(request, "error.html", {"title": title, "message": message}, status_code=status)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _: Exception) -> Response:
@@ -188,16 +198,12 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(request: Request, _: Exception) -> Response:
-        if request.url.path.startswith(("/api/", "/webhooks/")):
-            return JSONResponse({"error": "store unavailable"}, status_code=503)
-        return render(
+        return _problem(
             request,
-            "error.html",
-            {
-                "title": "SEV's database is unavailable",
-                "message": "Nothing is lost; try again in a moment.",
-            },
-            status_code=503,
+            503,
+            "store unavailable",
+            "SEV's database is unavailable",
+            "Nothing is lost; try again in a moment.",
         )
 
     @app.exception_handler(TwitchError)
@@ -212,35 +218,30 @@ def _add_error_handlers(app: FastAPI) -> None:
     # Starlette's HTTPException (FastAPI's is a subclass): unknown routes and wrong methods too.
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(("/api/", "/webhooks/")):
-            return JSONResponse({"error": error.detail}, status_code=error.status_code)
-        if error.status_code == 404:
+        if error.status_code == 404 and not request.url.path.startswith(_MACHINE_PATHS):
             return render(
                 request,
                 "not_found.html",
                 {"message": "There is no page at this address."},
                 status_code=404,
             )
-        return render(
+        return _problem(
             request,
-            "error.html",
-            {"title": f"Error {error.status_code}", "message": str(error.detail)},
-            status_code=error.status_code,
+            error.status_code,
+            error.detail,
+            f"Error {error.status_code}",
+            str(error.detail),
         )
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
-        if request.url.path.startswith(("/api/", "/webhooks/")):
-            return JSONResponse({"error": "invalid request"}, status_code=422)
-        return render(
+    async def invalid_request(request: Request, _: RequestValidationError) -> Response:
+        return _problem(
             request,
-            "error.html",
-            {
-                "title": "That request was not valid",
-                "message": "Something in the form or the address was too long or malformed. "
-                "Go back and try again.",
-            },
-            status_code=422,
+            422,
+            "invalid request",
+            "That request was not valid",
+            "Something in the form or the address was too long or malformed. "
+            "Go back and try again.",
         )
 
 
