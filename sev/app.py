@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
             ingestor = Ingestor(store, live.publish)
             duties = Duties(store)
             duties.add("reconcile", settings.sev_reconcile_interval_s, subscriptions.reconcile)
-            auth.add_duties(duties, settings, store, twitch, subscriptions)
+            auth.add_duties(duties, settings, store, twitch, subscriptions, live.end_sessions)
             app.state.services = Services(
                 settings=settings,
                 store=store,

@@ -25,6 +25,7 @@ from sev.config import Settings
 from sev.deps import (
     CsrfChecked,
     CurrentUser,
+    LiveDep,
     OptionalUser,
     SettingsDep,
     StoreDep,
@@ -38,7 +39,7 @@ from sev.store import Store, User
 from sev.streamers import broadcaster_from
 from sev.subscriptions import Subscriptions
 from sev.templating import render
-from sev.tokens import Grant, TokenKeeper, cleared, withdraw_channel
+from sev.tokens import Grant, SessionsEnded, TokenKeeper, end_sessions, withdraw_channel
 from sev.twitch import TokenInfo, TwitchAuthError, TwitchClient, TwitchError, TwitchUser
 
 log = logging.getLogger(__name__)
@@ -407,16 +408,15 @@ async def disconnect_channel(
 
 @router.post("/logout", include_in_schema=False, dependencies=[CsrfChecked])
 async def logout(
-    request: Request, user: OptionalUser, store: StoreDep, twitch: TwitchDep
+    request: Request, user: OptionalUser, store: StoreDep, twitch: TwitchDep, live: LiveDep
 ) -> Response:
     """Revoke the login token at Twitch (best effort) and end the user's sessions."""
     revoked = True
     if user is not None:
         revoked = await _retire_token(twitch, store, user.id, user.access_token)
-        # The login token is gone, so every session of this user ends, not only this one.
-        await store.save_user(
-            user.model_copy(update={**cleared("login"), **user.ended(LOGGED_OUT_ELSEWHERE)})
-        )
+        # The login token is gone, so every session of this user ends, not only this one: its
+        # cookies stop counting and its open pages are disconnected, in every process.
+        await end_sessions(store, live.end_sessions, user, LOGGED_OUT_ELSEWHERE)
         log.info("%s logged out", user.login)
     request.session.clear()
     request.session["flash"] = "You are logged out." + (
@@ -431,7 +431,8 @@ def add_duties(
     store: Store,
     twitch: TwitchClient,
     subscriptions: Subscriptions,
+    sessions_ended: SessionsEnded,
 ) -> None:
     """Register the login's background duty: validate every user token on an interval."""
-    keeper = TokenKeeper(store, twitch, subscriptions)
+    keeper = TokenKeeper(store, twitch, subscriptions, sessions_ended)
     duties.add("validate-tokens", settings.sev_token_validate_interval_s, keeper.validate_all)

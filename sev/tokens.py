@@ -10,6 +10,7 @@ connected event types are switched off.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -30,6 +31,10 @@ DISCONNECTED_ON_TWITCH = (
     "You disconnected SEV from your Twitch account, so you were logged out. "
     "Log in again to carry on."
 )
+
+# Tells a user's open pages, in every process, that their session ended, and disconnects them
+# (Live.end_sessions): (user id, the reason in words).
+SessionsEnded = Callable[[str, str], Awaitable[None]]
 
 TokenKind = Literal["login", "channel"]
 _FIELDS: dict[TokenKind, tuple[str, str, str, str]] = {
@@ -69,6 +74,17 @@ def cleared(kind: TokenKind) -> dict[str, Any]:
     return {access: None, refresh: None, expires: None, scopes: []}
 
 
+async def end_sessions(
+    store: Store, sessions_ended: SessionsEnded, user: User, reason: str
+) -> User:
+    """Log a user out everywhere: the login token forgotten, every session cookie of theirs
+    dead (the epoch moves on), and every open page told why and disconnected."""
+    user = user.model_copy(update={**cleared("login"), **user.ended(reason)})
+    await store.save_user(user)
+    await sessions_ended(user.id, reason)
+    return user
+
+
 async def withdraw_channel(
     store: Store, subscriptions: Subscriptions, user: User
 ) -> Broadcaster | None:
@@ -85,15 +101,16 @@ async def withdraw_channel(
     return broadcaster
 
 
-async def end_authorization(store: Store, subscriptions: Subscriptions, user_id: str) -> None:
+async def end_authorization(
+    store: Store, subscriptions: Subscriptions, sessions_ended: SessionsEnded, user_id: str
+) -> None:
     """The user disconnected SEV on Twitch: every token of theirs is dead, so log them out
     everywhere and drop the connected event types their channel grant allowed."""
     user = await store.get_user(user_id)
     if user is None:
         return
     if user.access_token:
-        user = user.model_copy(update={**cleared("login"), **user.ended(DISCONNECTED_ON_TWITCH)})
-        await store.save_user(user)
+        user = await end_sessions(store, sessions_ended, user, DISCONNECTED_ON_TWITCH)
     log.info("%s disconnected SEV on Twitch: logged out, grants dropped", user.login)
     if user.channel_access_token or user.channel_scopes:
         try:
@@ -111,11 +128,13 @@ class TokenKeeper:
         store: Store,
         twitch: TwitchClient,
         subscriptions: Subscriptions,
+        sessions_ended: SessionsEnded,
         clock: Any = now_utc,
     ) -> None:
         self._store = store
         self._twitch = twitch
         self._subscriptions = subscriptions
+        self._sessions_ended = sessions_ended
         self._clock = clock
 
     async def validate_all(self) -> None:
@@ -151,9 +170,7 @@ class TokenKeeper:
             await self._store.save_user(current.model_copy(update=grant.fields(kind)))
         elif kind == "login":
             log.info("Twitch refused the login token of %s: session ended", current.login)
-            await self._store.save_user(
-                current.model_copy(update={**cleared("login"), **current.ended(LOGIN_ENDED)})
-            )
+            await end_sessions(self._store, self._sessions_ended, current, LOGIN_ENDED)
         else:
             log.info("Twitch refused the channel token of %s: grant withdrawn", current.login)
             await withdraw_channel(self._store, self._subscriptions, current)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from sev.clock import now_utc
-from sev.deps import IngestorDep, SettingsDep, StoreDep, SubscriptionsDep
+from sev.deps import IngestorDep, LiveDep, SettingsDep, StoreDep, SubscriptionsDep
 from sev.events import AUTHORIZATION_REVOKE, broadcaster_id_of, build_event
 from sev.eventsub import (
     MAX_BODY_BYTES,
@@ -49,6 +49,7 @@ async def receive_eventsub(
     store: StoreDep,
     ingestor: IngestorDep,
     subscriptions: SubscriptionsDep,
+    live: LiveDep,
 ) -> Response:
     """Twitch EventSub's webhook callback."""
     try:
@@ -71,17 +72,25 @@ async def receive_eventsub(
         return PlainTextResponse(message.challenge or "", status_code=200)
 
     try:
-        if message.message_type is MessageType.REVOCATION:
-            await subscriptions.revoked(message.subscription)
-            return Response(status_code=204)
         event_data = message.event or {}
-        if message.subscription_type == AUTHORIZATION_REVOKE.type:
-            # A user disconnected SEV on Twitch: not a channel's event, an end to their grants.
-            user_id = event_data.get("user_id")
-            if event_data.get("client_id") == settings.twitch_client_id and isinstance(
-                user_id, str
-            ):
-                await end_authorization(store, subscriptions, user_id)
+        revocation = message.message_type is MessageType.REVOCATION
+        if revocation or message.subscription_type == AUTHORIZATION_REVOKE.type:
+            # Not events, so not deduplicated by the events' unique message id: by the ids
+            # noted once handled. (Copies that race each other are idempotent besides.)
+            if await store.seen_message(message.message_id):
+                log.info("message %s handled before; acknowledged again", message.message_id)
+                return Response(status_code=204)
+            if revocation:
+                await subscriptions.revoked(message.subscription)
+            else:
+                # A user disconnected SEV on Twitch: not a channel's event, an end to their
+                # grants.
+                user_id = event_data.get("user_id")
+                if event_data.get("client_id") == settings.twitch_client_id and isinstance(
+                    user_id, str
+                ):
+                    await end_authorization(store, subscriptions, live.end_sessions, user_id)
+            await store.note_message(message.message_id, received)
             return Response(status_code=204)
         broadcaster_id = broadcaster_id_of(message.condition) or broadcaster_id_of(event_data)
         if broadcaster_id is None:

@@ -27,6 +27,8 @@ const WATCH_TIMEOUT_MS = 10000;
 // A hole in the seqs (n+2 arrived, n+1 not yet) closes within milliseconds when it is only
 // out-of-order delivery; one still open after this long is treated as no event at all.
 const HOLE_GRACE_MS = 3000;
+// SEV's event to every open page of a user whose session ended (sev/live/server.py).
+const SESSION_ENDED = "session_ended";
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 function readJson(id) {
@@ -69,6 +71,7 @@ function start(root) {
   const items = new Map(); // seq → <li>
   const resume = new ResumePoint(); // `after` for the next watch
   let holeTimer = null;
+  let sessionEnded = false;
 
   /* Put one event in its place by seq; false when it is already held or too old to show. */
   function place(event, animate) {
@@ -306,6 +309,22 @@ function start(root) {
       });
   }
 
+  /* This viewer's session ended (logged out in another tab, or Twitch refused the login): SEV
+   * disconnects the socket; the page says why and leads to the login, and stops reconnecting. */
+  function endSession(reason) {
+    if (sessionEnded) return;
+    sessionEnded = true;
+    clearTimeout(watchTimer);
+    socket.disconnect();
+    setConnection("offline", "logged out");
+    const item = element("li", "notice notice-session");
+    item.appendChild(element("span", "notice-text", String(reason || "Your SEV session ended.")));
+    const again = element("a", "button notice-login", "Log in again");
+    again.setAttribute("href", "/login?next=" + encodeURIComponent(location.pathname));
+    item.appendChild(again);
+    notices.appendChild(item);
+  }
+
   function connect() {
     if (typeof io !== "function") {
       setConnection("offline", "the live connection could not load");
@@ -329,9 +348,11 @@ function start(root) {
       if (place(event, true)) announce(announcement([event]));
     });
     socket.on("notice", showNotice);
+    socket.on(SESSION_ENDED, (notice) => endSession(notice && notice.reason));
     socket.on("disconnect", (reason) => {
       generation += 1;
       clearTimeout(watchTimer);
+      if (sessionEnded) return;
       if (reason === "io server disconnect") socket.connect(); // SEV dropped us: come back
       setConnection(navigator.onLine === false ? "offline" : "reconnecting");
     });
@@ -340,7 +361,7 @@ function start(root) {
         setConnection(navigator.onLine === false ? "offline" : "reconnecting");
       } else {
         // Refused, not lost: the session is gone. Retrying would be refused again.
-        setConnection("offline", "log in again to see live events");
+        endSession("Your SEV session has ended: log in again to see live events.");
       }
     });
     window.addEventListener("offline", () => setConnection("offline", "no network"));

@@ -25,12 +25,14 @@ import socketio
 from asgi_lifespan import LifespanManager
 
 from sev.app import create_app
+from sev.auth import LOGGED_OUT_ELSEWHERE
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.deps import services_of
 from sev.events import CONNECT_SCOPES, wanted_types
 from sev.store import Store, User
-from sev.tokens import LOGIN_ENDED
+from sev.tokens import DISCONNECTED_ON_TWITCH, LOGIN_ENDED
 from tests.support.apps import test_settings as app_settings
+from tests.support.factories import notification_body, signed_request
 from tests.support.login import (
     connect_channel,
     csrf_token,
@@ -44,6 +46,7 @@ from tests.support.login import (
 from tests.support.polling import eventually
 from tests.support.processes import SevProcess, SimulatorProcess
 from tests.support.services import free_port
+from tests.support.sockets import is_refused, page_socket
 
 STREAMER = "pixelpaladin"
 STREAMER_ID = "41000001"
@@ -212,6 +215,32 @@ async def test_logout_revokes_token_at_twitch(
     async with other_window:
         page = (await other_window.get(f"{sev.url}/")).text
     assert "logged out too" in page and 'href="/login"' in page
+
+
+async def test_logout_disconnects_every_open_page_of_that_user_and_no_other(
+    sev: SevProcess, client: httpx.AsyncClient
+) -> None:
+    await log_in(client, sev.url, VIEWER)
+    cookie = client.cookies["sev_session"]
+    async with httpx.AsyncClient(timeout=20) as someone_else:
+        await log_in(someone_else, sev.url, STREAMER)
+        async with (
+            page_socket(sev.url, cookie) as tab,
+            page_socket(sev.url, cookie) as other_tab,
+            page_socket(sev.url, someone_else.cookies["sev_session"]) as bystander,
+        ):
+            assert (await log_out(client, sev.url)).status_code == 303
+            for page in (tab, other_tab):
+                await page.wait_disconnected()
+                assert page.session_ended == [{"reason": LOGGED_OUT_ELSEWHERE}]
+            await asyncio.sleep(0.5)
+            assert bystander.client.connected and bystander.session_ended == []
+            ack = await bystander.client.call(
+                "watch", {"streamer": STREAMER, "after": None}, timeout=10
+            )
+            assert isinstance(ack, dict)  # answered: that session is untouched
+    # The page may not come back with the same cookie.
+    assert await is_refused(sev.url, cookie)
 
 
 async def test_logging_in_again_does_not_revive_a_logged_out_cookie(
@@ -397,15 +426,19 @@ async def test_revoked_token_logs_out_within_one_validation_cycle(
     await log_in(client, sev.url, VIEWER)
     token = (await _user(sev, VIEWER_ID)).access_token
     assert token is not None
-    await _revoke_at_twitch(simulator, token)
-    revoked_at = time.monotonic()
+    async with page_socket(sev.url, client.cookies["sev_session"]) as page:
+        await _revoke_at_twitch(simulator, token)
+        revoked_at = time.monotonic()
 
-    async def ended() -> bool:
-        return (await _user(sev, VIEWER_ID)).session_ended_reason is not None
+        async def ended() -> bool:
+            return (await _user(sev, VIEWER_ID)).session_ended_reason is not None
 
-    await eventually(ended, timeout=10, what="the session to end")
-    # One cycle (1 s) plus the duty's own pace and the round trips to Twitch.
-    assert time.monotonic() - revoked_at < 5
+        await eventually(ended, timeout=10, what="the session to end")
+        # One cycle (1 s) plus the duty's own pace and the round trips to Twitch.
+        assert time.monotonic() - revoked_at < 5
+        # The open page is told and disconnected, not left to fail at its next reconnect.
+        await page.wait_disconnected()
+        assert page.session_ended == [{"reason": LOGIN_ENDED}]
     home = (await client.get(f"{sev.url}/")).text
     assert LOGIN_ENDED in home and 'href="/login"' in home
     user = await _user(sev, VIEWER_ID)
@@ -535,9 +568,14 @@ async def test_user_who_disconnects_sev_on_twitch_is_logged_out_at_once(
         ),
         what="SEV's user.authorization.revoke subscription",
     )
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(f"{simulator.url}/control/disconnect", json={"login": STREAMER})
-    assert len(response.json()["sent"]) == 1
+    async with page_socket(sev.url, client.cookies["sev_session"]) as page:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(
+                f"{simulator.url}/control/disconnect", json={"login": STREAMER}
+            )
+        assert len(response.json()["sent"]) == 1
+        await page.wait_disconnected()
+        assert page.session_ended == [{"reason": DISCONNECTED_ON_TWITCH}]
 
     async def logged_out() -> bool:
         async with sev.store() as store:
@@ -555,6 +593,38 @@ async def test_user_who_disconnects_sev_on_twitch_is_logged_out_at_once(
     await eventually(logged_out, timeout=10, what="the user to be logged out")
     home = (await client.get(f"{sev.url}/")).text
     assert "You disconnected SEV from your Twitch account" in home and 'href="/login"' in home
+
+
+async def test_a_resent_authorization_revoke_does_not_log_the_user_out_again(
+    sev: SevProcess, client: httpx.AsyncClient
+) -> None:
+    # Twitch resends a message whose answer it did not get, with the same id, for up to 10
+    # minutes; by then the user may have logged in again.
+    await log_in(client, sev.url, VIEWER)
+    subscription = {
+        **notification_body()["subscription"],
+        "type": "user.authorization.revoke",
+        "version": "1",
+        "condition": {"client_id": DEMO_CLIENT_ID},
+    }
+    event = {
+        "client_id": DEMO_CLIENT_ID,
+        "user_id": VIEWER_ID,
+        "user_login": VIEWER,
+        "user_name": "Viewer_Vic",
+    }
+    headers, raw = signed_request({"subscription": subscription, "event": event})
+    headers["Twitch-Eventsub-Subscription-Type"] = "user.authorization.revoke"
+    headers["Twitch-Eventsub-Subscription-Version"] = "1"
+    async with httpx.AsyncClient(timeout=10) as twitch:
+        first = await twitch.post(f"{sev.url}/webhooks/eventsub", headers=headers, content=raw)
+        assert first.status_code == 204
+        assert (await _user(sev, VIEWER_ID)).access_token is None
+        await log_in(client, sev.url, VIEWER)
+        again = await twitch.post(f"{sev.url}/webhooks/eventsub", headers=headers, content=raw)
+    assert again.status_code == 204
+    assert await _logged_in_as(client, sev, "Viewer_Vic")
+    assert (await _user(sev, VIEWER_ID)).access_token is not None
 
 
 async def test_connected_streamer_logging_out_keeps_the_channel_connected(

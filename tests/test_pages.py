@@ -40,6 +40,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 STREAMER = "pixelpaladin"  # a demo account of the simulated Twitch; connects their channel
 VIEWER = "viewer_vic"  # logs in through the browser
 OTHER_VIEWER = "lurker_lou"  # favours the streamer first, so events are stored before the page
+LEAVER = "chat_champ"  # logs out in one tab while another is open
 XSS = "<img src=x onerror=alert(1)>"
 STORED_TYPES = ("stream.online", "channel.follow", "channel.subscribe")
 RAIDER = {
@@ -432,6 +433,46 @@ async def test_viewer_logs_in_sets_a_favourite_and_sees_events_live(
     await _screenshot(page, "streamer-375.png")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 375
     await page.context.close()
+
+
+async def test_logging_out_in_one_tab_ends_the_live_feed_in_the_others_at_once(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    watched = await _open(browser)
+    first = watched.page
+    await _log_in_through_twitch(first, sev, LEAVER)
+    await first.goto(f"{sev.url}/streamers/{STREAMER}")
+    second = await first.context.new_page()
+    second_errors: list[str] = []
+    second_sockets: list[str] = []
+    second.on("pageerror", lambda error: second_errors.append(str(error)))
+    second.on("websocket", lambda socket: second_sockets.append(socket.url))
+    await second.route("https://embed.twitch.tv/**", lambda route: route.abort())
+    await second.goto(f"{sev.url}/streamers/{STREAMER}")
+    await _wait_live(first)
+    await _wait_live(second)
+
+    await first.get_by_role("button", name="Log out").click()
+    await first.wait_for_url(f"{sev.url}/")
+
+    # The other tab hears it from SEV over its socket: no reload, no poll.
+    notice = second.locator(".notice-session")
+    await notice.wait_for(timeout=5_000)
+    assert "logged out" in await notice.inner_text()
+    link = notice.get_by_role("link", name="Log in again")
+    assert await link.get_attribute("href") == f"/login?next=%2Fstreamers%2F{STREAMER}"
+    assert await second.get_attribute("#connection", "data-state") == "offline"
+    # And it stays out: a new event does not reach it, and it does not try to reconnect.
+    assert len(second_sockets) == 1
+    cookies = await _session_cookies(sev, OTHER_VIEWER)
+    [message_id] = simulator.trigger("channel.follow", STREAMER)
+    await eventually(lambda: message_id in _stored_ids(sev, cookies), what="the follow stored")
+    await second.wait_for_timeout(1_000)
+    assert message_id not in await _ids_on_page(second)
+    assert len(second_sockets) == 1
+    assert second_errors == [] and watched.errors == []
+    await first.context.close()
 
 
 async def test_page_says_why_twitch_stopped_a_kind_live_and_after_a_reload(

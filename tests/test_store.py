@@ -17,6 +17,7 @@ from pymongo import MongoClient
 
 from sev.crypto import TokenCipher
 from sev.store import Broadcaster, Store, SubscriptionRecord, User
+from sev.store.base import MESSAGE_MEMORY_S
 from sev.store.mongo import MongoStore
 from sev.store.sqlite import SqliteStore
 from tests.support.factories import make_event
@@ -190,6 +191,19 @@ async def test_store_keeps_data_after_reopening(store_factory: Callable[[], Stor
         assert (await second.insert_events([make_event()]))[0].event.seq == 2
     finally:
         await second.close()
+
+
+async def test_store_remembers_handled_messages_for_an_hour(store: Store) -> None:
+    now = datetime.now(UTC)
+    assert not await store.seen_message("revocation-1")
+    await store.note_message("revocation-1", now)
+    await store.note_message("revocation-1", now)  # a copy noted twice is no error
+    assert await store.seen_message("revocation-1")
+    assert not await store.seen_message("revocation-2")
+    # Noting a message past the memory forgets the old ones.
+    await store.note_message("revocation-2", now + timedelta(seconds=MESSAGE_MEMORY_S + 1))
+    assert not await store.seen_message("revocation-1")
+    assert await store.seen_message("revocation-2")
 
 
 async def test_store_gives_a_lease_to_one_holder(store: Store) -> None:

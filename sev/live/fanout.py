@@ -14,10 +14,10 @@ changes only how it behaves when Redis fails, because the ingest worker awaits e
 - the listener reconnects every few seconds (not python-socketio's back-off up to a minute), and
   `on_lost`/`on_back` let SEV re-send from the store what its own viewers missed meanwhile.
 
-Relies on python-socketio 5.x's pub/sub hooks (`_publish`, `_listen`, `_handle_emit`) and on
-`AsyncPubSubManager` delivering to local viewers through `super().emit`, which the class order
-makes `RoomManager.emit`; pyproject pins `python-socketio<5.19` and tests/live/test_fanout.py covers
-them.
+Relies on python-socketio 5.x's pub/sub hooks (`_publish`, `_listen`) and on
+`AsyncPubSubManager._handle_emit` delivering to local viewers through `super().emit`, which the
+class order makes `RoomManager.emit` (whose `on_emit` then sees it); pyproject pins
+`python-socketio<5.19` and tests/live/test_fanout.py covers them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import itertools
 import logging
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,8 +51,6 @@ CHECK_TIMEOUT_S = 3.0
 # Messages kept while Redis is down (~1 KB each), and how many are re-published per round trip.
 UNSENT_LIMIT = 10_000
 REPLAY_BATCH = 500
-
-Observer = Callable[[str, Any, str | None], None]
 
 
 class FanoutUnavailable(Exception):
@@ -181,10 +179,9 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
         socketio.AsyncRedisManager.__init__(
             self, url, redis_options=_redis_options(url), logger=log
         )
-        # Set by the Socket.IO side (server.py): sees every emit handled in this process; the
+        # Set by the Socket.IO side (server.py), besides RoomManager's `on_emit`: the
         # subscription was lost (called at once, so it can note what its viewers had been sent);
         # the subscription is back (re-send what they missed).
-        self.on_emit: Observer | None = None
         self.on_lost: Callable[[], None] | None = None
         self.on_back: Callable[[], Awaitable[None]] | None = None
         self._outage = _Outage(url)
@@ -359,12 +356,3 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
         if pubsub is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pubsub.aclose(), 0.5)
-
-    async def _handle_emit(self, message: MutableMapping[str, Any]) -> None:
-        await super()._handle_emit(message)
-        if self.on_emit is not None:
-            data = message["data"]
-            # The pub/sub message carries the emit's arguments as a list.
-            if isinstance(data, list) and len(data) == 1:
-                data = data[0]
-            self.on_emit(message["event"], data, message.get("room"))

@@ -35,6 +35,7 @@ import asyncio
 import logging
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 MAX_QUEUED = 500
 MAX_QUEUED_BYTES = 4 * 1024 * 1024
 
+# Sees every emit delivered to this process's viewers: (event name, data, room or None).
+Observer = Callable[[str, Any, str | None], None]
+
 
 class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
     """`AsyncManager` whose emits without callback put one shared packet on each queue."""
@@ -81,6 +85,7 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
         # ingest worker publishes a batch, each viewer gets all of it in one write.
         self._unwritten: dict[Any, list[bytes]] = {}
         self._flush_scheduled = False
+        self.on_emit: Observer | None = None
 
     async def emit(
         self,
@@ -92,6 +97,21 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
         callback: Any = None,
         to: Any = None,
         **kwargs: Any,
+    ) -> None:
+        """Deliver to this process's members of the room, then tell the observer."""
+        await self._deliver(event, data, namespace, room, skip_sid, callback, to)
+        if self.on_emit is not None:
+            self.on_emit(event, data, to or room)
+
+    async def _deliver(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
     ) -> None:
         """Emit to a room (or everyone) by queueing one encoded packet per recipient."""
         if callback is not None:

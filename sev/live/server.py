@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,6 +18,9 @@ from sev.streamers import normalize_login, read_events
 
 log = logging.getLogger(__name__)
 _ROOM_PREFIX = "broadcaster:"
+# Every socket of a user is in its user room: a session that ends reaches all of them.
+_USER_PREFIX = "user:"
+SESSION_ENDED_EVENT = "session_ended"
 # After a Redis outage, re-send at most this many pages of MAX_CATCH_UP events per room.
 _CATCH_UP_PAGES = 10
 
@@ -24,6 +28,11 @@ _CATCH_UP_PAGES = 10
 def room_of(broadcaster_id: str) -> str:
     """The Socket.IO room of a broadcaster's viewers."""
     return f"{_ROOM_PREFIX}{broadcaster_id}"
+
+
+def user_room(user_id: str) -> str:
+    """The Socket.IO room of all of one user's sockets, in every process."""
+    return f"{_USER_PREFIX}{user_id}"
 
 
 def _origins(settings: Settings) -> list[str]:
@@ -59,9 +68,14 @@ class Live:
         # receive meanwhile can be re-sent from the store when it is back.
         self._sent: dict[str, int] | None = None
         self._sent_when_lost: dict[str, int] | None = None
+        # Sockets whose session ended while their connect handler was still reading the user.
+        self._ended_while_connecting: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        room_manager = self.sio.manager
+        if isinstance(room_manager, RoomManager):
+            room_manager.on_emit = self._observe_emit
         if isinstance(manager, RedisFanout):
             self._sent = {}
-            manager.on_emit = self._note_emit
             manager.on_lost = self._fanout_lost
             manager.on_back = self.catch_up
 
@@ -74,6 +88,9 @@ class Live:
         user_id = session.get("user_id")
         if not isinstance(user_id, str):
             return False
+        # Join the user's room before reading the user: a session ended after this read reaches
+        # this socket through the room (`end_sessions`), one ended before it is refused here.
+        await self.sio.enter_room(sid, user_room(user_id))
         try:
             user = await self._store.get_user(user_id)
         except StoreUnavailable:
@@ -83,6 +100,9 @@ class Live:
             # A signed cookie outlives a logout or a token Twitch refused: the store decides.
             if user is None or not is_current(session, user):
                 return False
+        if sid in self._ended_while_connecting:
+            self._ended_while_connecting.discard(sid)
+            return False
         await self.sio.save_session(sid, {"user_id": user_id})
         return True
 
@@ -122,6 +142,39 @@ class Live:
     async def notify(self, broadcaster_id: str, notice: dict[str, Any]) -> None:
         """Send a notice (a revoked subscription, say) to a broadcaster's viewers."""
         await self.sio.emit("notice", notice, room=room_of(broadcaster_id))
+
+    async def end_sessions(self, user_id: str, reason: str) -> None:
+        """A user's session ended (logout, a refused token, SEV disconnected on Twitch): tell
+        each of their open pages why, in every process, and disconnect them."""
+        notice, room = {"reason": reason}, user_room(user_id)
+        # This process's sockets at once, even while Redis is away; the others' through Redis.
+        await self.sio.emit(SESSION_ENDED_EVENT, notice, room=room, ignore_queue=True)
+        if isinstance(self.sio.manager, RedisFanout):
+            await self.sio.emit(SESSION_ENDED_EVENT, notice, room=room)
+
+    def _observe_emit(self, name: str, data: Any, room: str | None) -> None:
+        """Sees every emit delivered to this process's sockets (with Redis, also those that
+        other processes published)."""
+        if room is None:
+            return
+        if name == SESSION_ENDED_EVENT and room.startswith(_USER_PREFIX):
+            self._disconnect_room(room)
+        elif self._sent is not None:
+            self._note_emit(name, data, room)
+
+    def _disconnect_room(self, room: str) -> None:
+        manager = self.sio.manager
+        for sid, _ in list(manager.get_participants("/", room)):
+            # Out of the room at once: the copy of the notice that comes back through Redis
+            # (`end_sessions` sends this process's copy directly) finds nobody here.
+            manager.basic_leave_room(sid, "/", room)
+            if manager.is_connected(sid, "/"):
+                # After this turn of the loop, so the notice is written before the disconnect.
+                task = asyncio.create_task(self.sio.disconnect(sid, ignore_queue=True))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            else:
+                self._ended_while_connecting.add(sid)
 
     def _note_sent(self, broadcaster_id: str, seq: int) -> None:
         if self._sent is None:

@@ -14,6 +14,9 @@ from sev.store.records import Broadcaster, EventSubState, SubscriptionRecord, Us
 MAX_CATCH_UP = 100
 # The largest seq a client may name as `after`: what both stores hold in a 64-bit integer.
 MAX_SEQ = 2**63 - 1
+# How long a message id that is not an event (a revocation, say) is remembered: Twitch refuses
+# to send a message older than 10 minutes, so a copy can only come within that window.
+MESSAGE_MEMORY_S = 3600.0
 
 
 class StoreUnavailable(Exception):
@@ -77,6 +80,15 @@ class Store(Protocol):
 
     async def events_after(self, broadcaster_id: str, after: int, limit: int) -> list[Event]:
         """Events with seq > after, oldest first, at most `limit`."""
+        ...
+
+    async def seen_message(self, message_id: str) -> bool:
+        """Whether a message id that is not an event was noted (within MESSAGE_MEMORY_S)."""
+        ...
+
+    async def note_message(self, message_id: str, now: datetime) -> None:
+        """Remember a handled message id that is not an event (events are unique by id
+        already), forgetting those older than MESSAGE_MEMORY_S."""
         ...
 
     async def try_lease(self, name: str, holder: str, seconds: float, now: datetime) -> bool:

@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.store.base import Inserted, StoreUnavailable
+from sev.store.base import MESSAGE_MEMORY_S, Inserted, StoreUnavailable
 from sev.store.records import (
     Broadcaster,
     EventSubState,
@@ -115,6 +115,7 @@ class MongoStore:
             await self._collection("subscriptions").create_index(
                 "broadcaster_id", name="broadcaster"
             )
+            await self._collection("messages").create_index("seen_at", name="seen_at")
         except PyMongoError as error:
             raise StoreUnavailable(str(error)) from error
 
@@ -311,6 +312,26 @@ class MongoStore:
             limit=limit,
         )
         return [_event_from_doc(doc) for doc in docs]
+
+    # -- messages that are not events ---------------------------------------------------------
+
+    async def seen_message(self, message_id: str) -> bool:
+        """Whether the id was noted."""
+        return bool(await self._find("messages", {"_id": message_id}, limit=1))
+
+    async def note_message(self, message_id: str, now: datetime) -> None:
+        """Remember the id; forget the old ones (by hand: no TTL indexes, see above)."""
+        stamp = now.timestamp()
+        messages = self._collection("messages")
+        try:
+            await messages.update_one(
+                {"_id": message_id}, {"$setOnInsert": {"seen_at": stamp}}, upsert=True
+            )
+            await messages.delete_many({"seen_at": {"$lt": stamp - MESSAGE_MEMORY_S}})
+        except DuplicateKeyError:
+            pass  # another process noted it at the same moment
+        except PyMongoError as error:
+            raise StoreUnavailable(str(error)) from error
 
     # -- leases -------------------------------------------------------------------------------
 

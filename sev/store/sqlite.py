@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.store.base import Inserted, StoreUnavailable
+from sev.store.base import MESSAGE_MEMORY_S, Inserted, StoreUnavailable
 from sev.store.records import (
     Broadcaster,
     EventSubState,
@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS events (
     message_id TEXT PRIMARY KEY, broadcaster_id TEXT NOT NULL, seq INTEGER NOT NULL,
     doc TEXT NOT NULL, UNIQUE (broadcaster_id, seq));
 CREATE TABLE IF NOT EXISTS app_state (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, seen_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_seen_at ON messages (seen_at);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
 """
@@ -279,6 +281,26 @@ class SqliteStore:
             limit,
         )
         return [_event_from_row(*row) for row in rows]
+
+    # -- messages that are not events ---------------------------------------------------------
+
+    async def seen_message(self, message_id: str) -> bool:
+        """Whether the id was noted."""
+        return bool(await self._all("SELECT 1 FROM messages WHERE id = ?", message_id))
+
+    async def note_message(self, message_id: str, now: datetime) -> None:
+        """Remember the id; forget the old ones."""
+        stamp = now.timestamp()
+
+        def note() -> None:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO messages (id, seen_at) VALUES (?, ?)", (message_id, stamp)
+            )
+            self._conn.execute(
+                "DELETE FROM messages WHERE seen_at < ?", (stamp - MESSAGE_MEMORY_S,)
+            )
+
+        await self._run(note)
 
     # -- leases -------------------------------------------------------------------------------
 

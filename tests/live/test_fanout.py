@@ -27,6 +27,7 @@ import socketio
 from redis.asyncio import Redis
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
+from sev.auth import LOGGED_OUT_ELSEWHERE
 from sev.crypto import TokenCipher
 from sev.live.fanout import PUBLISH_TIMEOUT_S, RedisFanout, redacted
 from sev.live.rooms import RoomManager
@@ -36,6 +37,7 @@ from tests.support.factories import notification_body, session_cookie, signed_re
 from tests.support.processes import ROOT, SevProcess, _clean_env
 from tests.support.services import MongoServer, RedisServer, free_port
 from tests.support.settings import SESSION_SECRET, TOKEN_KEY, real_twitch_env
+from tests.support.sockets import is_refused, page_socket
 
 BROADCASTER = Broadcaster(id="1337", login="cooler_user", display_name="Cooler_User")
 VIEWER = User(id="4242", login="viewer", display_name="Viewer", favorite_id=BROADCASTER.id)
@@ -162,6 +164,38 @@ async def test_webhook_reaches_a_viewer_on_another_process(cluster: Cluster) -> 
         event = remote.events[message_id]
         assert event["broadcaster"]["id"] == BROADCASTER.id
         assert event["type"] == "channel.follow"
+
+
+async def test_logout_on_one_process_disconnects_the_users_pages_on_every_process(
+    cluster: Cluster,
+) -> None:
+    # A user of this test alone: logging out moves their session epoch for good.
+    leaver = User(id=str(uuid.uuid4().int % 10**9), login="leaver", display_name="Leaver")
+    async with cluster.store() as store:
+        await store.save_user(leaver)
+    cookie = session_cookie(SESSION_SECRET, user_id=leaver.id, csrf="form-token")
+    async with (
+        page_socket(cluster.first.url, cookie) as here,
+        page_socket(cluster.second.url, cookie) as there,
+        viewer_of(cluster.second) as bystander,
+        httpx.AsyncClient(timeout=10) as http,
+    ):
+        response = await http.post(
+            f"{cluster.first.url}/logout",
+            data={"csrf_token": "form-token"},
+            headers={"Cookie": f"sev_session={cookie}"},
+        )
+        assert response.status_code == 303
+        for page in (here, there):
+            await page.wait_disconnected()
+            assert page.session_ended == [{"reason": LOGGED_OUT_ELSEWHERE}]
+        # Everyone else stays connected and keeps getting events.
+        message_id, status, _ = await post_follow(http, cluster.first)
+        assert status == 204
+        assert await bystander.wait_for({message_id}, timeout=10) == set()
+        assert bystander.client.connected
+    for process in (cluster.first, cluster.second):
+        assert await is_refused(process.url, cookie)
 
 
 async def test_webhooks_are_stored_and_fan_out_resumes_when_redis_stops_and_comes_back(
