@@ -179,6 +179,12 @@ def _parse(
     challenge = payload.get("challenge")
     if message_type is MessageType.NOTIFICATION and not isinstance(event, dict):
         raise RejectedMessage(400, "notification without an event object")
+    subscription_type = payload["subscription"].get("type")
+    if message_type is MessageType.NOTIFICATION and not (
+        isinstance(subscription_type, str) and subscription_type
+    ):
+        # The type decides how the event is read and shown: a number or nothing is no type.
+        raise RejectedMessage(400, "notification without a subscription type")
     if message_type is MessageType.VERIFICATION and not isinstance(challenge, str):
         raise RejectedMessage(400, "verification without a challenge")
     return Message(

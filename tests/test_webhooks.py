@@ -188,6 +188,106 @@ async def test_webhook_records_a_revocation(app: AppHandle) -> None:
     assert record is not None and record.status == "user_removed"
 
 
+def _odd(case: str) -> tuple[dict[str, str], bytes, str]:
+    """A signed request with an odd shape: (headers, body, message type)."""
+    revocation = {
+        "subscription": {
+            "id": "sub-odd",
+            "type": "stream.online",
+            "version": "1",
+            "status": "authorization_revoked",
+            "condition": ["broadcaster_user_id", "1337"],
+        }
+    }
+    bodies: dict[str, tuple[Any, str]] = {
+        "revocation-condition-list": (revocation, "revocation"),
+        "revocation-subscription-list": ({"subscription": ["sub-odd"]}, "revocation"),
+        "revocation-without-subscription": ({}, "revocation"),
+        "event-a-list": ({**notification_body(), "event": [1, 2]}, "notification"),
+        "event-a-string": ({**notification_body(), "event": "follow"}, "notification"),
+        "condition-a-string": (
+            {
+                **notification_body(),
+                "subscription": {**notification_body()["subscription"], "condition": "1337"},
+            },
+            "notification",
+        ),
+        "type-a-number": (
+            {
+                **notification_body(),
+                "subscription": {**notification_body()["subscription"], "type": 7},
+            },
+            "notification",
+        ),
+        "number-of-5000-digits": (b"", "notification"),
+        "year-9999": (notification_body(), "notification"),
+    }
+    body, message_type = bodies[case]
+    if case == "number-of-5000-digits":
+        raw = json.dumps(notification_body()).replace('"1234"', "1" * 5000, 1).encode()
+        return (*signed_request(raw), message_type)
+    if case == "year-9999":
+        headers, raw = signed_request(body, timestamp="9999-12-31T23:59:59.999999999Z")
+        return headers, raw, message_type
+    return (*signed_request(body, message_type=message_type), message_type)
+
+
+# (case, events stored): a notification whose event still names its broadcaster (the condition
+# is odd) is a genuine event, and kept.
+ODD = [
+    ("revocation-condition-list", 0),
+    ("revocation-subscription-list", 0),
+    ("revocation-without-subscription", 0),
+    ("event-a-list", 0),
+    ("event-a-string", 0),
+    ("condition-a-string", 1),
+    ("type-a-number", 0),
+    ("number-of-5000-digits", 0),
+    ("year-9999", 0),
+]
+
+
+# Signed but oddly shaped: a clear 4xx or an acknowledgement, never a 500 (which Twitch retries
+# until it revokes the subscription), nothing stored, and the next event is stored as usual.
+@pytest.mark.parametrize(("case", "stored"), ODD, ids=[c for c, _ in ODD])
+async def test_webhook_answers_odd_shapes_without_a_500_and_stores_the_next(
+    app: AppHandle, case: str, stored: int
+) -> None:
+    from sev.store import SubscriptionRecord
+
+    held = SubscriptionRecord(
+        id="sub-odd",
+        broadcaster_id="1337",
+        type="stream.online",
+        version="1",
+        condition={"broadcaster_user_id": "1337"},
+        status="enabled",
+    )
+    await app.store.save_subscription(held)
+    headers, raw, _ = _odd(case)
+    response = await app.client.post(URL, headers=headers, content=raw)
+    assert response.status_code in (204, 400, 403), (response.status_code, response.text)
+    assert await _count(app.store) == stored
+    if stored:
+        [event] = await app.store.latest_events("1337", 10)
+        assert (event.type, event.broadcaster.id) == ("channel.follow", "1337")
+    headers, raw = signed_request(notification_body())
+    assert (await app.client.post(URL, headers=headers, content=raw)).status_code == 204
+    assert await _count(app.store) == stored + 1
+
+
+async def test_webhook_stores_odd_unicode_as_it_came(app: AppHandle) -> None:
+    name = "\u202eevil\u200b\u0000 \U0001f600 \ud800"  # RTL override, zero width, NUL, emoji
+    headers, raw = signed_request(
+        json.dumps(notification_body(user_name=name, user_login="odd")).encode()
+    )
+    assert (await app.client.post(URL, headers=headers, content=raw)).status_code == 204
+    [event] = await app.store.latest_events("1337", 10)
+    assert event.actor is not None
+    # A lone surrogate cannot be stored as UTF-8: it reads as U+FFFD; the rest is kept.
+    assert event.actor.name == "\u202eevil\u200b\u0000 \U0001f600 \ufffd"
+
+
 async def test_webhook_events_are_numbered_in_arrival_order(app: AppHandle) -> None:
     requests = [signed_request(notification_body(user_name=f"U{i}")) for i in range(20)]
     results = await asyncio.gather(
