@@ -206,6 +206,21 @@ function start(root) {
     const label = item.querySelector(".kind-state");
     if (label) label.textContent = kindStates[state] || state;
     if (why) item.title = why;
+    countKinds();
+  }
+
+  // The folded panel's one line: how many kinds are on, how many stopped or held back.
+  function countKinds() {
+    const on = document.querySelectorAll('.kind[data-state="on"]').length;
+    const trouble = document.querySelectorAll(
+      '.kind[data-state="stopped"], .kind[data-state="held"]'
+    ).length;
+    const onCount = document.querySelector(".shares-on");
+    const troubleLine = document.querySelector(".shares-trouble");
+    const troubleCount = document.querySelector(".shares-trouble-count");
+    if (onCount) onCount.textContent = String(on);
+    if (troubleCount) troubleCount.textContent = String(trouble);
+    if (troubleLine) troubleLine.hidden = trouble === 0;
   }
 
   function refreshKinds(streamer) {

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -97,7 +97,7 @@ def _account_id(simulator: SimulatorProcess, login: str) -> str:
     return str(next(a["id"] for a in accounts if a["login"] == login))
 
 
-async def _prepare(simulator: SimulatorProcess, sev: SevProcess, *, connect: bool) -> None:
+async def _prepare(sev: SevProcess, *, connect: bool) -> None:
     """The streamer connects their channel (optional); another viewer favours them."""
     async with httpx.AsyncClient(timeout=20) as streamer, httpx.AsyncClient(timeout=20) as other:
         if connect:
@@ -131,7 +131,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     """The shared processes; the streamer's channel is connected and three events are stored."""
     simulator, sev = _start_pair(tmp_path_factory.mktemp("pages"))
     try:
-        asyncio.run(_prepare(simulator, sev, connect=True))
+        asyncio.run(_prepare(sev, connect=True))
         streamer_id = _account_id(simulator, STREAMER)
         wanted = {"stream.online", "channel.follow", "channel.subscribe", "channel.cheer"}
         asyncio.run(
@@ -155,6 +155,87 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     finally:
         sev.stop()
         simulator.stop()
+
+
+class DemoTwitch:
+    """The simulated Twitch that demo mode mounts inside SEV, driven through its control API."""
+
+    def __init__(self, sev: SevProcess) -> None:
+        self.url = sev.url + "/_twitch"
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Every subscription it holds."""
+        response = httpx.get(f"{self.url}/control/subscriptions", timeout=10)
+        response.raise_for_status()
+        return list(response.json()["data"])
+
+    def trigger(self, event_type: str, broadcaster: str, **fields: Any) -> str:
+        """Send one event; returns its message id."""
+        response = httpx.post(
+            f"{self.url}/control/trigger",
+            json={"type": event_type, "broadcaster": broadcaster, "overrides": fields},
+            timeout=10,
+        )
+        response.raise_for_status()
+        [message_id] = response.json()["sent"]
+        return str(message_id)
+
+
+@dataclass
+class Demo:
+    """SEV in demo mode (its banner shown), the streamer's channel connected."""
+
+    sev: SevProcess
+    twitch: DemoTwitch
+
+
+# Ten events of the kinds a streamer sees most, with amounts, as the demo sends them.
+DEMO_MIX = (
+    "channel.follow",
+    "channel.cheer",
+    "channel.subscribe",
+    "channel.subscription.message",
+    "channel.subscription.gift",
+    "channel.raid",
+    "channel.channel_points_custom_reward_redemption.add",
+    "channel.charity_campaign.donate",
+    "channel.update",
+    "channel.follow",
+)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """SEV in demo mode with its own simulated Twitch; the streamer's channel is connected."""
+    sev = SevProcess(tmp_path_factory.mktemp("demo"))
+    sev.start()
+    try:
+        twitch = DemoTwitch(sev)
+        asyncio.run(_prepare(sev, connect=True))
+
+        def enabled() -> set[str]:
+            return {s["type"] for s in twitch.subscriptions() if s["status"] == "enabled"}
+
+        wanted = {"channel.follow", "channel.cheer", "channel.raid", "channel.update"}
+        asyncio.run(
+            eventually(lambda: wanted <= enabled(), timeout=SETUP_TIMEOUT_S, what="subscriptions")
+        )
+        yield Demo(sev, twitch)
+    finally:
+        sev.stop()
+
+
+async def _demo_events(demo: Demo) -> list[str]:
+    """The ten events of DEMO_MIX, stored; their message ids, oldest first."""
+    sent = [
+        demo.twitch.trigger(t, STREAMER, **(RAIDER if t == "channel.raid" else {}))
+        for t in DEMO_MIX
+    ]
+    cookies = await _session_cookies(demo.sev, OTHER_VIEWER)
+    await eventually(
+        lambda: set(sent) <= set(_stored_ids(demo.sev, cookies)), what="the demo events stored"
+    )
+    return sent
 
 
 # --- the browser ----------------------------------------------------------------------------
@@ -184,8 +265,15 @@ class Watched:
     websockets: list[str] = field(default_factory=list)
 
 
-async def _open(browser: Browser, width: int = 1280, height: int = 900) -> Watched:
-    context = await browser.new_context(viewport={"width": width, "height": height})
+ColorScheme = Literal["light", "dark"]
+
+
+async def _open(
+    browser: Browser, width: int = 1280, height: int = 900, color_scheme: ColorScheme = "light"
+) -> Watched:
+    context = await browser.new_context(
+        viewport={"width": width, "height": height}, color_scheme=color_scheme
+    )
     context.set_default_timeout(10_000)
     page = await context.new_page()
     watched = Watched(page)
@@ -204,6 +292,26 @@ async def _open(browser: Browser, width: int = 1280, height: int = 900) -> Watch
     # No network here; fail Twitch's script at once rather than wait for DNS.
     await page.route("https://embed.twitch.tv/**", lambda route: route.abort())
     return watched
+
+
+async def _as_viewer(page: Page, sev: SevProcess, login: str = OTHER_VIEWER) -> None:
+    """Give the page a session of `login` (logged in over HTTP: the login is not under test)."""
+    cookies = await _session_cookies(sev, login)
+    await page.context.add_cookies(
+        [{"name": "sev_session", "value": cookies["sev_session"], "url": sev.url}]
+    )
+
+
+async def _boxes(page: Page, selector: str) -> list[dict[str, float]]:
+    """The bounding boxes (top, bottom, left, right) of every match, in viewport pixels."""
+    boxes: list[dict[str, float]] = await page.eval_on_selector_all(
+        selector,
+        """items => items.map(i => {
+          const r = i.getBoundingClientRect();
+          return {top: r.top, bottom: r.bottom, left: r.left, right: r.right};
+        })""",
+    )
+    return boxes
 
 
 async def _log_in_through_twitch(page: Page, sev: SevProcess, login: str) -> None:
@@ -505,13 +613,19 @@ async def test_page_says_why_twitch_stopped_a_kind_live_and_after_a_reload(
     )
     assert len(revoked.json()["revoked"]) == 1
     # Live, through the socket: the kind stops, and a notice says why.
-    await page.wait_for_selector('.kind[data-type="user.update"][data-state="stopped"]')
+    await page.wait_for_selector(
+        '.kind[data-type="user.update"][data-state="stopped"]', state="attached"
+    )
     notice = page.locator("#notices .notice").first
     assert "Twitch paused these events for maintenance" in await notice.inner_text()
+    # The folded panel's one line counts it.
+    assert "1 stopped or held back" in await page.locator("#shares-title").inner_text()
     # After a reload, from the store: held back, in the server's words.
     await page.reload()
     await _wait_live(page)
     assert await profile.get_attribute("data-state") == "held"
+    assert "1 stopped or held back" in await page.locator("#shares-title").inner_text()
+    await page.locator("#shares-title").click()
     assert await profile.locator(".kind-state").inner_text() == "Held back"
     held = page.locator("#notices .notice-held")
     assert await held.count() == 1
@@ -745,7 +859,7 @@ async def test_page_reconnects_after_sev_restarts_and_shows_missed_events_once_i
 ) -> None:
     simulator, sev = _start_pair(tmp_path)
     try:
-        await _prepare(simulator, sev, connect=False)
+        await _prepare(sev, connect=False)
         streamer_id = _account_id(simulator, STREAMER)
         public = {"stream.online", "channel.update", "channel.raid", "user.update"}
         await eventually(
@@ -793,3 +907,54 @@ async def test_page_reconnects_after_sev_restarts_and_shows_missed_events_once_i
     finally:
         await asyncio.to_thread(sev.stop)
         await asyncio.to_thread(simulator.stop)
+
+
+# --- the feed, as streamers' own activity feeds show it (issue 15) ---------------------------
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+async def test_streamer_page_shows_events_first_on_a_phone_and_all_ten_on_a_laptop(
+    demo: Demo, browser: Browser, color_scheme: ColorScheme
+) -> None:
+    await _demo_events(demo)
+    watched = await _open(browser, 1280, 800, color_scheme)
+    page = watched.page
+    await _as_viewer(page, demo.sev)
+    await page.goto(f"{demo.sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+    assert await page.locator(".demo-banner").is_visible()
+
+    # A laptop: all ten events in the window, without scrolling.
+    events = await _boxes(page, "#events li")
+    assert len(events) == 10
+    assert await page.evaluate("window.scrollY") == 0
+    assert events[-1]["bottom"] <= 800, events[-1]
+    # ... beside the stream, not below it.
+    [stage] = await _boxes(page, ".stage")
+    assert events[0]["left"] >= stage["right"]
+    # What the streamer shares: one line until opened.
+    shares = page.locator("#shares-details")
+    assert await shares.get_attribute("open") is None
+    summary = await page.locator("#shares-title").inner_text()
+    assert re.search(r"\d+ of 21 kinds of event on", summary), summary
+    [line] = await _boxes(page, "#shares-title")
+    assert line["bottom"] - line["top"] < 60
+    assert not await page.locator('.kind[data-type="channel.follow"]').is_visible()
+    await page.locator("#shares-title").click()
+    await page.locator('.kind[data-type="channel.follow"]').wait_for()
+    await page.locator("#shares-title").click()
+    await _screenshot(page, f"streamer-1280-{color_scheme}.png")
+
+    # A phone: the first event starts in the top half of the screen, above the stream.
+    await page.set_viewport_size({"width": 375, "height": 812})
+    await eventually(
+        lambda: page.evaluate("document.documentElement.clientWidth == 375"), what="resize"
+    )
+    events = await _boxes(page, "#events li")
+    [stage] = await _boxes(page, ".stage")
+    assert events[0]["top"] < 400, events[0]
+    assert stage["top"] > events[-1]["bottom"]
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 375
+    await _screenshot(page, f"streamer-375-{color_scheme}.png")
+    assert watched.errors == []
+    await page.context.close()
