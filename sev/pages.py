@@ -20,7 +20,16 @@ from sev.deps import (
 )
 from sev.events import display_table
 from sev.store import MAX_CATCH_UP, MAX_SEQ, Broadcaster, StoreUnavailable
-from sev.streamers import KIND_STATES, PAGE_SIZE, broadcaster_from, normalize_login, read_events
+from sev.streamers import (
+    CONNECTION_STATES,
+    KIND_STATES,
+    PAGE_SIZE,
+    STREAM_STATES,
+    broadcaster_from,
+    normalize_login,
+    read_events,
+    read_stream,
+)
 from sev.templating import render
 from sev.twitch import TwitchError
 
@@ -134,6 +143,7 @@ async def read_streamer(
             status_code=404,
         )
     initial = await read_events(store, broadcaster)
+    stream = await read_stream(store, broadcaster)
     return render(
         request,
         "streamer.html",
@@ -141,11 +151,14 @@ async def read_streamer(
             "user": user,
             "broadcaster": broadcaster,
             "initial": initial,
+            "stream": stream,
             "is_owner": user.id == broadcaster.id,
             # The page's (and streamer.js's) one copy of how events and kinds are shown.
             "event_kinds": display_table(),
             "page_settings": {
                 "kind_states": KIND_STATES,
+                "stream_states": STREAM_STATES,
+                "connection_states": CONNECTION_STATES,
                 "catch_up_limit": MAX_CATCH_UP,
                 "page_size": PAGE_SIZE,
             },

@@ -50,6 +50,21 @@ KIND_STATES = {
     "stopped": "Stopped",
     "held": "Held back",
 }
+# The stream's own state in the page header (from the newest stored stream.online/offline), and
+# the connection's, which is a different thing: whether this page receives events live.
+STREAM_STATES = {
+    "live": "Live now",
+    "offline": "Offline",
+    "unknown": "Live status not known yet",
+}
+CONNECTION_STATES = {
+    "connecting": "Connecting…",
+    "live": "Updates on",
+    "reconnecting": "Reconnecting…",
+    "offline": "Updates off",
+}
+_STATUS_TYPES = ("stream.online", "stream.offline")
+_INFO_TYPES = ("channel.update",)
 # A subscription Twitch has not confirmed yet (or none yet): the kind is starting.
 _PENDING = (None, "webhook_callback_verification_pending")
 
@@ -145,3 +160,27 @@ async def read_events(
             events = missed[::-1]
     body["events"] = [event.model_dump(mode="json") for event in events]
     return body
+
+
+async def read_stream(store: Store, broadcaster: Broadcaster) -> dict[str, Any]:
+    """What SEV knows of the stream itself, from the newest stored events (no Helix call):
+    live or offline (a key of STREAM_STATES), since when, title and category, and the seqs
+    they come from, so that the page applies only newer events."""
+    status = await store.latest_event_of(broadcaster.id, _STATUS_TYPES)
+    info = await store.latest_event_of(broadcaster.id, _INFO_TYPES)
+    state = "unknown"
+    if status is not None:
+        state = "live" if status.type == "stream.online" else "offline"
+    return {
+        "status": state,
+        "status_seq": status.seq if status else 0,
+        "since": status.occurred_at if status else None,
+        "title": _text_field(info.data, "title") if info else "",
+        "category": _text_field(info.data, "category_name") if info else "",
+        "info_seq": info.seq if info else 0,
+    }
+
+
+def _text_field(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""

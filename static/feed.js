@@ -130,3 +130,33 @@ export function relativeText(then, now) {
   if (hours < 24) return RELATIVE.format(-hours, "hour");
   return RELATIVE.format(-Math.round(hours / 24), "day");
 }
+
+const STATUS_TYPES = { "stream.online": "live", "stream.offline": "offline" };
+
+/**
+ * The stream's state after `event` (`{status, status_seq, since, title, category, info_seq}`,
+ * as sev/streamers.py read_stream renders it), or null when the event changes nothing: not a
+ * stream.online/offline or channel.update, or older than what the state comes from.
+ */
+export function streamAfter(stream, event) {
+  if (!stream || !event || typeof event.seq !== "number") return null;
+  const data = event.data !== null && typeof event.data === "object" ? event.data : {};
+  if (Object.hasOwn(STATUS_TYPES, event.type) && event.seq > (stream.status_seq || 0)) {
+    return {
+      ...stream,
+      status: STATUS_TYPES[event.type],
+      status_seq: event.seq,
+      since: event.occurred_at || null,
+    };
+  }
+  if (event.type === "channel.update" && event.seq > (stream.info_seq || 0)) {
+    const text = (value) => (typeof value === "string" ? value : "");
+    return {
+      ...stream,
+      title: text(data.title),
+      category: text(data.category_name),
+      info_seq: event.seq,
+    };
+  }
+  return null;
+}

@@ -20,6 +20,7 @@ import {
   oldestFirst,
   placement,
   relativeText,
+  streamAfter,
 } from "./feed.js";
 
 const TICK_MS = 5000;
@@ -166,17 +167,39 @@ function start(root) {
     eventsNote.hidden = !text;
   }
 
-  const STATES = {
-    connecting: "Connecting…",
-    live: "Live",
-    reconnecting: "Reconnecting…",
-    offline: "Offline",
-  };
+  // Whether this page receives events live, in the server's words (sev/streamers.py): never
+  // "Live", which is the stream's own state in the header.
+  const STATES = settings.connection_states || {};
 
   function setConnection(state, detail) {
     connection.setAttribute("data-state", state);
     const text = connection.querySelector(".connection-text");
-    text.textContent = detail ? STATES[state] + " · " + detail : STATES[state];
+    const words = STATES[state] || state;
+    text.textContent = detail ? words + " · " + detail : words;
+  }
+
+  // ---- the stream's own state (live or offline, title, category) ----------------------------
+
+  let stream = readJson("stream-state");
+  const streamStates = settings.stream_states || {};
+  const streamLine = document.getElementById("stream");
+
+  function noteStream(event) {
+    const next = streamAfter(stream, event);
+    if (next === null || !streamLine) return;
+    stream = next;
+    streamLine.setAttribute("data-status", String(stream.status));
+    const parts = [
+      [".stream-status", streamStates[stream.status] || String(stream.status)],
+      [".stream-title", stream.title],
+      [".stream-category", stream.category],
+    ];
+    for (const [selector, text] of parts) {
+      const node = streamLine.querySelector(selector);
+      if (!node) continue;
+      node.textContent = text || "";
+      if (selector !== ".stream-status") node.hidden = !text;
+    }
   }
 
   // ---- relative times that keep themselves current ----------------------------------------
@@ -288,6 +311,7 @@ function start(root) {
   function applyAck(ack, sentAfter) {
     if (ack.streamer) refreshKinds(ack.streamer);
     const events = oldestFirst(ack.events, streamerId);
+    events.forEach(noteStream);
     const added = events.filter((event) => place(event, true));
     if (ack.gap) showNote(catchUpNote(settings.catch_up_limit, maxEvents));
     // The ack holds every event after `sentAfter` (or the newest ones): nothing below is missing.
@@ -360,6 +384,7 @@ function start(root) {
     socket.on("event", (event) => {
       if (!isEvent(event, streamerId)) return;
       noteSeen(event.seq);
+      noteStream(event);
       if (place(event, true)) announce(announcement([event]));
     });
     socket.on("notice", showNotice);

@@ -28,7 +28,7 @@ from playwright.async_api import Browser, Dialog, Page, Request, async_playwrigh
 
 from sev.events import display_table
 from sev.store import MAX_CATCH_UP
-from sev.streamers import KIND_STATES, PAGE_SIZE
+from sev.streamers import CONNECTION_STATES, KIND_STATES, PAGE_SIZE, STREAM_STATES
 from tests.support.login import connect_channel, csrf_token, log_in
 from tests.support.polling import eventually
 from tests.support.processes import ROOT, SevProcess, SimulatorProcess
@@ -410,7 +410,7 @@ async def test_streamer_page_without_javascript_shows_the_stored_events(
     await page.goto(f"{stage.sev.url}/streamers/{STREAMER}")
     ids = await _ids_on_page(page)
     assert set(stage.stored) <= set(ids)
-    assert await page.locator("#connection").inner_text() == "Live updates need JavaScript"
+    assert await page.locator("#connection").inner_text() == "Updates need JavaScript"
     assert await page.locator(".embed-placeholder").is_visible()
     seqs = await _seqs_on_page(page)
     assert seqs == sorted(seqs, reverse=True)
@@ -469,6 +469,8 @@ async def test_streamer_page_carries_its_display_table_and_settings_as_data_only
     assert data["event-kinds"] == display_table()
     assert data["page-settings"] == {
         "kind_states": KIND_STATES,
+        "stream_states": STREAM_STATES,
+        "connection_states": CONNECTION_STATES,
         "catch_up_limit": MAX_CATCH_UP,
         "page_size": PAGE_SIZE,
     }
@@ -956,5 +958,45 @@ async def test_streamer_page_shows_events_first_on_a_phone_and_all_ten_on_a_lapt
     assert stage["top"] > events[-1]["bottom"]
     assert await page.evaluate("document.documentElement.scrollWidth") <= 375
     await _screenshot(page, f"streamer-375-{color_scheme}.png")
+    assert watched.errors == []
+    await page.context.close()
+
+
+async def test_header_shows_the_streams_state_apart_from_the_pages_connection(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    watched = await _open(browser)
+    page = watched.page
+    await _as_viewer(page, sev)
+    [online] = simulator.trigger("stream.online", STREAMER)
+    cookies = await _session_cookies(sev, OTHER_VIEWER)
+    await eventually(lambda: online in _stored_ids(sev, cookies), what="stream.online stored")
+    await page.goto(f"{sev.url}/streamers/{STREAMER}")
+    stream = page.locator("#stream")
+    # Rendered by the server from the stored events, before any socket.
+    assert await stream.get_attribute("data-status") == "live"
+    assert await stream.locator(".stream-status").inner_text() == "LIVE NOW"
+    await _wait_live(page)
+    # The connection says "updates", never "live": that word is the stream's.
+    connection = await page.locator("#connection").inner_text()
+    assert connection == CONNECTION_STATES["live"] == "Updates on"
+    assert all("live" not in words.lower() for words in CONNECTION_STATES.values())
+
+    # Kept current by the events that arrive over the socket.
+    title, category = "Any% speedrun <b>world record</b>", "Celeste"
+    simulator.trigger("channel.update", STREAMER, title=title, category_name=category)
+    await page.locator("#stream .stream-title", has_text=title).wait_for()
+    assert await stream.locator(".stream-category").inner_text() == category
+    simulator.trigger("stream.offline", STREAMER)
+    await page.locator('#stream[data-status="offline"]').wait_for()
+    assert await stream.locator(".stream-status").inner_text() == "Offline"
+    assert await stream.locator("b").count() == 0
+
+    # And after a reload, from the store.
+    await page.reload()
+    assert await stream.get_attribute("data-status") == "offline"
+    assert await stream.locator(".stream-title").inner_text() == title
+    assert await stream.locator(".stream-category").inner_text() == category
     assert watched.errors == []
     await page.context.close()

@@ -175,6 +175,26 @@ async def test_store_answers_newest_and_after_queries(store: Store) -> None:
     assert await store.latest_events("nobody", 10) == []
 
 
+async def test_store_finds_the_newest_event_of_some_types(store: Store) -> None:
+    await store.insert_events(
+        [
+            make_event(event_type="stream.online", n=1),
+            make_event(event_type="channel.update", n=2),
+            make_event(event_type="stream.offline", n=3),
+            make_event(event_type="channel.follow", n=4),
+            make_event("other", event_type="stream.online", n=5),
+        ]
+    )
+    status = await store.latest_event_of("1337", ["stream.online", "stream.offline"])
+    assert status is not None
+    assert (status.type, status.seq, status.data["n"]) == ("stream.offline", 3, 3)
+    update = await store.latest_event_of("1337", ["channel.update"])
+    assert update is not None and update.data["n"] == 2
+    assert await store.latest_event_of("1337", ["channel.raid"]) is None
+    assert await store.latest_event_of("nobody", ["stream.online"]) is None
+    assert await store.latest_event_of("1337", []) is None
+
+
 async def test_store_keeps_data_after_reopening(store_factory: Callable[[], Store]) -> None:
     first = store_factory()
     await first.open()

@@ -82,6 +82,10 @@ class Store(Protocol):
         """Events with seq > after, oldest first, at most `limit`."""
         ...
 
+    async def latest_event_of(self, broadcaster_id: str, types: Sequence[str]) -> Event | None:
+        """The newest event of a broadcaster whose type is one of `types` (an indexed read)."""
+        ...
+
     async def seen_message(self, message_id: str) -> bool:
         """Whether a message id that is not an event was noted (within MESSAGE_MEMORY_S)."""
         ...

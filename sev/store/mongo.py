@@ -110,6 +110,9 @@ class MongoStore:
             await self._collection("events").create_index(
                 [("broadcaster_id", 1), ("seq", 1)], unique=True, name="broadcaster_seq"
             )
+            await self._collection("events").create_index(
+                [("broadcaster_id", 1), ("type", 1), ("seq", -1)], name="broadcaster_type_seq"
+            )
             await self._collection("users").create_index("favorite_id", name="favorite")
             await self._collection("broadcasters").create_index("login", name="login")
             await self._collection("subscriptions").create_index(
@@ -312,6 +315,18 @@ class MongoStore:
             limit=limit,
         )
         return [_event_from_doc(doc) for doc in docs]
+
+    async def latest_event_of(self, broadcaster_id: str, types: Sequence[str]) -> Event | None:
+        """The newest event of one of `types` (through the broadcaster_type_seq index)."""
+        if not types:
+            return None
+        docs = await self._find(
+            "events",
+            {"broadcaster_id": broadcaster_id, "type": {"$in": list(types)}},
+            sort=[("seq", DESCENDING)],
+            limit=1,
+        )
+        return _event_from_doc(docs[0]) if docs else None
 
     # -- messages that are not events ---------------------------------------------------------
 

@@ -36,6 +36,7 @@ CREATE INDEX IF NOT EXISTS subscriptions_broadcaster ON subscriptions (broadcast
 CREATE TABLE IF NOT EXISTS events (
     message_id TEXT PRIMARY KEY, broadcaster_id TEXT NOT NULL, seq INTEGER NOT NULL,
     doc TEXT NOT NULL, UNIQUE (broadcaster_id, seq));
+CREATE INDEX IF NOT EXISTS events_type ON events (broadcaster_id, json_extract(doc, '$.type'), seq);
 CREATE TABLE IF NOT EXISTS app_state (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_seen_at ON messages (seen_at);
@@ -281,6 +282,21 @@ class SqliteStore:
             limit,
         )
         return [_event_from_row(*row) for row in rows]
+
+    async def latest_event_of(self, broadcaster_id: str, types: Sequence[str]) -> Event | None:
+        """The newest event of one of `types`: one indexed lookup per type (an IN list would
+        make SQLite walk the broadcaster's events by seq instead of using events_type)."""
+        newest: Event | None = None
+        for event_type in dict.fromkeys(types):
+            rows = await self._all(
+                "SELECT message_id, seq, doc FROM events WHERE broadcaster_id = ? "
+                "AND json_extract(doc, '$.type') = ? ORDER BY seq DESC LIMIT 1",
+                broadcaster_id,
+                event_type,
+            )
+            if rows and (newest is None or rows[0][1] > newest.seq):
+                newest = _event_from_row(*rows[0])
+        return newest
 
     # -- messages that are not events ---------------------------------------------------------
 

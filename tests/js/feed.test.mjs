@@ -13,6 +13,7 @@ import {
   oldestFirst,
   placement,
   relativeText,
+  streamAfter,
 } from "../../static/feed.js";
 
 const STREAMER = "1337";
@@ -198,5 +199,45 @@ describe("displayOf", () => {
 
   test("without a table, nothing breaks", () => {
     assert.deepEqual(displayOf(null, "channel.raid"), {});
+  });
+});
+
+describe("streamAfter", () => {
+  const unknown = {
+    status: "unknown",
+    status_seq: 0,
+    since: null,
+    title: "",
+    category: "",
+    info_seq: 0,
+  };
+
+  test("stream.online and stream.offline set live and offline", () => {
+    const live = streamAfter(unknown, { seq: 3, type: "stream.online", occurred_at: "t3" });
+    assert.deepEqual(live, { ...unknown, status: "live", status_seq: 3, since: "t3" });
+    const offline = streamAfter(live, { seq: 4, type: "stream.offline", occurred_at: "t4" });
+    assert.equal(offline.status, "offline");
+    assert.equal(offline.status_seq, 4);
+  });
+
+  test("channel.update sets title and category, keeping the status", () => {
+    const live = { ...unknown, status: "live", status_seq: 3 };
+    const data = { title: "Speedrun", category_name: "Celeste" };
+    const next = streamAfter(live, { seq: 5, type: "channel.update", data });
+    assert.deepEqual(next, { ...live, title: "Speedrun", category: "Celeste", info_seq: 5 });
+  });
+
+  test("an older event than the state's changes nothing (a catch-up after a live one)", () => {
+    const state = { ...unknown, status: "offline", status_seq: 9, title: "New", info_seq: 8 };
+    assert.equal(streamAfter(state, { seq: 7, type: "stream.online" }), null);
+    assert.equal(streamAfter(state, { seq: 8, type: "channel.update", data: {} }), null);
+  });
+
+  test("other types, missing data and non-string fields are safe", () => {
+    assert.equal(streamAfter(unknown, { seq: 2, type: "channel.follow" }), null);
+    assert.equal(streamAfter(unknown, null), null);
+    assert.equal(streamAfter(null, { seq: 1, type: "stream.online" }), null);
+    const next = streamAfter(unknown, { seq: 2, type: "channel.update", data: { title: 5 } });
+    assert.deepEqual([next.title, next.category], ["", ""]);
   });
 });
