@@ -8,6 +8,7 @@ becomes an Event, with a generic summary and display.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -323,6 +324,122 @@ def _poll_end(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
     return f"{line} — “{_text(best.get('title'))}” won" if best else line
 
 
+# -- amounts, shown as badges -------------------------------------------------------------------
+
+# Numbers a badge shows: whole, not negative, and exact in JavaScript too (static/feed.js
+# formats the same badges for events that arrive live).
+_MAX_AMOUNT = 2**53 - 1
+_TIERS = {"1000": "Tier 1", "2000": "Tier 2", "3000": "Tier 3", "prime": "Prime"}
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Twitch's global cheermote prefixes: a word of one of these and a number, in a cheer's message,
+# is that many bits ("Cheer100"), and the page shows it as a bits badge.
+CHEERMOTE_PREFIXES: tuple[str, ...] = (
+    "Cheer", "DoodleCheer", "BibleThump", "cheerwhal", "Corgo", "Scoops", "uni", "ShowLove",
+    "Party", "SeemsGood", "Pride", "Kappa", "FrankerZ", "HeyGuys", "DansGame", "EleGiggle",
+    "TriHard", "Kreygasm", "4Head", "SwiftRage", "NotLikeThis", "FailFish", "VoHiYo", "PJSalt",
+    "MrDestructoid", "bday", "RIPCheer", "Shamrock", "BitBoss", "Streamlabs", "Muxy",
+    "HolidayCheer", "Goal", "Anon", "Charity",
+)  # fmt: skip
+_CHEERMOTE = re.compile(
+    r"^(?:" + "|".join(re.escape(p) for p in CHEERMOTE_PREFIXES) + r")([1-9][0-9]{0,6})$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Badge:
+    """One amount of an event, shown as a badge: where it is in the event's data (a dotted
+    path) and what it counts (the unit decides the words, here and in static/feed.js)."""
+
+    path: str
+    unit: str  # a key of BADGE_UNITS
+
+    def to_json(self) -> dict[str, str]:
+        """What the page needs to find and word it."""
+        return {"path": self.path, "unit": self.unit}
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_AMOUNT:
+        return None
+    return value
+
+
+def _plural(one: str, many: str) -> Callable[[Any], str | None]:
+    def word(value: Any) -> str | None:
+        n = _count(value)
+        return None if n is None else f"{n:,} {one if n == 1 else many}"
+
+    return word
+
+
+def _money(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return None
+    amount, places = _count(value.get("value")), _count(value.get("decimal_places"))
+    currency = value.get("currency")
+    if amount is None or places is None or places > _MAX_DECIMAL_PLACES:
+        return None
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        return None
+    whole, fraction = divmod(amount, 10**places)
+    number = f"{whole:,}" + (f".{fraction:0{places}d}" if places else "")
+    return f"{number} {currency}"
+
+
+def _level(value: Any) -> str | None:
+    n = _count(value)
+    return None if n is None else f"Level {n:,}"
+
+
+def _seconds(value: Any) -> str | None:
+    n = _count(value)
+    return None if n is None else f"{n:,} s"
+
+
+# How each unit reads; static/feed.js BADGE_WORDS words them the same way.
+BADGE_UNITS: dict[str, Callable[[Any], str | None]] = {
+    "bits": _plural("bit", "bits"),
+    "tier": lambda value: _TIERS.get(value) if isinstance(value, str) else None,
+    "months": _plural("month", "months"),
+    "gifts": _plural("gift", "gifts"),
+    "viewers": _plural("viewer", "viewers"),
+    "points": _plural("point", "points"),
+    "money": _money,
+    "seconds": _seconds,
+    "level": _level,
+}
+
+
+def badges_of(event_type: str, data: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The badges of an event, in its display's order: `{"unit", "text"}` each; an amount that
+    is missing or not the documented shape has none."""
+    found: list[dict[str, str]] = []
+    for badge in display_of(event_type).badges:
+        text = BADGE_UNITS[badge.unit](_nested(data, *badge.path.split(".")))
+        if text is not None:
+            found.append({"unit": badge.unit, "text": text})
+    return found
+
+
+def summary_parts(event_type: str, summary: str) -> list[dict[str, str]]:
+    """A summary cut into text and, for types whose messages carry cheermotes, the cheermotes
+    as bits badges: `{"text"}` or `{"unit": "bits", "text", "word"}` parts."""
+    if not display_of(event_type).cheermotes:
+        return [{"text": summary}]
+    parts: list[dict[str, str]] = []
+    for piece in re.split(r"(\s+)", summary):
+        match = _CHEERMOTE.match(piece)
+        if match:
+            bits = BADGE_UNITS["bits"](int(match.group(1)))
+            parts.append({"unit": "bits", "text": str(bits), "word": piece})
+        elif parts and "unit" not in parts[-1]:
+            parts[-1] = {"text": parts[-1]["text"] + piece}
+        elif piece:
+            parts.append({"text": piece})
+    return parts
+
+
 @dataclass(frozen=True)
 class EventDisplay:
     """How the page shows one event type: its family (icon and colour), label, amounts, summary.
@@ -335,8 +452,10 @@ class EventDisplay:
     family: str
     label: str
     summary: _Summary | None = None
-    # Data keys that hold the event's amounts (bits, tier, viewers), for badges.
-    badge_fields: tuple[str, ...] = ()
+    # The event's amounts (bits, tier, viewers ...), one badge each, in this order.
+    badges: tuple[Badge, ...] = ()
+    # Whether the summary may hold cheermotes ("Cheer100"), shown as bits badges.
+    cheermotes: bool = False
 
     @property
     def icon(self) -> str:
@@ -349,7 +468,8 @@ class EventDisplay:
             "family": self.family,
             "label": self.label,
             "icon": self.icon,
-            "badge_fields": list(self.badge_fields),
+            "badges": [badge.to_json() for badge in self.badges],
+            "cheermotes": self.cheermotes,
         }
 
 
@@ -380,7 +500,7 @@ _DISPLAYS: tuple[EventDisplay, ...] = (
     EventDisplay(
         "user.update", "update", "Profile", lambda d, b, a: f"{_who(a or b)} updated their profile"
     ),
-    EventDisplay("channel.raid", "raid", "Raid", _raid, ("viewers",)),
+    EventDisplay("channel.raid", "raid", "Raid", _raid, (Badge("viewers", "viewers"),)),
     EventDisplay("channel.follow", "follow", "Follow", lambda d, b, a: f"{_who(a)} followed"),
     EventDisplay(
         "channel.subscribe",
@@ -391,26 +511,38 @@ _DISPLAYS: tuple[EventDisplay, ...] = (
             if d.get("is_gift")
             else f"{_who(a)} subscribed ({_tier(d)})"
         ),
-        ("tier",),
+        (Badge("tier", "tier"),),
     ),
     EventDisplay(
-        "channel.subscription.message", "sub", "Resub", _resub, ("tier", "cumulative_months")
+        "channel.subscription.message",
+        "sub",
+        "Resub",
+        _resub,
+        (Badge("tier", "tier"), Badge("cumulative_months", "months")),
     ),
-    EventDisplay("channel.subscription.gift", "gift", "Gift subs", _gift, ("total", "tier")),
-    EventDisplay("channel.cheer", "cheer", "Cheer", _cheer, ("bits",)),
+    EventDisplay(
+        "channel.subscription.gift",
+        "gift",
+        "Gift subs",
+        _gift,
+        (Badge("total", "gifts"), Badge("tier", "tier")),
+    ),
+    EventDisplay(
+        "channel.cheer", "cheer", "Cheer", _cheer, (Badge("bits", "bits"),), cheermotes=True
+    ),
     EventDisplay(
         "channel.hype_train.begin",
         "hype",
         "Hype train",
         lambda d, b, a: f"Hype train started (level {d.get('level', 1)})",
-        ("level", "total"),
+        (Badge("level", "level"),),
     ),
     EventDisplay(
         "channel.hype_train.end",
         "hype",
         "Hype train",
         lambda d, b, a: f"Hype train ended at level {d.get('level', 1)}",
-        ("level", "total"),
+        (Badge("level", "level"),),
     ),
     EventDisplay(
         "channel.poll.begin",
@@ -427,22 +559,32 @@ _DISPLAYS: tuple[EventDisplay, ...] = (
     ),
     EventDisplay("channel.prediction.end", "prediction", "Prediction", _prediction_end),
     EventDisplay(
-        "channel.channel_points_custom_reward_redemption.add", "points", "Redemption", _redemption
+        "channel.channel_points_custom_reward_redemption.add",
+        "points",
+        "Redemption",
+        _redemption,
+        (Badge("reward.cost", "points"),),
     ),
     EventDisplay(
         "channel.shoutout.receive",
         "shoutout",
         "Shoutout",
         lambda d, b, a: f"{_who(a)} shouted out {b.name} to {d.get('viewer_count', 0)} viewers",
-        ("viewer_count",),
+        (Badge("viewer_count", "viewers"),),
     ),
-    EventDisplay("channel.charity_campaign.donate", "charity", "Charity", _charity, ("amount",)),
+    EventDisplay(
+        "channel.charity_campaign.donate",
+        "charity",
+        "Charity",
+        _charity,
+        (Badge("amount", "money"),),
+    ),
     EventDisplay(
         "channel.ad_break.begin",
         "ad",
         "Ad break",
         lambda d, b, a: f"{d.get('duration_seconds', 0)}s ad break started",
-        ("duration_seconds",),
+        (Badge("duration_seconds", "seconds"),),
     ),
 )
 DISPLAYS: dict[str, EventDisplay] = {display.type: display for display in _DISPLAYS}
@@ -456,10 +598,12 @@ def display_of(event_type: str) -> EventDisplay:
 
 
 def display_table() -> dict[str, Any]:
-    """`{"types": {type: display}, "other": display}`: the page's copy of the displays."""
+    """`{"types": {type: display}, "other": display, "cheermotes": [prefix]}`: the page's copy
+    of the displays."""
     return {
         "types": {display.type: display.to_json() for display in _DISPLAYS},
         "other": OTHER.to_json(),
+        "cheermotes": list(CHEERMOTE_PREFIXES),
     }
 
 

@@ -10,11 +10,15 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from sev.events import badges_of, summary_parts
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+# The streamer page's first paint words amounts as static/feed.js does for live events.
+templates.env.globals.update(event_badges=badges_of, summary_parts=summary_parts)
 
 
 def csrf_token(request: Request) -> str:

@@ -160,3 +160,98 @@ export function streamAfter(stream, event) {
   }
   return null;
 }
+
+// ---- amounts as badges (the same words as sev/events.py BADGE_UNITS) ------------------------
+
+const MAX_AMOUNT = Number.MAX_SAFE_INTEGER;
+const MAX_DECIMAL_PLACES = 8;
+const TIERS = { 1000: "Tier 1", 2000: "Tier 2", 3000: "Tier 3", prime: "Prime" };
+
+function count(value) {
+  return Number.isInteger(value) && value >= 0 && value <= MAX_AMOUNT ? value : null;
+}
+
+/** 1234567 → "1,234,567", as Python's f"{n:,}". */
+function grouped(n) {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+function plural(one, many) {
+  return (value) => {
+    const n = count(value);
+    return n === null ? null : `${grouped(n)} ${n === 1 ? one : many}`;
+  };
+}
+
+function money(value) {
+  if (value === null || typeof value !== "object") return null;
+  const amount = count(value.value);
+  const places = count(value.decimal_places);
+  const currency = value.currency;
+  if (amount === null || places === null || places > MAX_DECIMAL_PLACES) return null;
+  if (typeof currency !== "string" || !/^[A-Z]{3}$/.test(currency)) return null;
+  const scale = 10 ** places;
+  const whole = Math.floor(amount / scale);
+  const fraction = amount - whole * scale;
+  const number = grouped(whole) + (places ? "." + String(fraction).padStart(places, "0") : "");
+  return `${number} ${currency}`;
+}
+
+/** How each badge unit reads, from the amount in the event's data (null: no badge). */
+export const BADGE_WORDS = {
+  bits: plural("bit", "bits"),
+  tier: (value) => (typeof value === "string" && Object.hasOwn(TIERS, value) ? TIERS[value] : null),
+  months: plural("month", "months"),
+  gifts: plural("gift", "gifts"),
+  viewers: plural("viewer", "viewers"),
+  points: plural("point", "points"),
+  money,
+  seconds: (value) => (count(value) === null ? null : `${grouped(value)} s`),
+  level: (value) => (count(value) === null ? null : `Level ${grouped(value)}`),
+};
+
+function at(data, path) {
+  let value = data;
+  for (const key of String(path).split(".")) {
+    value = value !== null && typeof value === "object" && Object.hasOwn(value, key) ? value[key] : null;
+  }
+  return value;
+}
+
+/** An event's badges (`[{unit, text}]`), from its display's `badges` and its data. */
+export function badgesOf(display, data) {
+  const found = [];
+  const specs = display && Array.isArray(display.badges) ? display.badges : [];
+  for (const spec of specs) {
+    const words = Object.hasOwn(BADGE_WORDS, spec.unit) ? BADGE_WORDS[spec.unit] : null;
+    const text = words ? words(at(data, spec.path)) : null;
+    if (text !== null) found.push({ unit: spec.unit, text });
+  }
+  return found;
+}
+
+/**
+ * A summary cut into `{text}` parts and, where the display allows cheermotes, `{unit: "bits",
+ * text, word}` parts for each cheermote ("Cheer100" → "100 bits"); `prefixes` from the table.
+ */
+export function summaryParts(display, prefixes, summary) {
+  const text = String(summary);
+  if (!display || !display.cheermotes || !Array.isArray(prefixes) || prefixes.length === 0) {
+    return [{ text }];
+  }
+  const escaped = prefixes.map((p) => String(p).replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  const cheermote = new RegExp(`^(?:${escaped.join("|")})([1-9][0-9]{0,6})$`, "i");
+  const parts = [];
+  for (const piece of text.split(/(\s+)/)) {
+    const match = cheermote.exec(piece);
+    const last = parts[parts.length - 1];
+    if (match) {
+      parts.push({ unit: "bits", text: BADGE_WORDS.bits(Number(match[1])), word: piece });
+    } else if (last && !last.unit) {
+      last.text += piece;
+    } else if (piece) {
+      parts.push({ text: piece });
+    }
+  }
+  return parts;
+}

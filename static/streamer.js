@@ -13,6 +13,7 @@ import {
   MAX_EVENTS,
   ResumePoint,
   announcement,
+  badgesOf,
   catchUpNote,
   confirmedByAck,
   displayOf,
@@ -21,6 +22,7 @@ import {
   placement,
   relativeText,
   streamAfter,
+  summaryParts,
 } from "./feed.js";
 
 const TICK_MS = 5000;
@@ -117,9 +119,26 @@ function start(root) {
     item.appendChild(icon);
 
     const body = element("div", "event-body");
-    body.appendChild(element("p", "event-summary", event.summary || event.type + " event"));
+    const summary = element("p", "event-summary");
+    const text = event.summary || event.type + " event";
+    for (const part of summaryParts(display, kinds && kinds.cheermotes, text)) {
+      if (part.unit) {
+        const amount = element("span", "amount amount-cheermote", part.text);
+        amount.setAttribute("data-unit", part.unit);
+        amount.title = part.word;
+        summary.appendChild(amount);
+      } else {
+        summary.appendChild(document.createTextNode(part.text));
+      }
+    }
+    body.appendChild(summary);
     const meta = element("p", "event-meta");
     meta.appendChild(element("span", "event-kind", display.label));
+    for (const badge of badgesOf(display, event.data)) {
+      const amount = element("span", "amount", badge.text);
+      amount.setAttribute("data-unit", badge.unit);
+      meta.appendChild(amount);
+    }
     if (event.actor && event.actor.name) {
       meta.appendChild(element("span", "event-actor", event.actor.name));
     }

@@ -8,15 +8,19 @@ from typing import Any
 import pytest
 
 from sev.events import (
+    BADGE_UNITS,
     CATALOGUE,
+    CHEERMOTE_PREFIXES,
     CONNECT_SCOPES,
     DISPLAYS,
     FAMILIES,
     OTHER,
+    badges_of,
     broadcaster_id_of,
     build_event,
     display_of,
     display_table,
+    summary_parts,
     wanted_types,
 )
 from sev.templating import STATIC_DIR, TEMPLATES_DIR
@@ -257,7 +261,8 @@ def test_unknown_type_shows_with_the_generic_family_and_label() -> None:
         "family": "other",
         "label": "Event",
         "icon": "icon-other",
-        "badge_fields": [],
+        "badges": [],
+        "cheermotes": False,
     }
 
 
@@ -268,9 +273,12 @@ def test_display_table_is_what_the_page_reads() -> None:
         "family": "raid",
         "label": "Raid",
         "icon": "icon-raid",
-        "badge_fields": ["viewers"],
+        "badges": [{"path": "viewers", "unit": "viewers"}],
+        "cheermotes": False,
     }
-    assert table["types"]["channel.cheer"]["badge_fields"] == ["bits"]
+    assert table["types"]["channel.cheer"]["badges"] == [{"path": "bits", "unit": "bits"}]
+    assert table["types"]["channel.cheer"]["cheermotes"] is True
+    assert table["cheermotes"] == list(CHEERMOTE_PREFIXES)
 
 
 @pytest.mark.parametrize(
@@ -278,8 +286,66 @@ def test_display_table_is_what_the_page_reads() -> None:
     [(case[0], case[1]) for case in CASES if case[0] in DISPLAYS],
     ids=[case[0] for case in CASES if case[0] in DISPLAYS],
 )
-def test_badge_fields_are_keys_of_the_type_s_data(event_type: str, data: dict[str, Any]) -> None:
-    assert set(DISPLAYS[event_type].badge_fields) <= set(data)
+def test_every_badge_finds_its_amount_in_the_type_s_example(
+    event_type: str, data: dict[str, Any]
+) -> None:
+    display = DISPLAYS[event_type]
+    assert all(badge.unit in BADGE_UNITS for badge in display.badges)
+    assert [b["unit"] for b in badges_of(event_type, data)] == [b.unit for b in display.badges]
+
+
+REDEEM = "channel.channel_points_custom_reward_redemption.add"
+CHARITY = "channel.charity_campaign.donate"
+
+
+def _money(value: int, places: int, currency: str) -> dict[str, Any]:
+    return {"amount": {"value": value, "decimal_places": places, "currency": currency}}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "texts"),
+    [
+        ("channel.cheer", {"bits": 1}, ["1 bit"]),
+        ("channel.cheer", {"bits": 1500}, ["1,500 bits"]),
+        ("channel.subscription.gift", {"total": 5, "tier": "2000"}, ["5 gifts", "Tier 2"]),
+        (
+            "channel.subscription.message",
+            {"tier": "prime", "cumulative_months": 1},
+            ["Prime", "1 month"],
+        ),
+        ("channel.raid", {"viewers": 1234567}, ["1,234,567 viewers"]),
+        (REDEEM, {"reward": {"cost": 500}}, ["500 points"]),
+        (CHARITY, _money(123456, 2, "USD"), ["1,234.56 USD"]),
+        (CHARITY, _money(500, 0, "JPY"), ["500 JPY"]),
+        ("channel.ad_break.begin", {"duration_seconds": 90}, ["90 s"]),
+        ("channel.hype_train.begin", {"level": 3}, ["Level 3"]),
+        # Not the documented shape: no badge, never an error.
+        ("channel.cheer", {"bits": True}, []),
+        ("channel.cheer", {"bits": -5}, []),
+        ("channel.cheer", {"bits": "100"}, []),
+        ("channel.cheer", {"bits": 2**53}, []),
+        ("channel.subscribe", {"tier": "4000"}, []),
+        (REDEEM, {"reward": "x"}, []),
+        (CHARITY, _money(5, 99, "USD"), []),
+        (CHARITY, _money(5, 2, "<b>"), []),
+        ("channel.follow", {"bits": 100}, []),
+        ("channel.brand_new_thing", {"bits": 100}, []),
+    ],
+)
+def test_badges_word_each_amount(event_type: str, data: dict[str, Any], texts: list[str]) -> None:
+    assert [badge["text"] for badge in badges_of(event_type, data)] == texts
+
+
+def test_cheermotes_in_a_cheer_become_bits_badges_and_nothing_else_does() -> None:
+    summary = "Ann cheered 1100 bits: Cheer1000 great <b>run</b> kappa100 Cheer0 abc100 Cheer100!"
+    assert summary_parts("channel.cheer", summary) == [
+        {"text": "Ann cheered 1100 bits: "},
+        {"unit": "bits", "text": "1,000 bits", "word": "Cheer1000"},
+        {"text": " great <b>run</b> "},
+        {"unit": "bits", "text": "100 bits", "word": "kappa100"},
+        {"text": " Cheer0 abc100 Cheer100!"},
+    ]
+    assert summary_parts("channel.follow", "Cheer100 followed") == [{"text": "Cheer100 followed"}]
 
 
 def test_every_family_has_one_colour_rule_and_an_icon() -> None:

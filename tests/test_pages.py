@@ -1000,3 +1000,67 @@ async def test_header_shows_the_streams_state_apart_from_the_pages_connection(
     assert await stream.locator(".stream-category").inner_text() == category
     assert watched.errors == []
     await page.context.close()
+
+
+AMOUNTS: list[tuple[str, dict[str, Any], list[str]]] = [
+    (
+        "channel.cheer",
+        {"bits": 1100, "message": "Cheer1000 Cheer100 what a run <b>x</b>"},
+        ["1,100 bits"],
+    ),
+    ("channel.subscription.gift", {"total": 5, "tier": "2000"}, ["5 gifts", "Tier 2"]),
+    (
+        "channel.subscription.message",
+        {"tier": "3000", "cumulative_months": 14},
+        ["Tier 3", "14 months"],
+    ),
+    ("channel.raid", {**RAIDER, "viewers": 1234}, ["1,234 viewers"]),
+    (
+        "channel.channel_points_custom_reward_redemption.add",
+        {"reward": {"id": "r1", "title": "Hydrate", "cost": 300, "prompt": ""}},
+        ["300 points"],
+    ),
+    (
+        "channel.charity_campaign.donate",
+        {"amount": {"value": 2500, "decimal_places": 2, "currency": "EUR"}},
+        ["25.00 EUR"],
+    ),
+]
+
+
+async def test_amounts_show_as_badges_live_and_after_a_reload_alike(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    watched = await _open(browser)
+    page = watched.page
+    await _as_viewer(page, sev)
+    await page.goto(f"{sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+    sent = [simulator.trigger(t, STREAMER, **fields)[0] for t, fields, _ in AMOUNTS]
+    for message_id in sent:
+        await _appears(page, message_id, 2000)
+
+    async def badges(message_id: str, where: str) -> list[str]:
+        item = page.locator(f'#events li[data-id="{message_id}"]')
+        texts: list[str] = await item.locator(f"{where} .amount").all_inner_texts()
+        return texts
+
+    async def check() -> None:
+        for message_id, (_, _, texts) in zip(sent, AMOUNTS, strict=True):
+            assert await badges(message_id, ".event-meta") == texts
+        # The cheermotes in the cheer's message are bits badges, not raw text; the rest of the
+        # message (HTML included) stays text.
+        cheer = page.locator(f'#events li[data-id="{sent[0]}"] .event-summary')
+        assert await badges(sent[0], ".event-summary") == ["1,000 bits", "100 bits"]
+        assert "Cheer1000" not in await cheer.inner_text()
+        assert "what a run <b>x</b>" in await cheer.inner_text()
+        assert await page.locator("#events b").count() == 0
+
+    await check()  # as streamer.js built them
+    await page.reload()
+    await _wait_live(page)
+    await check()  # as the server rendered them
+    assert watched.errors == []
+    await _screenshot(page, "streamer-amounts.png")
+    await page.context.close()

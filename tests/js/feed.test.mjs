@@ -6,6 +6,7 @@ import {
   MAX_EVENTS,
   ResumePoint,
   announcement,
+  badgesOf,
   catchUpNote,
   confirmedByAck,
   displayOf,
@@ -14,6 +15,7 @@ import {
   placement,
   relativeText,
   streamAfter,
+  summaryParts,
 } from "../../static/feed.js";
 
 const STREAMER = "1337";
@@ -239,5 +241,81 @@ describe("streamAfter", () => {
     assert.equal(streamAfter(null, { seq: 1, type: "stream.online" }), null);
     const next = streamAfter(unknown, { seq: 2, type: "channel.update", data: { title: 5 } });
     assert.deepEqual([next.title, next.category], ["", ""]);
+  });
+});
+
+describe("badgesOf", () => {
+  const badge = (path, unit) => ({ badges: [{ path, unit }] });
+  const money = (value, places, currency) => ({
+    amount: { value, decimal_places: places, currency },
+  });
+
+  // The same words as sev/events.py (tests/test_events.py test_badges_word_each_amount).
+  for (const [display, data, texts] of [
+    [badge("bits", "bits"), { bits: 1 }, ["1 bit"]],
+    [badge("bits", "bits"), { bits: 1500 }, ["1,500 bits"]],
+    [
+      { badges: [{ path: "total", unit: "gifts" }, { path: "tier", unit: "tier" }] },
+      { total: 5, tier: "2000" },
+      ["5 gifts", "Tier 2"],
+    ],
+    [badge("tier", "tier"), { tier: "prime" }, ["Prime"]],
+    [badge("cumulative_months", "months"), { cumulative_months: 1 }, ["1 month"]],
+    [badge("viewers", "viewers"), { viewers: 1234567 }, ["1,234,567 viewers"]],
+    [badge("reward.cost", "points"), { reward: { cost: 500 } }, ["500 points"]],
+    [badge("amount", "money"), money(123456, 2, "USD"), ["1,234.56 USD"]],
+    [badge("amount", "money"), money(500, 0, "JPY"), ["500 JPY"]],
+    [badge("amount", "money"), money(5, 2, "EUR"), ["0.05 EUR"]],
+    [badge("duration_seconds", "seconds"), { duration_seconds: 90 }, ["90 s"]],
+    [badge("level", "level"), { level: 3 }, ["Level 3"]],
+    [badge("bits", "bits"), { bits: true }, []],
+    [badge("bits", "bits"), { bits: -5 }, []],
+    [badge("bits", "bits"), { bits: "100" }, []],
+    [badge("bits", "bits"), { bits: 2 ** 53 }, []],
+    [badge("bits", "bits"), { bits: 1.5 }, []],
+    [badge("tier", "tier"), { tier: "4000" }, []],
+    [badge("tier", "tier"), { tier: "constructor" }, []],
+    [badge("reward.cost", "points"), { reward: "x" }, []],
+    [badge("amount", "money"), money(5, 99, "USD"), []],
+    [badge("amount", "money"), money(5, 2, "<b>"), []],
+    [badge("bits", "no such unit"), { bits: 5 }, []],
+    [{}, { bits: 5 }, []],
+  ]) {
+    test(`${JSON.stringify(data)} → ${JSON.stringify(texts)}`, () => {
+      assert.deepEqual(
+        badgesOf(display, data).map((b) => b.text),
+        texts
+      );
+    });
+  }
+});
+
+describe("summaryParts", () => {
+  test("cheermotes in a cheer become bits parts, the rest stays text", () => {
+    const summary =
+      "Ann cheered 1100 bits: Cheer1000 great <b>run</b> kappa100 Cheer0 abc100 Cheer100!";
+    assert.deepEqual(summaryParts({ cheermotes: true }, ["Cheer", "Kappa"], summary), [
+      { text: "Ann cheered 1100 bits: " },
+      { unit: "bits", text: "1,000 bits", word: "Cheer1000" },
+      { text: " great <b>run</b> " },
+      { unit: "bits", text: "100 bits", word: "kappa100" },
+      { text: " Cheer0 abc100 Cheer100!" },
+    ]);
+  });
+
+  test("other types, and a table without prefixes, keep the summary whole", () => {
+    assert.deepEqual(summaryParts({ cheermotes: false }, ["Cheer"], "Cheer100"), [
+      { text: "Cheer100" },
+    ]);
+    assert.deepEqual(summaryParts({ cheermotes: true }, undefined, "Cheer100"), [
+      { text: "Cheer100" },
+    ]);
+  });
+
+  test("a prefix with regex characters matches only itself", () => {
+    assert.deepEqual(summaryParts({ cheermotes: true }, ["a.b"], "axb5 a.b5"), [
+      { text: "axb5 " },
+      { unit: "bits", text: "5 bits", word: "a.b5" },
+    ]);
   });
 });
