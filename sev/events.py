@@ -324,6 +324,16 @@ def _poll_end(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
     return f"{line} — “{_text(best.get('title'))}” won" if best else line
 
 
+# A Twitch login (lower-case letters, digits, underscores): only such a name is put in a link
+# to twitch.tv. static/feed.js TWITCH_LOGIN is the same pattern.
+TWITCH_LOGIN = re.compile(r"^[a-z0-9_]{1,25}$")
+
+
+def is_twitch_login(value: Any) -> bool:
+    """Whether `value` can be a Twitch login, and so safe in a twitch.tv link."""
+    return isinstance(value, str) and TWITCH_LOGIN.fullmatch(value) is not None
+
+
 # -- amounts, shown as badges -------------------------------------------------------------------
 
 # Numbers a badge shows: whole, not negative, and exact in JavaScript too (static/feed.js

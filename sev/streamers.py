@@ -6,14 +6,13 @@ shape.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from sev.events import CATALOGUE, Event
+from sev.events import CATALOGUE, TWITCH_LOGIN, Event
 from sev.store import MAX_CATCH_UP, Broadcaster, Store, SubscriptionRecord
 from sev.twitch import TwitchUser
 
-LOGIN = re.compile(r"^[a-z0-9_]{1,25}$")
+LOGIN = TWITCH_LOGIN
 PAGE_SIZE = 10
 
 # Why a kind of event is not coming, in words a viewer reads on the streamer page.

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from sev.events import badges_of, summary_parts
+from sev.events import badges_of, is_twitch_login, summary_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
@@ -18,7 +18,9 @@ STATIC_DIR = ROOT / "static"
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 # The streamer page's first paint words amounts as static/feed.js does for live events.
-templates.env.globals.update(event_badges=badges_of, summary_parts=summary_parts)
+templates.env.globals.update(
+    event_badges=badges_of, summary_parts=summary_parts, is_twitch_login=is_twitch_login
+)
 
 
 def csrf_token(request: Request) -> str:

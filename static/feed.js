@@ -255,3 +255,13 @@ export function summaryParts(display, prefixes, summary) {
   }
   return parts;
 }
+
+// A Twitch login, as sev/events.py TWITCH_LOGIN: only such a name goes into a twitch.tv link.
+const TWITCH_LOGIN = /^[a-z0-9_]{1,25}$/;
+
+/** The twitch.tv page of a login, or null when the value cannot be a Twitch login. */
+export function twitchUrl(login) {
+  return typeof login === "string" && TWITCH_LOGIN.test(login)
+    ? "https://www.twitch.tv/" + login
+    : null;
+}

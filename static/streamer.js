@@ -23,6 +23,7 @@ import {
   relativeText,
   streamAfter,
   summaryParts,
+  twitchUrl,
 } from "./feed.js";
 
 const TICK_MS = 5000;
@@ -140,7 +141,15 @@ function start(root) {
       meta.appendChild(amount);
     }
     if (event.actor && event.actor.name) {
-      meta.appendChild(element("span", "event-actor", event.actor.name));
+      const url = twitchUrl(event.actor.login);
+      const actor = element(url ? "a" : "span", "event-actor", event.actor.name);
+      if (url) {
+        actor.href = url;
+        actor.rel = "noopener noreferrer";
+        actor.target = "_blank";
+        actor.setAttribute("aria-label", `${event.actor.name} on Twitch (new tab)`);
+      }
+      meta.appendChild(actor);
     }
     const time = element("time");
     time.setAttribute("datetime", String(event.occurred_at || ""));

@@ -20,6 +20,7 @@ from sev.events import (
     build_event,
     display_of,
     display_table,
+    is_twitch_login,
     summary_parts,
     wanted_types,
 )
@@ -358,3 +359,22 @@ def test_every_family_has_one_colour_rule_and_an_icon() -> None:
     page = (TEMPLATES_DIR / "streamer.html").read_text()
     icons = set(re.findall(r'<symbol id="(icon-[\w-]+)"', page))
     assert {display.icon for display in (*DISPLAYS.values(), OTHER)} == icons
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("cool_user_42", True),
+        ("", False),
+        ("Cool_User", False),
+        ("a b", False),
+        ("a/b", False),
+        ("x" * 26, False),
+        ("ok\n", False),
+        ("<b>", False),
+        (None, False),
+        (5, False),
+    ],
+)
+def test_only_a_twitch_login_is_put_in_a_link(value: Any, ok: bool) -> None:
+    assert is_twitch_login(value) is ok

@@ -1064,3 +1064,48 @@ async def test_amounts_show_as_badges_live_and_after_a_reload_alike(
     assert watched.errors == []
     await _screenshot(page, "streamer-amounts.png")
     await page.context.close()
+
+
+async def test_actor_names_link_to_their_twitch_page_by_keyboard_too(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    watched = await _open(browser)
+    page = watched.page
+    await _as_viewer(page, sev)
+    await page.goto(f"{sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+    [linked] = simulator.trigger(
+        "channel.follow", STREAMER, user_login="speedrun_sally", user_name="SpeedrunSally"
+    )
+    # A login Twitch could not have: the name shows, but links nowhere.
+    [odd] = simulator.trigger(
+        "channel.follow", STREAMER, user_login="javascript:alert(1)", user_name="Odd"
+    )
+    for message_id in (linked, odd):
+        await _appears(page, message_id, 2000)
+
+    async def check() -> None:
+        link = page.locator(f'#events li[data-id="{linked}"] a.event-actor')
+        assert await link.get_attribute("href") == "https://www.twitch.tv/speedrun_sally"
+        assert await link.get_attribute("rel") == "noopener noreferrer"
+        assert await link.inner_text() == "SpeedrunSally"
+        item = page.locator(f'#events li[data-id="{odd}"]')
+        assert await item.locator("a").count() == 0
+        assert await item.locator(".event-actor").inner_text() == "Odd"
+        # Reached with the Tab key alone.
+        await page.locator("body").focus()
+        for _ in range(40):
+            await page.keyboard.press("Tab")
+            focused = await page.evaluate("document.activeElement.getAttribute('href')")
+            if focused == "https://www.twitch.tv/speedrun_sally":
+                break
+        else:
+            raise AssertionError("the actor's link was never reached with Tab")
+
+    await check()  # built by streamer.js
+    await page.reload()
+    await _wait_live(page)
+    await check()  # rendered by the server
+    assert watched.errors == []
+    await page.context.close()

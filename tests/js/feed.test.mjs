@@ -16,6 +16,7 @@ import {
   relativeText,
   streamAfter,
   summaryParts,
+  twitchUrl,
 } from "../../static/feed.js";
 
 const STREAMER = "1337";
@@ -318,4 +319,14 @@ describe("summaryParts", () => {
       { unit: "bits", text: "5 bits", word: "a.b5" },
     ]);
   });
+});
+
+describe("twitchUrl", () => {
+  test("a login links to its twitch.tv page", () => {
+    assert.equal(twitchUrl("cool_user_42"), "https://www.twitch.tv/cool_user_42");
+  });
+
+  for (const value of ["", "Cool_User", "a b", "a/b", "x".repeat(26), "ok\n", "<b>", null, 5]) {
+    test(`${JSON.stringify(value)} has no link`, () => assert.equal(twitchUrl(value), null));
+  }
 });
