@@ -26,6 +26,7 @@ from sev.streamers import (
     PAGE_SIZE,
     STREAM_STATES,
     broadcaster_from,
+    login_from_input,
     normalize_login,
     read_events,
     read_stream,
@@ -56,6 +57,12 @@ def _form_error(request: Request, user: Any, message: str, status: int, value: s
     )
 
 
+@router.get("/favorite", include_in_schema=False)
+async def read_favourite_form() -> Response:
+    """The form lives on the home page (a bookmarked or retyped /favorite leads there)."""
+    return RedirectResponse("/", status_code=303)
+
+
 @router.post("/favorite", include_in_schema=False, dependencies=[CsrfChecked])
 async def set_favourite(
     request: Request,
@@ -67,12 +74,17 @@ async def set_favourite(
     streamer: str = Form(default="", max_length=200),
 ) -> Response:
     """Set the viewer's favourite streamer and make sure SEV listens to them."""
-    login = normalize_login(streamer)
+    if not streamer.strip():
+        return _form_error(
+            request, user, "Enter a login: the streamer's name on Twitch.", 422, streamer
+        )
+    login = login_from_input(streamer)
     if login is None:
         return _form_error(
             request,
             user,
-            "A Twitch login has 1 to 25 letters, digits or underscores.",
+            "Enter the streamer's login or their twitch.tv address: a Twitch login has 1 to 25 "
+            "letters, digits or underscores.",
             422,
             streamer,
         )

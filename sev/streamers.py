@@ -6,6 +6,7 @@ shape.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sev.events import CATALOGUE, TWITCH_LOGIN, Event
@@ -72,6 +73,20 @@ def normalize_login(raw: str) -> str | None:
     """A Twitch login from user input (trimmed, lower-cased), or None when it cannot be one."""
     login = raw.strip().lower()
     return login if LOGIN.match(login) else None
+
+
+# What people paste into the favourite box: a login, "@login", or the channel's address with or
+# without scheme, "www." or "m.", and anything after the login (a path, a query, a fragment).
+_PASTED = re.compile(
+    r"^(?:@|(?:https?://)?(?:(?:www|m)\.)?twitch\.tv/)?([^/?#@\s]+)(?:[/?#].*)?$", re.IGNORECASE
+)
+
+
+def login_from_input(raw: str) -> str | None:
+    """The login in what a viewer typed or pasted (`@name`, `twitch.tv/name`, the channel's
+    https URL, surrounding spaces), lower-cased; None when there is none."""
+    match = _PASTED.match(raw.strip())
+    return normalize_login(match.group(1)) if match else None
 
 
 def kind_state(*, available: bool, held: str | None, status: str | None) -> str:

@@ -398,6 +398,105 @@ async def test_favourite_form_shows_its_error_in_place_and_keeps_the_value(
     assert f'value="{escape(streamer)}"' in response.text
 
 
+@pytest.mark.parametrize(
+    ("streamer", "status", "message"),
+    [
+        ("", 422, "Enter a login"),
+        ("   ", 422, "Enter a login"),
+        ("https://evil.example/pixelpaladin", 422, "twitch.tv address"),
+    ],
+)
+async def test_favourite_form_asks_for_a_login_it_can_read(
+    stage: Stage, streamer: str, status: int, message: str
+) -> None:
+    async with httpx.AsyncClient(timeout=20) as client:
+        await log_in(client, stage.sev.url, VIEWER)
+        token = await csrf_token(client, stage.sev.url)
+        response = await client.post(
+            f"{stage.sev.url}/favorite", data={"streamer": streamer, "csrf_token": token}
+        )
+    assert response.status_code == status
+    assert message in response.text
+    assert 'id="streamer-error"' in response.text
+    assert "home.js" in response.text
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [f"  @{STREAMER.upper()} ", f"twitch.tv/{STREAMER}", f"https://www.twitch.tv/{STREAMER}/"],
+)
+async def test_favourite_form_takes_a_pasted_name_or_channel_address(
+    stage: Stage, pasted: str
+) -> None:
+    async with httpx.AsyncClient(timeout=20) as client:
+        await log_in(client, stage.sev.url, OTHER_VIEWER)
+        token = await csrf_token(client, stage.sev.url)
+        response = await client.post(
+            f"{stage.sev.url}/favorite", data={"streamer": pasted, "csrf_token": token}
+        )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/streamers/{STREAMER}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "html", "text"),
+    [
+        ("GET", "/no/such/page", 404, True, "There is no page at this address"),
+        ("GET", "/streamers/nobody_here", 404, True, "SEV does not follow nobody_here"),
+        ("POST", "/favorite", 403, True, "The form expired"),
+        ("DELETE", "/", 405, True, "Method Not Allowed"),
+        ("GET", "/api/no/such", 404, False, '"error"'),
+        ("GET", f"/api/streamers/{STREAMER}/events?after=-1", 422, False, '"error"'),
+    ],
+)
+async def test_errors_are_sevs_pages_for_people_and_json_for_the_api(
+    stage: Stage, method: str, path: str, status: int, html: bool, text: str
+) -> None:
+    cookies = await _session_cookies(stage.sev, OTHER_VIEWER)
+    async with httpx.AsyncClient(timeout=10, cookies=cookies) as client:
+        response = await client.request(method, stage.sev.url + path)
+    assert response.status_code == status
+    assert text in response.text
+    kind = response.headers["content-type"]
+    if html:
+        assert kind.startswith("text/html")
+        assert 'class="card problem"' in response.text
+        assert 'href="/"' in response.text  # a way on
+    else:
+        assert kind.startswith("application/json")
+
+
+async def test_typing_the_favourite_address_leads_to_the_form(stage: Stage) -> None:
+    cookies = await _session_cookies(stage.sev, OTHER_VIEWER)
+    async with httpx.AsyncClient(timeout=10, cookies=cookies) as client:
+        response = await client.get(f"{stage.sev.url}/favorite")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+async def test_a_rejected_favourite_is_not_sent_again_by_a_reload(
+    stage: Stage, browser: Browser
+) -> None:
+    watched = await _open(browser)
+    page = watched.page
+    await _as_viewer(page, stage.sev, VIEWER)
+    await page.goto(f"{stage.sev.url}/")
+    await page.fill("#streamer", "nobody_by_this_name")
+    async with page.expect_response(f"{stage.sev.url}/favorite") as answer:
+        await page.get_by_role("button", name="Set favourite").click()
+    assert (await answer.value).status == 404
+    assert "There is no Twitch channel" in await page.locator("#streamer-error").inner_text()
+    await page.wait_for_url(f"{stage.sev.url}/")
+    methods: list[str] = []
+    page.on("request", lambda request: methods.append(f"{request.method} {request.url}"))
+    await page.reload()
+    assert f"GET {stage.sev.url}/" in methods
+    assert not any(m.startswith("POST") for m in methods)
+    assert await page.locator("#streamer-error").count() == 0
+    assert watched.dialogs == [] and watched.errors == []
+    await page.context.close()
+
+
 async def test_streamer_page_without_javascript_shows_the_stored_events(
     stage: Stage, browser: Browser
 ) -> None:

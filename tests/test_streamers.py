@@ -6,7 +6,7 @@ import pytest
 
 from sev.events import Event
 from sev.store import Broadcaster, SubscriptionRecord, User
-from sev.streamers import KIND_STATES, REMOVED, kind_state
+from sev.streamers import KIND_STATES, REMOVED, kind_state, login_from_input
 from tests.support.apps import AppHandle
 from tests.support.factories import make_event, session_cookie
 from tests.support.settings import SESSION_SECRET
@@ -120,3 +120,31 @@ async def test_events_api_ignores_a_forged_session(app: AppHandle) -> None:
     app.client.cookies.set("sev_session", session_cookie("not-the-secret-" * 3, user_id="9"))
     response = await app.client.get("/api/streamers/cooler_user/events")
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("pasted", "login"),
+    [
+        ("pixelpaladin", "pixelpaladin"),
+        ("@PixelPaladin", "pixelpaladin"),
+        ("  twitch.tv/pixelpaladin \n", "pixelpaladin"),
+        ("https://www.twitch.tv/pixelpaladin", "pixelpaladin"),
+        ("http://twitch.tv/PixelPaladin/", "pixelpaladin"),
+        ("https://m.twitch.tv/pixel_paladin/videos?filter=all#top", "pixel_paladin"),
+        ("www.twitch.tv/pixelpaladin?sr=a", "pixelpaladin"),
+        ("", None),
+        ("   ", None),
+        ("@", None),
+        ("@@pixelpaladin", None),
+        ("https://www.twitch.tv/", None),
+        ("https://evil.example/pixelpaladin", None),
+        ("https://www.twitch.tv.evil.example/pixelpaladin", None),
+        ("ftp://twitch.tv/pixelpaladin", None),
+        ("user@twitch.tv", None),
+        ("twitch.tv/<b>", None),
+        ("pixel paladin", None),
+        ("x" * 26, None),
+    ],
+)
+def test_login_from_input_takes_what_people_paste(pasted: str, login: str | None) -> None:
+    assert login_from_input(pasted) == login
