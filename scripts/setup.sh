@@ -2,7 +2,7 @@
 # Sets up everything SEV needs on this machine. Idempotent: quick when all is already there.
 #   scripts/setup.sh          Python environment for running SEV (the demo)
 #   scripts/setup.sh --dev    ... plus test tools: Chromium, Redis, Graphviz, the Go-built
-#                             MongoDB-wire server (FerretDB)
+#                             MongoDB-wire server (FerretDB), axe-core (tests/a11y)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +45,12 @@ fi
 if [ -f bench/package.json ] && [ ! -d bench/node_modules ]; then
   echo "setup: installing the benchmark's Node load generator"
   (cd bench && npm ci --silent --no-audit --no-fund)
+fi
+
+# axe-core, which the page tests run inside the pages (accessibility); pinned in its lock file.
+if [ -f tests/a11y/package.json ] && [ ! -f tests/a11y/node_modules/axe-core/axe.min.js ]; then
+  echo "setup: installing axe-core for the accessibility tests"
+  (cd tests/a11y && npm ci --silent --no-audit --no-fund)
 fi
 
 scripts/build-test-tools.sh

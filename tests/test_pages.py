@@ -1208,3 +1208,62 @@ async def test_actor_names_link_to_their_twitch_page_by_keyboard_too(
     await check()  # rendered by the server
     assert watched.errors == []
     await page.context.close()
+
+
+# axe-core (tests/a11y/package.json, installed by scripts/setup.sh --dev), run inside the page.
+AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations
+    // Serious and critical, and content outside every landmark (moderate, but it hides the
+    // demo banner from landmark navigation).
+    .filter(v => v.impact === "serious" || v.impact === "critical" || v.id === "region")
+    .map(v => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + " :: " + n.failureSummary),
+    }));
+}"""
+
+
+async def _axe_violations(page: Page) -> list[dict[str, Any]]:
+    """The serious and critical axe-core violations of the page as it is now (and `region`)."""
+    require("axe-core", AXE.is_file(), "scripts/setup.sh --dev (npm ci in tests/a11y)")
+    # Evaluated over the DevTools protocol, which the page's CSP does not govern: the page
+    # itself still runs no inline script.
+    await page.evaluate(AXE.read_text())
+    violations: list[dict[str, Any]] = await page.evaluate(RUN_AXE)
+    return violations
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+async def test_pages_have_no_serious_accessibility_violations(
+    demo: Demo, browser: Browser, color_scheme: ColorScheme
+) -> None:
+    await _demo_events(demo)
+    watched = await _open(browser, 1280, 800, color_scheme)
+    page = watched.page
+    # New events' highlight fades over 2.5 s; axe judges the colours at rest.
+    await page.emulate_media(reduced_motion="reduce")
+    found: dict[str, list[dict[str, Any]]] = {}
+    await page.goto(f"{demo.sev.url}/")
+    found["home, logged out"] = await _axe_violations(page)
+    await _as_viewer(page, demo.sev)
+    await page.goto(f"{demo.sev.url}/")
+    found["home, logged in"] = await _axe_violations(page)
+    await page.goto(f"{demo.sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+    assert await page.locator("#events li .amount").count() > 0
+    found["streamer page"] = await _axe_violations(page)
+    await page.locator("#shares-title").click()
+    found["streamer page, shares open"] = await _axe_violations(page)
+    await page.goto(f"{demo.sev.url}/no/such/page")
+    found["not found"] = await _axe_violations(page)
+    await page.goto(f"{demo.sev.url}/")
+    await page.fill("#streamer", "nobody_by_this_name")
+    await page.get_by_role("button", name="Set favourite").click()
+    await page.locator("#streamer-error").wait_for()
+    found["favourite refused"] = await _axe_violations(page)
+    failing = {name: violations for name, violations in found.items() if violations}
+    assert failing == {}, json.dumps(failing, indent=1)
+    assert watched.errors == []
+    await page.context.close()
