@@ -185,9 +185,15 @@ async def read_streamer_events(
     store: StoreDep,
     limit: int = Query(default=PAGE_SIZE, ge=1, le=100),
     after: int | None = Query(default=None, ge=0, le=MAX_SEQ),
+    before: int | None = Query(default=None, ge=0, le=MAX_SEQ),
 ) -> Response:
-    """A streamer and their events, newest first: the same shape as the socket's `watch` ack."""
+    """A streamer and their events, newest first: the same shape as the socket's `watch` ack.
+    `after` gives what came since a seq; `before` pages back through older history."""
+    if after is not None and before is not None:
+        return JSONResponse({"error": "give after or before, not both"}, status_code=422)
     broadcaster = await _broadcaster_or_404(store, login)
     if broadcaster is None:
         return JSONResponse({"error": f"SEV does not follow {login}"}, status_code=404)
-    return JSONResponse(await read_events(store, broadcaster, after=after, limit=limit))
+    return JSONResponse(
+        await read_events(store, broadcaster, after=after, before=before, limit=limit)
+    )

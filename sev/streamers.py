@@ -157,13 +157,21 @@ def describe(broadcaster: Broadcaster, subscriptions: list[SubscriptionRecord]) 
 
 
 async def read_events(
-    store: Store, broadcaster: Broadcaster, *, after: int | None = None, limit: int = PAGE_SIZE
+    store: Store,
+    broadcaster: Broadcaster,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int = PAGE_SIZE,
 ) -> dict[str, Any]:
-    """`{"streamer", "events"[, "gap"]}`: the newest `limit`, or every event after `after`."""
+    """`{"streamer", "events"[, "gap"]}`: the newest `limit`, every event after `after`, or
+    the `limit` newest below `before` (older history, newest first)."""
     subscriptions = await store.list_subscriptions(broadcaster.id)
     body: dict[str, Any] = {"streamer": describe(broadcaster, subscriptions)}
     events: list[Event]
-    if after is None:
+    if before is not None:
+        events = await store.events_before(broadcaster.id, before, limit)
+    elif after is None:
         events = await store.latest_events(broadcaster.id, limit)
     else:
         missed = await store.events_after(broadcaster.id, after, MAX_CATCH_UP + 1)

@@ -76,6 +76,11 @@ function start(root) {
   const resume = new ResumePoint(); // `after` for the next watch
   let holeTimer = null;
   let sessionEnded = false;
+  const older = document.getElementById("older");
+  const olderButton = document.getElementById("show-older");
+  const olderNote = document.getElementById("older-note");
+  const olderItems = new Map(); // seq → <li>, below the live list, highest first
+  let olderEnd = false; // the API had nothing older
 
   /* Put one event in its place by seq; false when it is already held or too old to show. */
   function place(event, animate) {
@@ -84,11 +89,20 @@ function start(root) {
     const item = renderEvent(event);
     list.insertBefore(item, items.get(order[where.index]) || null);
     items.set(event.seq, item);
-    for (const seq of where.dropped) {
-      items.get(seq).remove();
+    // Lowest first, each to the top of the older list, which so stays highest first.
+    for (const seq of [...where.dropped].reverse()) {
+      const dropped = items.get(seq);
       items.delete(seq);
+      if (olderItems.size > 0) {
+        // The viewer is reading history: what falls off the live list moves down, not away.
+        older.insertBefore(dropped, older.firstChild);
+        olderItems.set(seq, dropped);
+      } else {
+        dropped.remove();
+      }
     }
     order = where.order;
+    showOlderButton();
     if (animate) {
       item.classList.add("event-new");
       item.addEventListener("animationend", () => item.classList.remove("event-new"), {
@@ -122,6 +136,7 @@ function start(root) {
     const body = element("div", "event-body");
     const summary = element("p", "event-summary");
     const text = event.summary || event.type + " event";
+    summary.title = text;
     for (const part of summaryParts(display, kinds && kinds.cheermotes, text)) {
       if (part.unit) {
         const amount = element("span", "amount amount-cheermote", part.text);
@@ -159,6 +174,56 @@ function start(root) {
     item.appendChild(body);
     return item;
   }
+
+  // ---- older history, on request ------------------------------------------------------------
+
+  function showOlderButton() {
+    if (olderButton) olderButton.hidden = olderEnd || order.length < maxEvents;
+  }
+
+  function lowestShown() {
+    const seqs = [...order, ...olderItems.keys()];
+    return seqs.length ? Math.min(...seqs) : null;
+  }
+
+  async function showOlder() {
+    const before = lowestShown();
+    if (before === null) return;
+    olderButton.disabled = true;
+    olderNote.textContent = "Loading…";
+    try {
+      const url =
+        `/api/streamers/${encodeURIComponent(login)}/events` +
+        `?before=${encodeURIComponent(before)}&limit=${encodeURIComponent(maxEvents)}`;
+      const response = await fetch(url, {
+        credentials: "same-origin",
+        headers: { accept: "application/json" },
+      });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const body = await response.json();
+      const events = oldestFirst(body && body.events, streamerId)
+        .filter((event) => event.seq < before)
+        .reverse();
+      for (const event of events) {
+        if (items.has(event.seq) || olderItems.has(event.seq)) continue;
+        const item = renderEvent(event);
+        older.appendChild(item);
+        olderItems.set(event.seq, item);
+      }
+      older.hidden = olderItems.size === 0;
+      olderEnd = events.length < maxEvents;
+      olderNote.textContent = olderEnd ? "That is every event SEV has stored." : "";
+      if (events.length) announce(`${events.length} older events shown.`);
+      tick();
+    } catch (error) {
+      olderNote.textContent = "Older events could not load; try again.";
+    } finally {
+      olderButton.disabled = false;
+      showOlderButton();
+    }
+  }
+
+  if (olderButton) olderButton.addEventListener("click", showOlder);
 
   // ---- what the page knows (the `after` of the next watch) ----------------------------------
 
@@ -247,7 +312,7 @@ function start(root) {
 
   function tick() {
     const now = Date.now();
-    for (const time of list.querySelectorAll("time[datetime]")) updateTime(time, now);
+    for (const time of root.querySelectorAll(".events time[datetime]")) updateTime(time, now);
   }
 
   // ---- the "what this streamer shares" panel ------------------------------------------------
@@ -452,6 +517,7 @@ function start(root) {
     if (resume.mark === null || event.seq > resume.mark) resume.mark = event.seq;
   }
   tick();
+  showOlderButton();
   window.setInterval(tick, TICK_MS);
   setConnection("connecting");
   connect();

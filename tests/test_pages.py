@@ -1267,3 +1267,58 @@ async def test_pages_have_no_serious_accessibility_violations(
     assert failing == {}, json.dumps(failing, indent=1)
     assert watched.errors == []
     await page.context.close()
+
+
+async def test_show_older_pages_back_through_history_and_the_live_list_goes_on(
+    demo: Demo, browser: Browser
+) -> None:
+    for _ in range(3):
+        await _demo_events(demo)
+    watched = await _open(browser)
+    page = watched.page
+    await _as_viewer(page, demo.sev)
+    await page.goto(f"{demo.sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+    button = page.get_by_role("button", name="Show older events")
+
+    async def older_seqs() -> list[int]:
+        seqs: list[int] = await page.eval_on_selector_all(
+            "#older li[data-seq]", "items => items.map(i => Number(i.dataset.seq))"
+        )
+        return seqs
+
+    async def show_older() -> None:
+        shown = len(await older_seqs())
+        await button.click()
+
+        async def answered() -> bool:
+            return len(await older_seqs()) > shown or not await button.is_visible()
+
+        await eventually(answered, what="older events")
+
+    live = await _seqs_on_page(page)
+    assert len(live) == 10
+    await show_older()
+    assert await older_seqs() == list(range(min(live) - 1, min(live) - 11, -1))
+    await show_older()
+    assert await older_seqs() == list(range(min(live) - 1, min(live) - 21, -1))
+
+    # A live event: the live list keeps ten, and the one that falls off moves to the history.
+    message_id = demo.twitch.trigger("channel.follow", STREAMER)
+    await _appears(page, message_id, 2000)
+    now_live = await _seqs_on_page(page)
+    assert len(now_live) == 10 and now_live[0] > live[0]
+    history = await older_seqs()
+    assert history[0] == live[-1]
+    everything = now_live + history
+    assert everything == list(range(everything[0], everything[0] - len(everything), -1))
+
+    # Page on to the first event SEV stored: then the button goes, and says why.
+    for _ in range(20):
+        if not await button.is_visible():
+            break
+        await show_older()
+    assert (await older_seqs())[-1] == 1
+    assert "every event" in await page.locator("#older-note").inner_text()
+    assert watched.errors == []
+    await page.context.close()

@@ -173,6 +173,11 @@ async def test_store_answers_newest_and_after_queries(store: Store) -> None:
     assert [e.seq for e in after] == [21, 22, 23, 24, 25]
     assert await store.events_after("1337", 25, 100) == []
     assert await store.latest_events("nobody", 10) == []
+    before = await store.events_before("1337", 12, 5)
+    assert [e.seq for e in before] == [11, 10, 9, 8, 7]
+    assert [e.seq for e in await store.events_before("1337", 3, 10)] == [2, 1]
+    assert await store.events_before("1337", 1, 10) == []
+    assert await store.events_before("nobody", 10, 10) == []
 
 
 async def test_store_finds_the_newest_event_of_some_types(store: Store) -> None:

@@ -43,6 +43,17 @@ async def test_events_api_returns_every_event_after_a_seq(app: AppHandle) -> Non
     assert [e["seq"] for e in body["events"]] == list(range(30, 12, -1))
 
 
+async def test_events_api_pages_back_through_older_events(app: AppHandle) -> None:
+    await app.store.insert_events([make_event() for _ in range(25)])
+    body = (await app.client.get("/api/streamers/cooler_user/events?before=16")).json()
+    assert [e["seq"] for e in body["events"]] == list(range(15, 5, -1))
+    assert body["streamer"]["login"] == "cooler_user"
+    body = (await app.client.get("/api/streamers/cooler_user/events?before=6&limit=3")).json()
+    assert [e["seq"] for e in body["events"]] == [5, 4, 3]
+    body = (await app.client.get("/api/streamers/cooler_user/events?before=1")).json()
+    assert body["events"] == []
+
+
 async def test_events_api_says_gap_when_more_than_100_were_missed(app: AppHandle) -> None:
     await app.store.insert_events([make_event() for _ in range(120)])
     body = (await app.client.get("/api/streamers/cooler_user/events?after=5")).json()
@@ -104,6 +115,16 @@ def test_kind_state_says_whether_a_kind_is_coming(
         ("/api/streamers/cooler_user/events?after=x", 422),
         # Past what a 64-bit integer holds: refused, not a 500 from the store.
         ("/api/streamers/cooler_user/events?after=9223372036854775808", 422),
+        ("/api/streamers/cooler_user/events?after=true", 422),
+        # `before` is checked as `after` is: an integer from 0 to 2**63 - 1.
+        ("/api/streamers/cooler_user/events?before=-1", 422),
+        ("/api/streamers/cooler_user/events?before=x", 422),
+        ("/api/streamers/cooler_user/events?before=true", 422),
+        ("/api/streamers/cooler_user/events?before=1.5", 422),
+        ("/api/streamers/cooler_user/events?before=9223372036854775808", 422),
+        ("/api/streamers/cooler_user/events?before=5&after=1", 422),
+        ("/api/streamers/cooler_user/events?before=9223372036854775807", 200),
+        ("/api/streamers/cooler_user/events?before=0", 200),
     ],
 )
 async def test_events_api_refuses_bad_requests(app: AppHandle, path: str, status: int) -> None:

@@ -82,6 +82,10 @@ class Store(Protocol):
         """Events with seq > after, oldest first, at most `limit`."""
         ...
 
+    async def events_before(self, broadcaster_id: str, before: int, limit: int) -> list[Event]:
+        """Events with seq < before, newest first, at most `limit` (paging back in history)."""
+        ...
+
     async def latest_event_of(self, broadcaster_id: str, types: Sequence[str]) -> Event | None:
         """The newest event of a broadcaster whose type is one of `types` (an indexed read)."""
         ...

@@ -316,6 +316,16 @@ class MongoStore:
         )
         return [_event_from_doc(doc) for doc in docs]
 
+    async def events_before(self, broadcaster_id: str, before: int, limit: int) -> list[Event]:
+        """Newest first, seq < before."""
+        docs = await self._find(
+            "events",
+            {"broadcaster_id": broadcaster_id, "seq": {"$lt": before}},
+            sort=[("seq", DESCENDING)],
+            limit=limit,
+        )
+        return [_event_from_doc(doc) for doc in docs]
+
     async def latest_event_of(self, broadcaster_id: str, types: Sequence[str]) -> Event | None:
         """The newest event of one of `types` (through the broadcaster_type_seq index)."""
         if not types:

@@ -283,6 +283,17 @@ class SqliteStore:
         )
         return [_event_from_row(*row) for row in rows]
 
+    async def events_before(self, broadcaster_id: str, before: int, limit: int) -> list[Event]:
+        """Newest first, seq < before."""
+        rows = await self._all(
+            "SELECT message_id, seq, doc FROM events WHERE broadcaster_id = ? AND seq < ? "
+            "ORDER BY seq DESC LIMIT ?",
+            broadcaster_id,
+            before,
+            limit,
+        )
+        return [_event_from_row(*row) for row in rows]
+
     async def latest_event_of(self, broadcaster_id: str, types: Sequence[str]) -> Event | None:
         """The newest event of one of `types`: one indexed lookup per type (an IN list would
         make SQLite walk the broadcaster's events by seq instead of using events_type)."""
