@@ -503,6 +503,26 @@ FAMILIES: tuple[str, ...] = (
     "other",
 )
 
+# What the page's filter calls each family (one checkbox each).
+FAMILY_LABELS: dict[str, str] = {
+    "live": "Going live",
+    "offline": "Going offline",
+    "update": "Title and profile changes",
+    "raid": "Raids",
+    "follow": "Follows",
+    "sub": "Subs and resubs",
+    "gift": "Gift subs",
+    "cheer": "Cheers",
+    "hype": "Hype trains",
+    "poll": "Polls",
+    "prediction": "Predictions",
+    "points": "Redemptions",
+    "shoutout": "Shoutouts",
+    "charity": "Charity",
+    "ad": "Ad breaks",
+    "other": "Other events",
+}
+
 _DISPLAYS: tuple[EventDisplay, ...] = (
     EventDisplay("stream.online", "live", "Live", _stream_online),
     EventDisplay("stream.offline", "offline", "Offline", lambda d, b, a: f"{b.name} went offline"),

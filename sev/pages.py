@@ -18,7 +18,7 @@ from sev.deps import (
     SubscriptionsDep,
     TwitchDep,
 )
-from sev.events import display_table
+from sev.events import FAMILY_LABELS, display_table
 from sev.store import MAX_CATCH_UP, MAX_SEQ, Broadcaster, StoreUnavailable
 from sev.streamers import (
     CONNECTION_STATES,
@@ -167,6 +167,7 @@ async def read_streamer(
             "is_owner": user.id == broadcaster.id,
             # The page's (and streamer.js's) one copy of how events and kinds are shown.
             "event_kinds": display_table(),
+            "family_labels": FAMILY_LABELS,
             "page_settings": {
                 "kind_states": KIND_STATES,
                 "stream_states": STREAM_STATES,

@@ -265,3 +265,22 @@ export function twitchUrl(login) {
     ? "https://www.twitch.tv/" + login
     : null;
 }
+
+// ---- which kinds the viewer hides (kept in localStorage) -------------------------------------
+
+export const FILTER_KEY = "sev.hidden-families";
+
+/** The hidden families stored under FILTER_KEY: a Set of strings; empty for anything else. */
+export function readHidden(stored) {
+  try {
+    const value = JSON.parse(stored);
+    return new Set(Array.isArray(value) ? value.filter((v) => typeof v === "string") : []);
+  } catch (error) {
+    return new Set();
+  }
+}
+
+/** What to store under FILTER_KEY for these hidden families. */
+export function writeHidden(hidden) {
+  return JSON.stringify([...hidden].sort());
+}

@@ -10,6 +10,7 @@
  * An ES module; socket.io.min.js, a classic script before it, defines the global `io`.
  */
 import {
+  FILTER_KEY,
   MAX_EVENTS,
   ResumePoint,
   announcement,
@@ -20,10 +21,12 @@ import {
   isEvent,
   oldestFirst,
   placement,
+  readHidden,
   relativeText,
   streamAfter,
   summaryParts,
   twitchUrl,
+  writeHidden,
 } from "./feed.js";
 
 const TICK_MS = 5000;
@@ -87,6 +90,7 @@ function start(root) {
     const where = placement(order, event.seq, maxEvents);
     if (where === null) return false;
     const item = renderEvent(event);
+    filterItem(item);
     list.insertBefore(item, items.get(order[where.index]) || null);
     items.set(event.seq, item);
     // Lowest first, each to the top of the older list, which so stays highest first.
@@ -175,6 +179,43 @@ function start(root) {
     return item;
   }
 
+  // ---- which kinds the viewer hides ----------------------------------------------------------
+
+  const filters = document.getElementById("filters");
+  const filtersCount = document.getElementById("filters-count");
+  let hidden = new Set();
+  try {
+    hidden = readHidden(window.localStorage.getItem(FILTER_KEY));
+  } catch (error) {
+    // Storage refused (private mode, a policy): the filter still works for this page.
+  }
+
+  function filterItem(item) {
+    item.hidden = hidden.has(item.getAttribute("data-family"));
+  }
+
+  function applyFilter() {
+    for (const item of root.querySelectorAll(".events li[data-family]")) filterItem(item);
+    if (filtersCount) filtersCount.textContent = hidden.size ? ` · ${hidden.size} hidden` : "";
+  }
+
+  if (filters) {
+    for (const box of filters.querySelectorAll('input[name="family"]')) {
+      box.checked = !hidden.has(box.value);
+      box.addEventListener("change", () => {
+        if (box.checked) hidden.delete(box.value);
+        else hidden.add(box.value);
+        try {
+          window.localStorage.setItem(FILTER_KEY, writeHidden(hidden));
+        } catch (error) {
+          // As above: kept for this page only.
+        }
+        applyFilter();
+      });
+    }
+    filters.hidden = false;
+  }
+
   // ---- older history, on request ------------------------------------------------------------
 
   function showOlderButton() {
@@ -207,6 +248,7 @@ function start(root) {
       for (const event of events) {
         if (items.has(event.seq) || olderItems.has(event.seq)) continue;
         const item = renderEvent(event);
+        filterItem(item);
         older.appendChild(item);
         olderItems.set(event.seq, item);
       }
@@ -517,6 +559,7 @@ function start(root) {
     if (resume.mark === null || event.seq > resume.mark) resume.mark = event.seq;
   }
   tick();
+  applyFilter();
   showOlderButton();
   window.setInterval(tick, TICK_MS);
   setConnection("connecting");

@@ -14,6 +14,7 @@ from sev.events import (
     CONNECT_SCOPES,
     DISPLAYS,
     FAMILIES,
+    FAMILY_LABELS,
     OTHER,
     badges_of,
     broadcaster_id_of,
@@ -252,6 +253,7 @@ def test_every_type_sev_listens_to_has_one_display() -> None:
     assert all(display.summary is not None for display in DISPLAYS.values())
     assert len(FAMILIES) == len(set(FAMILIES))
     assert {display.family for display in DISPLAYS.values()} | {OTHER.family} == set(FAMILIES)
+    assert list(FAMILY_LABELS) == list(FAMILIES)
 
 
 def test_unknown_type_shows_with_the_generic_family_and_label() -> None:

@@ -43,7 +43,7 @@ OTHER_VIEWER = "lurker_lou"  # favours the streamer first, so events are stored 
 LEAVER = "chat_champ"  # logs out in one tab while another is open
 XSS = "<img src=x onerror=alert(1)>"
 STORED_TYPES = ("stream.online", "channel.follow", "channel.subscribe")
-RAIDER = {
+RAIDER: dict[str, Any] = {
     "from_broadcaster_user_id": "41000005",
     "from_broadcaster_user_login": "captain_chaos",
     "from_broadcaster_user_name": "Captain_Chaos",
@@ -1320,5 +1320,45 @@ async def test_show_older_pages_back_through_history_and_the_live_list_goes_on(
         await show_older()
     assert (await older_seqs())[-1] == 1
     assert "every event" in await page.locator("#older-note").inner_text()
+    assert watched.errors == []
+    await page.context.close()
+
+
+async def test_viewer_hides_kinds_of_event_and_the_choice_survives_a_reload(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    watched = await _open(browser)
+    page = watched.page
+    await _as_viewer(page, sev)
+    await page.goto(f"{sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+    [follow] = simulator.trigger("channel.follow", STREAMER)
+    [raid] = simulator.trigger("channel.raid", STREAMER, **RAIDER)
+    for message_id in (follow, raid):
+        await _appears(page, message_id, 2000)
+
+    def item(message_id: str) -> Any:
+        return page.locator(f'#events li[data-id="{message_id}"]')
+
+    await page.locator("#filters summary").click()
+    await page.get_by_label("Follows").uncheck()
+    assert not await item(follow).is_visible()
+    assert await item(raid).is_visible()
+    assert "1 hidden" in await page.locator("#filters summary").inner_text()
+    # A follow that arrives now is placed, but not shown.
+    [later] = simulator.trigger("channel.follow", STREAMER)
+    await page.wait_for_selector(f'#events li[data-id="{later}"]', state="attached")
+    assert not await item(later).is_visible()
+
+    await page.reload()
+    await _wait_live(page)
+    assert not await item(follow).is_visible()
+    assert await item(raid).is_visible()
+    await page.locator("#filters summary").click()
+    assert not await page.get_by_label("Follows").is_checked()
+    await page.get_by_label("Follows").check()
+    assert await item(follow).is_visible()
+    assert await page.evaluate("localStorage.getItem('sev.hidden-families')") == "[]"
     assert watched.errors == []
     await page.context.close()

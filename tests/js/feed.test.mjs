@@ -15,8 +15,10 @@ import {
   placement,
   relativeText,
   streamAfter,
+  readHidden,
   summaryParts,
   twitchUrl,
+  writeHidden,
 } from "../../static/feed.js";
 
 const STREAMER = "1337";
@@ -328,5 +330,19 @@ describe("twitchUrl", () => {
 
   for (const value of ["", "Cool_User", "a b", "a/b", "x".repeat(26), "ok\n", "<b>", null, 5]) {
     test(`${JSON.stringify(value)} has no link`, () => assert.equal(twitchUrl(value), null));
+  }
+});
+
+describe("readHidden and writeHidden", () => {
+  test("round-trip the hidden families", () => {
+    const stored = writeHidden(new Set(["follow", "cheer"]));
+    assert.equal(stored, '["cheer","follow"]');
+    assert.deepEqual([...readHidden(stored)].sort(), ["cheer", "follow"]);
+  });
+
+  for (const stored of [null, "", "not json", "{}", "5", '"follow"', "[1, null]"]) {
+    test(`${JSON.stringify(stored)} hides nothing`, () => {
+      assert.deepEqual([...readHidden(stored)], []);
+    });
   }
 });
