@@ -216,10 +216,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         def enabled() -> set[str]:
             return {s["type"] for s in twitch.subscriptions() if s["status"] == "enabled"}
 
-        wanted = {"channel.follow", "channel.cheer", "channel.raid", "channel.update"}
+        wanted = {"stream.online", "channel.follow", "channel.cheer", "channel.raid"}
         asyncio.run(
             eventually(lambda: wanted <= enabled(), timeout=SETUP_TIMEOUT_S, what="subscriptions")
         )
+        twitch.trigger("stream.online", STREAMER)  # the header says "Live now"
         yield Demo(sev, twitch)
     finally:
         sev.stop()
@@ -1024,6 +1025,7 @@ async def test_streamer_page_shows_events_first_on_a_phone_and_all_ten_on_a_lapt
     await page.goto(f"{demo.sev.url}/streamers/{STREAMER}")
     await _wait_live(page)
     assert await page.locator(".demo-banner").is_visible()
+    await page.locator('#stream[data-status="live"]').wait_for()
 
     # A laptop: all ten events in the window, without scrolling.
     events = await _boxes(page, "#events li")
