@@ -501,7 +501,7 @@ function start(root) {
 
   function connect() {
     if (typeof io !== "function") {
-      setConnection("offline", "the live connection could not load");
+      setConnection("offline", "SEV's update script could not load");
       return;
     }
     // Websocket only: SEV refuses HTTP long-polling, and polling is what this page must not do.

@@ -82,7 +82,7 @@ async def test_last_viewer_leaving_releases_the_subscriptions_after_the_grace(
     [
         ("not a login!", 422, "1 to 25 letters"),
         ("x" * 26, 422, "1 to 25 letters"),
-        ("", 422, "1 to 25 letters"),
+        ("", 422, "Enter a login"),
         ("nobody_by_this_name", 404, "no Twitch channel"),
     ],
 )
