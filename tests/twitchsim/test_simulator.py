@@ -472,13 +472,20 @@ async def test_raid_reaches_to_and_from_subscriptions(world: World) -> None:
     assert delivery.json["event"]["from_broadcaster_user_id"] == STREAMER_ID
 
 
-async def test_steady_generator_feeds_live_subscriptions(
+async def test_demo_stream_goes_live_once_then_brings_viewer_events(
     servers: Servers, http: httpx.AsyncClient
 ) -> None:
+    # A moment every 50 ms on average: a session of hours, seen through its first second.
     config = SimulatorConfig(events_per_minute=1200, seed=3)
     async with make_world(servers, http, config) as world:
-        await world.subscribe()
-        deliveries = await world.notifications(2)
+        await world.user_tokens(STREAMER, ALL_SCOPES)
+        for type_ in ("stream.online", "stream.offline", "channel.follow"):
+            await world.subscribe(type_)
+        deliveries = await world.notifications(10)
+        types = [d.json["subscription"]["type"] for d in deliveries]
+        assert types[0] == "stream.online"
+        assert types.count("stream.online") == 1
+        assert set(types) == {"stream.online", "channel.follow"}
         assert all(d.json["event"]["broadcaster_user_id"] == STREAMER_ID for d in deliveries)
 
 
