@@ -17,7 +17,6 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from .catalog import CATALOG
 from .config import Faults, SimulatorConfig
 from .control import ControlRoutes
 from .deliveries import Deliveries, envelope
@@ -29,6 +28,7 @@ from .ratelimit import TokenBucket
 from .streams import StreamShow
 from .subscriptions import REVOCATION_STATUSES, SimSubscription, SimSubscriptions
 from .tokens import SimGrant, TokenStore
+from .triggers import resolve, why_nothing_sent
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +135,14 @@ class Simulator:
     async def trigger(
         self, type: str, broadcaster_login: str, /, count: int = 1, **overrides: Any
     ) -> list[str]:
-        """Send `count` events of `type` in a channel to every enabled matching subscription.
+        """Send `count` events of `type` (or its twitch-cli alias, triggers.py) in a channel to
+        every enabled matching subscription.
 
         `overrides` replace event fields; `type` and `broadcaster_login` are positional-only so
         that an event's own `type` field (stream.online, hype trains) can be overridden too.
         """
-        if type not in CATALOG or CATALOG[type].app:
-            raise ValueError(f"unknown event type {type!r}")
+        type, fixed = resolve(type)
+        overrides = {**fixed, **overrides}
         account = self.directory.by_login(broadcaster_login)
         if account is None:
             raise LookupError(f"unknown broadcaster {broadcaster_login!r}")
@@ -158,6 +159,15 @@ class Simulator:
             event.update(overrides)
             sent += self._fan_out(type, event)
         return sent
+
+    def why_nothing_sent(self, name: str, broadcaster_login: str) -> dict[str, Any]:
+        """Why a trigger of `name` in this channel reached no subscription (triggers.py)."""
+        type_, _ = resolve(name)
+        account = self.directory.by_login(broadcaster_login)
+        if account is None:
+            raise LookupError(f"unknown broadcaster {broadcaster_login!r}")
+        granted = self.tokens.granted_scopes(self.config.client_id, account.id)
+        return why_nothing_sent(type_, account, self.subscriptions.values(), granted)
 
     def _fan_out(self, type_: str, event: SimEvent) -> list[str]:
         sent = []
