@@ -17,7 +17,6 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from .catalog import CATALOG
 from .config import Faults, SimulatorConfig
 from .control import ControlRoutes
 from .deliveries import Deliveries, envelope
@@ -26,8 +25,10 @@ from .generator import SimEvent, generate_event
 from .helix import HelixRoutes
 from .oauth import OAuthRoutes
 from .ratelimit import TokenBucket
+from .streams import StreamShow
 from .subscriptions import REVOCATION_STATUSES, SimSubscription, SimSubscriptions
 from .tokens import SimGrant, TokenStore
+from .triggers import resolve, why_nothing_sent
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class Simulator:
             await self.stop()
 
     async def start(self) -> None:
-        """Start the delivery workers and the steady generator (idempotent)."""
+        """Start the delivery workers and the demo streams (idempotent)."""
         if self._started:
             return
         self._started = True
@@ -134,13 +135,14 @@ class Simulator:
     async def trigger(
         self, type: str, broadcaster_login: str, /, count: int = 1, **overrides: Any
     ) -> list[str]:
-        """Send `count` events of `type` in a channel to every enabled matching subscription.
+        """Send `count` events of `type` (or its twitch-cli alias, triggers.py) in a channel to
+        every enabled matching subscription.
 
         `overrides` replace event fields; `type` and `broadcaster_login` are positional-only so
         that an event's own `type` field (stream.online, hype trains) can be overridden too.
         """
-        if type not in CATALOG or CATALOG[type].app:
-            raise ValueError(f"unknown event type {type!r}")
+        type, fixed = resolve(type)
+        overrides = {**fixed, **overrides}
         account = self.directory.by_login(broadcaster_login)
         if account is None:
             raise LookupError(f"unknown broadcaster {broadcaster_login!r}")
@@ -158,6 +160,15 @@ class Simulator:
             sent += self._fan_out(type, event)
         return sent
 
+    def why_nothing_sent(self, name: str, broadcaster_login: str) -> dict[str, Any]:
+        """Why a trigger of `name` in this channel reached no subscription (triggers.py)."""
+        type_, _ = resolve(name)
+        account = self.directory.by_login(broadcaster_login)
+        if account is None:
+            raise LookupError(f"unknown broadcaster {broadcaster_login!r}")
+        granted = self.tokens.granted_scopes(self.config.client_id, account.id)
+        return why_nothing_sent(type_, account, self.subscriptions.values(), granted)
+
     def _fan_out(self, type_: str, event: SimEvent) -> list[str]:
         sent = []
         for sub in list(self.subscriptions.values()):
@@ -168,21 +179,37 @@ class Simulator:
         return sent
 
     async def _generate(self) -> None:
-        rate = self.config.events_per_minute / 60
+        """Play each subscribed demo streamer's stream (streams.py) to its live subscriptions.
+
+        A channel's stream starts when it first has an enabled subscription and then runs on
+        its own clock, whoever subscribes or leaves: a favourite set again finds the same
+        session, not a new one going live.
+        """
+        loop = asyncio.get_running_loop()
+        mean_gap_s = 60 / self.config.events_per_minute
+        shows: dict[str, StreamShow] = {}
         while True:
-            await asyncio.sleep(self._rng.expovariate(rate))
-            enabled = [s for s in self.subscriptions.values() if s.status == "enabled"]
-            if not enabled:
-                continue
-            sub = self._rng.choice(enabled)
-            channel = _channel_of(sub)
-            account = self.directory.by_id(
-                sub.condition.get("broadcaster_user_id") or channel or ""
-            )
-            if account is not None:
-                raided = bool(sub.condition.get("to_broadcaster_user_id"))
-                event = generate_event(sub.type, account, self.directory, self._rng, raided=raided)
-                self._fan_out(sub.type, event)
+            now = loop.time()
+            for channel_id in self._subscribed_channels() - shows.keys():
+                seed = None if self.config.seed is None else f"{self.config.seed}/{channel_id}"
+                rng = random.Random(seed)  # noqa: S311 - event content, not secrets
+                shows[channel_id] = StreamShow(rng, start=now, mean_gap_s=mean_gap_s)
+            for channel_id, show in shows.items():
+                account = self.directory.by_id(channel_id)
+                for planned in show.due(now):
+                    if account is not None:
+                        event = generate_event(
+                            planned.type, account, self.directory, show.rng, raided=planned.raided
+                        )
+                        self._fan_out(planned.type, event)
+            wake = min((show.next_at for show in shows.values()), default=now + 1)
+            # At least once a second: a streamer may have gained their first subscriber.
+            await asyncio.sleep(min(max(wake - now, 0.0), 1.0))
+
+    def _subscribed_channels(self) -> set[str]:
+        """The demo streamers named by an enabled subscription."""
+        named = {_channel_of(s) for s in self.subscriptions.values() if s.status == "enabled"}
+        return {account.id for account in self.directory.streamers if account.id in named}
 
     def _grant_revoked(self, grant: SimGrant) -> None:
         self.revoke(self.subscriptions.revoke_unauthorized(grant), "authorization_revoked")

@@ -26,7 +26,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})"
     )
     parser.add_argument(
-        "--events-per-minute", type=float, default=0, help="steady random events (0 = off)"
+        "--events-per-minute",
+        type=float,
+        default=0,
+        help="demo streams: events a minute while a subscribed streamer is live (default 0: off)",
     )
     parser.add_argument("--public-url", default="", help="external base URL of the simulator")
     parser.add_argument("--seed", type=int, default=None, help="seed for event content")

@@ -455,6 +455,66 @@ async def test_trigger_sends_documented_fields(world: World, type_: str) -> None
     assert event[owner] == STREAMER_ID
 
 
+async def test_trigger_takes_twitch_cli_aliases(world: World) -> None:
+    await world.user_tokens(STREAMER, ALL_SCOPES)
+    await world.subscribe("channel.subscribe")
+    await world.subscribe("channel.cheer")
+    for alias, count in (("gift", 2), ("subscribe", 1), ("cheer", 1)):
+        response = await world.http.post(
+            f"{world.base}/control/trigger",
+            json={"type": alias, "broadcaster": STREAMER, "count": count},
+        )
+        assert response.status_code == 200
+        assert len(response.json()["sent"]) == count
+    deliveries = await world.notifications(4)
+    # twitch-cli's `gift` is a sub received as a gift; its `subscribe` is not one.
+    assert [
+        (d.json["subscription"]["type"], d.json["event"].get("is_gift")) for d in deliveries
+    ] == [
+        ("channel.subscribe", True),
+        ("channel.subscribe", True),
+        ("channel.subscribe", False),
+        ("channel.cheer", None),
+    ]
+
+
+async def test_trigger_that_reaches_nobody_says_why(world: World) -> None:
+    async def trigger(name: str) -> dict[str, Any]:
+        response = await world.http.post(
+            f"{world.base}/control/trigger", json={"type": name, "broadcaster": STREAMER}
+        )
+        assert response.status_code == 200
+        assert response.json()["sent"] == []
+        return dict(response.json())
+
+    # Another channel's subscriptions are not this one's.
+    await world.subscribe("stream.online", broadcaster_user_id=OTHER_STREAMER_ID)
+    assert await trigger("cheer") == {
+        "sent": [],
+        "reason": "no_subscription",
+        "type": "channel.cheer",
+        "broadcaster": STREAMER,
+        "channel_subscribed": False,
+        "scope": "bits:read",
+        "scope_granted": False,
+    }
+    await world.subscribe("stream.online")
+    public_only = await trigger("channel.cheer")
+    assert (public_only["channel_subscribed"], public_only["scope_granted"]) == (True, False)
+    await world.user_tokens(STREAMER, ["bits:read"])
+    granted = await trigger("cheer")
+    assert (granted["reason"], granted["scope_granted"]) == ("no_subscription", True)
+    sub = await world.subscribe("channel.cheer")
+    response = await world.http.post(
+        f"{world.base}/control/revoke",
+        json={"status": "authorization_revoked", "subscription_id": sub["id"]},
+    )
+    assert response.json()["revoked"] == [sub["id"]]
+    revoked = await trigger("cheer")
+    assert revoked["reason"] == "subscription_not_enabled"
+    assert revoked["statuses"] == ["authorization_revoked"]
+
+
 async def test_raid_reaches_to_and_from_subscriptions(world: World) -> None:
     await world.subscribe("channel.raid", to_broadcaster_user_id=STREAMER_ID)
     await world.subscribe("channel.raid", from_broadcaster_user_id=STREAMER_ID)
@@ -472,13 +532,20 @@ async def test_raid_reaches_to_and_from_subscriptions(world: World) -> None:
     assert delivery.json["event"]["from_broadcaster_user_id"] == STREAMER_ID
 
 
-async def test_steady_generator_feeds_live_subscriptions(
+async def test_demo_stream_goes_live_once_then_brings_viewer_events(
     servers: Servers, http: httpx.AsyncClient
 ) -> None:
+    # A moment every 50 ms on average: a session of hours, seen through its first second.
     config = SimulatorConfig(events_per_minute=1200, seed=3)
     async with make_world(servers, http, config) as world:
-        await world.subscribe()
-        deliveries = await world.notifications(2)
+        await world.user_tokens(STREAMER, ALL_SCOPES)
+        for type_ in ("stream.online", "stream.offline", "channel.follow"):
+            await world.subscribe(type_)
+        deliveries = await world.notifications(10)
+        types = [d.json["subscription"]["type"] for d in deliveries]
+        assert types[0] == "stream.online"
+        assert types.count("stream.online") == 1
+        assert set(types) == {"stream.online", "channel.follow"}
         assert all(d.json["event"]["broadcaster_user_id"] == STREAMER_ID for d in deliveries)
 
 
@@ -1065,7 +1132,9 @@ async def test_control_trigger(world: World, body: dict[str, Any], status: int) 
     response = await world.http.post(f"{world.base}/control/trigger", json=body)
     assert response.status_code == status
     if status == 200:
-        assert response.json() == {"sent": []}  # nothing subscribed
+        # Nothing subscribed: nothing sent, and why.
+        assert response.json()["sent"] == []
+        assert response.json()["reason"] == "no_subscription"
 
 
 async def test_control_faults_and_subscriptions(world: World) -> None:
