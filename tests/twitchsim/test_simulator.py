@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
-import hmac
 import re
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,16 +23,23 @@ import pytest
 import pytest_asyncio
 
 from tests.support.polling import eventually
-from tests.support.servers import Delivery, Receiver, Swappable, serve_all
-from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
+from tests.support.simworld import (
+    FAST,
+    REDIRECT,
+    SECRET,
+    STREAMER,
+    STREAMER_ID,
+    VIEWER,
+    VIEWER_ID,
+    Servers,
+    World,
+    expected_signature,
+    make_world,
+)
+from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SimulatorConfig
 from twitchsim.catalog import CATALOG
 
-SECRET = "s3cret-for-tests"
-REDIRECT = "http://localhost:8000/auth/callback"
-FAST = SimulatorConfig(delivery_timeout_s=0.5, retry_delays_s=(0.05, 0.1), seed=7)
-STREAMER, STREAMER_ID = "pixelpaladin", "41000001"
 OTHER_STREAMER_ID = "41000002"
-VIEWER, VIEWER_ID = "viewer_vic", "42000001"
 ALL_SCOPES = sorted({spec.scope for spec in CATALOG.values() if spec.scope})
 # Types whose events happen in a channel (user.authorization.revoke is the app's own).
 CHANNEL_TYPES = sorted(t for t, spec in CATALOG.items() if not spec.app)
@@ -52,155 +55,15 @@ HEADERS = (
 )
 
 
-def expected_signature(secret: str, delivery: Delivery) -> str:
-    """Twitch's HMAC, computed here from the raw bytes the receiver got."""
-    message = (
-        delivery.headers["twitch-eventsub-message-id"].encode()
-        + delivery.headers["twitch-eventsub-message-timestamp"].encode()
-        + delivery.body
-    )
-    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
 def parse_timestamp(value: str) -> datetime:
     """Trim nanoseconds to microseconds, as SEV must, then parse."""
     head, _, fraction = value.rstrip("Z").partition(".")
     return datetime.fromisoformat(f"{head}.{(fraction or '0')[:6]}+00:00")
 
 
-def condition_for(type_: str, user_id: str = STREAMER_ID) -> dict[str, str]:
-    """A valid condition of this type for one user."""
-    spec = CATALOG[type_]
-    if spec.one_of:
-        return {"to_broadcaster_user_id": user_id}
-    return dict.fromkeys(spec.condition, user_id)
-
-
-@dataclass
-class World:
-    """A running simulator, a receiver, and helpers that speak to them as an app would."""
-
-    sim: Simulator
-    base: str
-    http: httpx.AsyncClient
-    receiver: Receiver
-    callback: str
-
-    async def app_token(self) -> str:
-        response = await self.http.post(
-            f"{self.base}/oauth2/token",
-            data={
-                "client_id": DEMO_CLIENT_ID,
-                "client_secret": DEMO_CLIENT_SECRET,
-                "grant_type": "client_credentials",
-            },
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
-
-    @staticmethod
-    def headers(token: str, client_id: str = DEMO_CLIENT_ID) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}", "Client-Id": client_id}
-
-    async def authorize(self, login: str, scopes: list[str], **extra: str) -> httpx.Response:
-        params = {
-            "client_id": DEMO_CLIENT_ID,
-            "redirect_uri": REDIRECT,
-            "response_type": "code",
-            "scope": " ".join(scopes),
-            "state": "st4te",
-            "login": login,
-            "decision": "authorize",
-            **extra,
-        }
-        return await self.http.get(f"{self.base}/oauth2/authorize", params=params)
-
-    async def user_tokens(self, login: str, scopes: list[str] | None = None) -> dict[str, Any]:
-        response = await self.authorize(login, scopes or [])
-        assert response.status_code == 302, response.text
-        code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
-        response = await self.token(grant_type="authorization_code", code=code)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    async def token(self, **form: str) -> httpx.Response:
-        data = {
-            "client_id": DEMO_CLIENT_ID,
-            "client_secret": DEMO_CLIENT_SECRET,
-            "redirect_uri": REDIRECT,
-            **form,
-        }
-        return await self.http.post(f"{self.base}/oauth2/token", data=data)
-
-    def body(self, type_: str = "stream.online", **condition: str) -> dict[str, Any]:
-        return {
-            "type": type_,
-            "version": CATALOG[type_].version if type_ in CATALOG else "1",
-            "condition": condition or condition_for(type_),
-            "transport": {"method": "webhook", "callback": self.callback, "secret": SECRET},
-        }
-
-    async def create(self, body: Any, token: str | None = None, **headers: str) -> httpx.Response:
-        token = token or await self.app_token()
-        return await self.http.post(
-            f"{self.base}/helix/eventsub/subscriptions",
-            json=body,
-            headers={**self.headers(token), **headers},
-        )
-
-    async def subscribe(self, type_: str = "stream.online", **condition: str) -> dict[str, Any]:
-        response = await self.create(self.body(type_, **condition))
-        assert response.status_code == 202, response.text
-        sub = response.json()["data"][0]
-        await eventually(lambda: self.sim.subscriptions[sub["id"]].status != sub["status"])
-        assert self.sim.subscriptions[sub["id"]].status == "enabled"
-        return dict(sub)
-
-    async def notifications(self, count: int, *, timeout: float = 5) -> list[Delivery]:
-        await eventually(
-            lambda: len(self.receiver.of_type("notification")) >= count, timeout=timeout
-        )
-        return self.receiver.of_type("notification")
-
-
-# One pair of servers per module (uvicorn takes 0.2 s to stop); each test gets its own
-# simulator and receiver behind them, started and stopped as a host that mounts it would.
+# One pair of servers per module (tests/twitchsim/conftest.py); each test gets its own
+# simulator and receiver behind them (`make_world`).
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@dataclass
-class Servers:
-    receiver: Swappable
-    simulator: Swappable
-    receiver_base: str
-    base: str
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def servers() -> AsyncIterator[Servers]:
-    receiver, simulator = Swappable(), Swappable()
-    async with serve_all(receiver, simulator, lifespan="off") as (receiver_base, base):
-        yield Servers(receiver, simulator, receiver_base, base)
-
-
-@asynccontextmanager
-async def make_world(
-    servers: Servers, http: httpx.AsyncClient, config: SimulatorConfig = FAST
-) -> AsyncIterator[World]:
-    receiver, sim = Receiver(), Simulator(config)
-    servers.receiver.app, servers.simulator.app = receiver.app, sim.app
-    await sim.start()
-    try:
-        yield World(sim, servers.base, http, receiver, f"{servers.receiver_base}/webhook")
-    finally:
-        await sim.stop()
-        servers.receiver.app = servers.simulator.app = None
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
-        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")
