@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Faults, SimulatorConfig
 from .control import ControlRoutes
@@ -24,6 +24,7 @@ from .directory import Directory
 from .generator import SimEvent, generate_event
 from .helix import HelixRoutes
 from .oauth import OAuthRoutes
+from .persistence import STATE_FILE, SavedState, StateFile, snapshot
 from .ratelimit import TokenBucket
 from .streams import StreamShow
 from .subscriptions import REVOCATION_STATUSES, SimSubscription, SimSubscriptions
@@ -52,7 +53,8 @@ def _channel_of(sub: SimSubscription) -> str | None:
 
 
 class Simulator:
-    """A simulated Twitch speaking Twitch's wire contract, with in-memory state to inspect."""
+    """A simulated Twitch speaking Twitch's wire contract, with in-memory state to inspect
+    (kept in `config.data_dir` across restarts when there is one)."""
 
     app: ASGIApp
 
@@ -64,7 +66,15 @@ class Simulator:
         self.subscriptions = SimSubscriptions(self.directory, self.tokens)
         self.subscriptions.callbacks = config.callbacks
         self._rng = random.Random(config.seed)  # noqa: S311 - event content, not secrets
-        self.deliveries = Deliveries(config, self.faults, self.subscriptions, self._rng)
+        self._state: StateFile | None = None
+        self.deliveries = Deliveries(
+            config, self.faults, self.subscriptions, self._rng, on_change=self.changed
+        )
+        if config.data_dir is not None:
+            self._state = StateFile(config.data_dir / STATE_FILE, self._snapshot)
+            saved = self._state.load()
+            if saved is not None:
+                self._restore(saved)
         self._buckets: dict[str, TokenBucket] = {}
         # The latest Helix requests (method, path, query, status), for tests to count.
         self.helix_requests: deque[dict[str, Any]] = deque(maxlen=5000)
@@ -73,13 +83,53 @@ class Simulator:
         self._own_http: httpx.AsyncClient | None = None
         self._generator: asyncio.Task[None] | None = None
         self._started = False
-        self.app = Starlette(
+        self._routes = Starlette(
             routes=[
                 Mount("/oauth2", routes=OAuthRoutes(self).routes()),
                 Mount("/helix", routes=HelixRoutes(self).routes()),
                 Mount("/control", routes=ControlRoutes(self).routes()),
             ],
             lifespan=self._lifespan,
+        )
+
+        # A plain coroutine function (not a bound method), so that servers see an ASGI 3 app.
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                await self._routes(scope, receive, send)
+            finally:
+                # Every change to what is kept comes through a request or a delivery (which
+                # says so itself); a request that changed nothing costs the saver a comparison.
+                if scope["type"] == "http":
+                    self.changed()
+
+        self.app = app
+
+    def changed(self) -> None:
+        """State worth keeping may have changed: save it soon (no-op without a data dir)."""
+        if self._state is not None:
+            self._state.changed()
+
+    def _snapshot(self) -> dict[str, Any]:
+        return snapshot(self.tokens, self.subscriptions, self.directory, self.deliveries)
+
+    def _restore(self, saved: SavedState) -> None:
+        self.tokens.restore(saved.codes, saved.grants, saved.access, saved.refresh)
+        self.subscriptions.restore(
+            saved.subscriptions,
+            seq=saved.subscription_seq,
+            max_total_cost=saved.max_total_cost,
+            removed_versions=saved.removed_versions,
+        )
+        for user_id in saved.removed_users:
+            self.directory.remove(user_id)
+        self.deliveries.resume(saved.messages)
+        log.info(
+            "simulated Twitch: state restored from %s (%d tokens, %d subscriptions, %d messages "
+            "to send)",
+            self.config.data_dir,
+            len(saved.access),
+            len(saved.subscriptions),
+            len(saved.messages),
         )
 
     @asynccontextmanager
@@ -100,11 +150,14 @@ class Simulator:
             # Deliveries go to local callbacks: no proxy from the environment, no redirects.
             http = self._own_http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         self.deliveries.start(http)
+        if self._state is not None:
+            self._state.start()
         if self.config.events_per_minute > 0:
             self._generator = asyncio.create_task(self._generate())
 
     async def stop(self) -> None:
-        """Stop background work and close the HTTP client the simulator opened itself."""
+        """Stop background work, save the state (with the messages not yet delivered) and close
+        the HTTP client the simulator opened itself."""
         if not self._started:
             return
         self._started = False
@@ -114,6 +167,8 @@ class Simulator:
                 await self._generator
             self._generator = None
         await self.deliveries.stop()
+        if self._state is not None:
+            await self._state.stop()
         if self._own_http is not None:
             await self._own_http.aclose()
             self._own_http = None
@@ -232,6 +287,8 @@ class Simulator:
         if account is None:
             raise LookupError(f"unknown account {login!r}")
         self.directory.remove(account.id)
+        # Kept even when no subscription names the account (no revocation to send).
+        self.changed()
         return self.revoke(self.subscriptions.matching(user_id=account.id), "user_removed")
 
     def disconnect(self, login: str) -> list[str]:

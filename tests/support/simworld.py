@@ -156,5 +156,17 @@ async def make_world(
     try:
         yield world
     finally:
+        # The simulator of the moment: a test may have restarted it (`restart`).
         await world.sim.stop()
         servers.receiver.app = servers.simulator.app = None
+
+
+async def restart(servers: Servers, world: World, config: SimulatorConfig) -> Simulator:
+    """Stop the world's simulator and start a new one with `config` at the same address, as a
+    restarted process would be; returns the old one."""
+    old = world.sim
+    await old.stop()
+    world.sim = Simulator(config)
+    servers.simulator.app = world.sim.app
+    await world.sim.start()
+    return old
