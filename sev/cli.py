@@ -61,7 +61,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
     # Without --port, the simulated Twitch's own default applies (one default, kept there).
     port = [] if args.port is None else ["--port", str(args.port)]
-    return simulator_main(port, prog="sev simulate")
+    data_dir = [] if args.data_dir is None else ["--data-dir", args.data_dir]
+    return simulator_main([*port, *data_dir], prog="sev simulate")
 
 
 def _trigger_url(args: argparse.Namespace) -> str:
@@ -182,6 +183,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument(
         "--port", type=int, default=None, help="port to listen on (default: 8001)"
+    )
+    simulate.add_argument(
+        "--data-dir",
+        default=None,
+        help="keep its state (tokens, grants, subscriptions) here across restarts "
+        "(default: in memory only)",
     )
     simulate.set_defaults(handler=_simulate)
     trigger = commands.add_parser(
