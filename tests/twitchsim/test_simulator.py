@@ -744,6 +744,41 @@ async def test_authorize_page_lists_the_demo_accounts(world: World) -> None:
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
 
 
+def _checked(page: str) -> list[str]:
+    return re.findall(r'name="login" value="(\w+)" checked', page)
+
+
+async def test_authorize_page_checks_the_account_this_browser_last_authorized_as(
+    world: World,
+) -> None:
+    url = f"{world.base}/oauth2/authorize"
+    first = next(iter(world.sim.directory)).login
+    fresh = await world.http.get(url, params=_authorize_params())
+    assert _checked(fresh.text) == [first]
+    assert "last used" not in fresh.text
+
+    # Authorizing as an account is what a Twitch session would remember: the simulator's cookie.
+    approved = await world.authorize("cozycrumpet", [])
+    assert approved.status_code == 302
+    cookie = approved.headers["set-cookie"]
+    assert cookie.startswith("twitchsim_last_login=cozycrumpet;")
+    assert "Path=/oauth2" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    again = await world.http.get(url, params=_authorize_params())
+    assert _checked(again.text) == ["cozycrumpet"]
+    assert "last used on this browser" in again.text
+
+    # Another browser, or a cookie naming no account, gets the list as before.
+    async with httpx.AsyncClient(trust_env=False, timeout=5) as other:
+        assert _checked((await other.get(url, params=_authorize_params())).text) == [first]
+        unknown = await other.get(
+            url,
+            params=_authorize_params(),
+            headers={"Cookie": "twitchsim_last_login=nobody_here"},
+        )
+    assert _checked(unknown.text) == [first]
+    assert "last used" not in unknown.text
+
+
 async def test_authorize_cancel_gives_access_denied(world: World) -> None:
     form = {**_authorize_params(state="xyz"), "login": STREAMER, "decision": "cancel"}
     response = await world.http.post(f"{world.base}/oauth2/authorize", data=form)
