@@ -16,7 +16,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,15 +24,22 @@ from typing import Any
 import httpx
 import pytest
 from markupsafe import escape
-from playwright.async_api import Browser, Dialog, Page, Request, async_playwright
+from playwright.async_api import Browser, Page
 
 from sev.events import display_table
 from sev.store import MAX_CATCH_UP
 from sev.streamers import KIND_STATES, PAGE_SIZE
+
+# The page helpers are shared with other browser tests; this module keeps its short names.
+from tests.support.browser import appears as _appears
+from tests.support.browser import ids_on_page as _ids_on_page
+from tests.support.browser import log_in_through_twitch as _log_in_through_twitch
+from tests.support.browser import open_page as _open
+from tests.support.browser import seqs_on_page as _seqs_on_page
+from tests.support.browser import wait_live as _wait_live
 from tests.support.login import connect_channel, csrf_token, log_in
 from tests.support.polling import eventually
-from tests.support.processes import ROOT, SevProcess, SimulatorProcess
-from tests.support.services import CHROMIUM, CHROMIUM_ARGS, is_executable, require
+from tests.support.processes import ROOT, SevProcess, SimulatorProcess, TwitchControl
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +63,6 @@ LIVE_TYPES = (
     "channel.subscription.gift",
     "channel.channel_points_custom_reward_redemption.add",
 )
-APPEAR_WITHIN_MS = 1000
 SETUP_TIMEOUT_S = 20.0
 
 
@@ -84,17 +90,9 @@ def _start_pair(tmp: Path) -> tuple[SimulatorProcess, SevProcess]:
     return simulator, sev
 
 
-def _enabled_types(simulator: SimulatorProcess, broadcaster_id: str) -> set[str]:
-    return {
-        s["type"]
-        for s in simulator.subscriptions()
-        if broadcaster_id in s["condition"].values() and s["status"] == "enabled"
-    }
-
-
-def _account_id(simulator: SimulatorProcess, login: str) -> str:
-    accounts = httpx.get(f"{simulator.url}/control/accounts", timeout=10).json()["data"]
-    return str(next(a["id"] for a in accounts if a["login"] == login))
+# (simulator, broadcaster id) and (simulator, login), shared through the simulator's remote.
+_enabled_types = TwitchControl.enabled_types
+_account_id = TwitchControl.account_id
 
 
 async def _prepare(simulator: SimulatorProcess, sev: SevProcess, *, connect: bool) -> None:
@@ -158,85 +156,6 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
 
 
 # --- the browser ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    require("Chromium", is_executable(Path(CHROMIUM)), "apt-get install chromium")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@dataclass
-class Watched:
-    """What a page did: dialogs it opened, errors it threw, HTTP requests it made."""
-
-    page: Page
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    websockets: list[str] = field(default_factory=list)
-
-
-async def _open(browser: Browser, width: int = 1280, height: int = 900) -> Watched:
-    context = await browser.new_context(viewport={"width": width, "height": height})
-    context.set_default_timeout(10_000)
-    page = await context.new_page()
-    watched = Watched(page)
-
-    async def on_dialog(dialog: Dialog) -> None:
-        watched.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    def on_request(request: Request) -> None:
-        watched.requests.append(request.url)
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda error: watched.errors.append(str(error)))
-    page.on("request", on_request)
-    page.on("websocket", lambda socket: watched.websockets.append(socket.url))
-    # No network here; fail Twitch's script at once rather than wait for DNS.
-    await page.route("https://embed.twitch.tv/**", lambda route: route.abort())
-    return watched
-
-
-async def _log_in_through_twitch(page: Page, sev: SevProcess, login: str) -> None:
-    """Click "Log in with Twitch", pick the demo account on the consent page, Authorize."""
-    await page.goto(sev.url + "/")
-    await page.get_by_role("link", name="Log in with Twitch").click()
-    await page.wait_for_selector("#accounts")
-    await page.check(f'input[name="login"][value="{login}"]')
-    await page.get_by_role("button", name="Authorize").click()
-    await page.wait_for_url(f"{sev.url}/**")
-    await page.get_by_role("button", name="Log out").wait_for()
-
-
-async def _wait_live(page: Page) -> None:
-    await page.wait_for_selector('#connection[data-state="live"]', timeout=10_000)
-
-
-async def _ids_on_page(page: Page) -> list[str]:
-    ids: list[str] = await page.eval_on_selector_all(
-        "#events li[data-id]", "items => items.map(i => i.dataset.id)"
-    )
-    return ids
-
-
-async def _seqs_on_page(page: Page) -> list[int]:
-    seqs: list[int] = await page.eval_on_selector_all(
-        "#events li[data-seq]", "items => items.map(i => Number(i.dataset.seq))"
-    )
-    return seqs
-
-
-async def _appears(page: Page, message_id: str, timeout_ms: int = APPEAR_WITHIN_MS) -> None:
-    await page.wait_for_selector(f'#events li[data-id="{message_id}"]', timeout=timeout_ms)
 
 
 def _to_sev(urls: list[str], sev: SevProcess) -> list[str]:
