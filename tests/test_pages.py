@@ -32,6 +32,7 @@ from sev.streamers import KIND_STATES, PAGE_SIZE
 
 # The page helpers are shared with other browser tests; this module keeps its short names.
 from tests.support.browser import appears as _appears
+from tests.support.browser import checked_account
 from tests.support.browser import ids_on_page as _ids_on_page
 from tests.support.browser import log_in_through_twitch as _log_in_through_twitch
 from tests.support.browser import open_page as _open
@@ -48,6 +49,7 @@ STREAMER = "pixelpaladin"  # a demo account of the simulated Twitch; connects th
 VIEWER = "viewer_vic"  # logs in through the browser
 OTHER_VIEWER = "lurker_lou"  # favours the streamer first, so events are stored before the page
 LEAVER = "chat_champ"  # logs out in one tab while another is open
+CONNECTING = "speedrunsally"  # connects their channel in the browser
 XSS = "<img src=x onerror=alert(1)>"
 STORED_TYPES = ("stream.online", "channel.follow", "channel.subscribe")
 RAIDER = {
@@ -437,6 +439,37 @@ async def test_page_says_why_twitch_stopped_a_kind_live_and_after_a_reload(
     assert "SEV asks again within the hour" in await held.inner_text()
     assert watched.errors == []
     await page.context.close()
+
+
+async def test_connect_your_channel_opens_twitch_on_the_streamer_logged_in(
+    stage: Stage, browser: Browser
+) -> None:
+    sev = stage.sev
+    watched = await _open(browser)
+    page = watched.page
+    await _log_in_through_twitch(page, sev, CONNECTING)
+    await page.get_by_role("button", name="Connect your channel").click()
+    await page.wait_for_selector("#accounts")
+    # The simulated Twitch remembers this browser's account, as a Twitch session would.
+    assert await checked_account(page) == CONNECTING
+    assert (
+        "last used on this browser"
+        in await page.locator(f'label[data-login="{CONNECTING}"]').inner_text()
+    )
+    await page.get_by_role("button", name="Authorize").click()
+    await page.wait_for_url(f"{sev.url}/streamers/{CONNECTING}")
+    assert "Channel connected" in await page.locator(".streamer-login .badge").inner_text()
+
+    # Another browser has no Twitch session: the list as ever, the first account checked.
+    other = (await _open(browser)).page
+    await other.goto(sev.url + "/")
+    await other.get_by_role("link", name="Log in with Twitch").click()
+    await other.wait_for_selector("#accounts")
+    first = await other.locator('#accounts input[name="login"]').first.get_attribute("value")
+    assert await checked_account(other) == first != CONNECTING
+    assert watched.errors == []
+    await page.context.close()
+    await other.context.close()
 
 
 async def test_event_text_with_html_shows_as_text_and_runs_nothing(
