@@ -15,14 +15,14 @@ import pytest
 
 import twitchsim
 from sev import cli
-from sev.config import SIMULATOR_MOUNT
+from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SIMULATOR_MOUNT
 from sev.crypto import TokenCipher
 from sev.store import User
 from sev.store.sqlite import SqliteStore
 from tests.support.factories import session_cookie
 from tests.support.login import connect_channel, csrf_token, log_in
 from tests.support.polling import eventually
-from tests.support.processes import ROOT, SevProcess, _clean_env
+from tests.support.processes import ROOT, SevProcess, SevSimulateProcess, _clean_env
 from twitchsim.directory import DEMO_ACCOUNTS
 from twitchsim.triggers import ALIASES, CHANNEL_TYPES
 
@@ -179,6 +179,34 @@ def test_sev_simulate_help_names_the_simulators_default_port(
     with pytest.raises(SystemExit):
         cli.main(["simulate", "--help"])
     assert f"default: {twitchsim.serve.DEFAULT_PORT}" in capsys.readouterr().out
+
+
+def test_sev_simulate_with_a_data_dir_still_knows_its_tokens_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    simulator = SevSimulateProcess(tmp_path, data_dir=tmp_path / "twitch")
+    simulator.start()
+    try:
+        token = httpx.post(
+            f"{simulator.url}/oauth2/token",
+            data={
+                "client_id": DEMO_CLIENT_ID,
+                "client_secret": DEMO_CLIENT_SECRET,
+                "grant_type": "client_credentials",
+            },
+            timeout=10,
+        ).json()["access_token"]
+        simulator.restart()
+        validated = httpx.get(
+            f"{simulator.url}/oauth2/validate",
+            headers={"Authorization": f"OAuth {token}"},
+            timeout=10,
+        )
+    finally:
+        simulator.stop()
+    assert validated.status_code == 200
+    assert validated.json()["client_id"] == DEMO_CLIENT_ID
+    assert (tmp_path / "twitch" / "twitchsim-state.json").exists()
 
 
 def test_sev_serve_refuses_a_demo_beyond_this_machine() -> None:
