@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import secrets
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +27,7 @@ from .helix import HelixRoutes
 from .oauth import OAuthRoutes
 from .persistence import STATE_FILE, SavedState, StateFile, snapshot
 from .ratelimit import TokenBucket
-from .streams import StreamShow
+from .streams import StreamOrigin, StreamShow
 from .subscriptions import REVOCATION_STATUSES, SimSubscription, SimSubscriptions
 from .tokens import SimGrant, TokenStore
 from .triggers import resolve, why_nothing_sent
@@ -66,6 +67,10 @@ class Simulator:
         self.subscriptions = SimSubscriptions(self.directory, self.tokens)
         self.subscriptions.callbacks = config.callbacks
         self._rng = random.Random(config.seed)  # noqa: S311 - event content, not secrets
+        # Each demo stream's origin, and until when (wall clock) the streams had played: enough
+        # to take them up again after a restart rather than have every channel go live anew.
+        self._stream_origins: dict[str, StreamOrigin] = {}
+        self._streams_played_until: float | None = None
         self._state: StateFile | None = None
         self.deliveries = Deliveries(
             config, self.faults, self.subscriptions, self._rng, on_change=self.changed
@@ -110,7 +115,13 @@ class Simulator:
             self._state.changed()
 
     def _snapshot(self) -> dict[str, Any]:
-        return snapshot(self.tokens, self.subscriptions, self.directory, self.deliveries)
+        return snapshot(
+            self.tokens,
+            self.subscriptions,
+            self.directory,
+            self.deliveries,
+            streams=(self._stream_origins, self._streams_played_until),
+        )
 
     def _restore(self, saved: SavedState) -> None:
         self.tokens.restore(saved.codes, saved.grants, saved.access, saved.refresh)
@@ -123,6 +134,8 @@ class Simulator:
         for user_id in saved.removed_users:
             self.directory.remove(user_id)
         self.deliveries.resume(saved.messages)
+        self._stream_origins = dict(saved.stream_origins)
+        self._streams_played_until = saved.streams_played_until
         log.info(
             "simulated Twitch: state restored from %s (%d tokens, %d subscriptions, %d messages "
             "to send)",
@@ -242,13 +255,25 @@ class Simulator:
         """
         loop = asyncio.get_running_loop()
         mean_gap_s = 60 / self.config.events_per_minute
-        shows: dict[str, StreamShow] = {}
+        # The streams run on the loop's clock; their origins are kept on the wall clock.
+        wall_to_loop = loop.time() - time.time()
+        shows = {
+            channel_id: self._resume_show(origin, wall_to_loop, mean_gap_s)
+            for channel_id, origin in self._stream_origins.items()
+        }
         while True:
             now = loop.time()
             for channel_id in self._subscribed_channels() - shows.keys():
-                seed = None if self.config.seed is None else f"{self.config.seed}/{channel_id}"
+                seed = (
+                    secrets.token_hex(8)
+                    if self.config.seed is None
+                    else f"{self.config.seed}/{channel_id}"
+                )
+                self._stream_origins[channel_id] = StreamOrigin(seed, now - wall_to_loop)
                 rng = random.Random(seed)  # noqa: S311 - event content, not secrets
                 shows[channel_id] = StreamShow(rng, start=now, mean_gap_s=mean_gap_s)
+                self.changed()
+            self._streams_played_until = now - wall_to_loop
             for channel_id, show in shows.items():
                 account = self.directory.by_id(channel_id)
                 for planned in show.due(now):
@@ -260,6 +285,18 @@ class Simulator:
             wake = min((show.next_at for show in shows.values()), default=now + 1)
             # At least once a second: a streamer may have gained their first subscriber.
             await asyncio.sleep(min(max(wake - now, 0.0), 1.0))
+
+    def _resume_show(
+        self, origin: StreamOrigin, wall_to_loop: float, mean_gap_s: float
+    ) -> StreamShow:
+        """A stream of an earlier run, played again from its seed up to where that run was."""
+        rng = random.Random(origin.seed)  # noqa: S311 - event content, not secrets
+        show = StreamShow(rng, start=origin.start + wall_to_loop, mean_gap_s=mean_gap_s)
+        if self._streams_played_until is not None:
+            # Sent before the restart; what fell due while it was down comes next, as after
+            # any stall (going live or offline is sent, a missed trickle of follows is not).
+            show.due(self._streams_played_until + wall_to_loop)
+        return show
 
     def _subscribed_channels(self) -> set[str]:
         """The demo streamers named by an enabled subscription."""

@@ -6,8 +6,9 @@ every viewer out and withdraw every channel grant. With a data dir (`sev demo`: 
 `python -m twitchsim --data-dir`) the simulator keeps in `twitchsim-state.json`: authorization
 codes, grants, access and refresh tokens (expiry as wall-clock time, so an expired token stays
 expired), subscriptions with their secret and status, the cost budget, retired versions, removed
-accounts, and every message not yet delivered (sent again after the restart, same id, its retry
-count carried on). Not kept: the fault switches (a test's remote), rate-limit buckets, and the
+accounts, every message not yet delivered (sent again after the restart, same id, its retry
+count carried on) and where each demo stream is (its seed and start, so it plays on rather than
+going live again). Not kept: the fault switches (a test's remote), rate-limit buckets, and the
 request and delivery logs.
 
 The file holds tokens and secrets: it is written mode 0600 and its content is never logged.
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 from .deliveries import SimMessage, SimMessageType
+from .streams import StreamOrigin
 from .subscriptions import SimSubscription
 from .tokens import AccessToken, AuthorizationCode, RefreshToken, SimGrant
 
@@ -57,6 +59,7 @@ _VALID: dict[str, Callable[[Any], bool]] = {
     "str | None": lambda v: v is None or isinstance(v, str),
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "float | None": lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)),
     "bool": lambda v: isinstance(v, bool),
     "tuple[str, ...]": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
     "dict[str, str]": lambda v: (
@@ -84,6 +87,8 @@ class SavedState:
     removed_versions: set[tuple[str, str]]
     removed_users: set[str]
     messages: list[SimMessage]
+    stream_origins: dict[str, StreamOrigin]
+    streams_played_until: float | None
 
 
 def snapshot(
@@ -91,6 +96,8 @@ def snapshot(
     subscriptions: SimSubscriptions,
     directory: Directory,
     deliveries: Deliveries,
+    *,
+    streams: tuple[dict[str, StreamOrigin], float | None],
 ) -> dict[str, Any]:
     """The state as JSON-ready values, taken in one go on the event loop (so it is consistent)."""
     return {
@@ -119,6 +126,10 @@ def snapshot(
             }
             for m in deliveries.unfinished()
         ],
+        "streams": {
+            "origins": {channel: asdict(origin) for channel, origin in streams[0].items()},
+            "played_until": streams[1],
+        },
     }
 
 
@@ -187,6 +198,8 @@ def decode(data: Any) -> SavedState:
                 retries=_field(message, "retries", "int", "a message"),
             )
         )
+    streams = _object(root.get("streams"), "streams")
+    origins = _object(streams.get("origins"), "streams.origins")
     return SavedState(
         codes=_records(AuthorizationCode, tokens.get("codes"), "tokens.codes"),
         grants=_records(SimGrant, tokens.get("grants"), "tokens.grants"),
@@ -198,6 +211,8 @@ def decode(data: Any) -> SavedState:
         removed_versions={(t, v) for t, v in versions},
         removed_users=set(removed_users),
         messages=messages,
+        stream_origins={str(c): _record(StreamOrigin, o) for c, o in origins.items()},
+        streams_played_until=_field(streams, "played_until", "float | None", "streams"),
     )
 
 

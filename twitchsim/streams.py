@@ -49,6 +49,16 @@ RAID_OUT_CHANCE = 0.5
 
 
 @dataclass(frozen=True)
+class StreamOrigin:
+    """Where a channel's plan began: its seed and its start on the wall clock. The same seed
+    from the same start plays the same plan, so a restarted simulator can take the channel's
+    stream up where it was (persistence.py) instead of going live again."""
+
+    seed: str
+    start: float
+
+
+@dataclass(frozen=True)
 class Planned:
     """One event of a channel's stream: when, which type, and for a raid its direction."""
 

@@ -170,6 +170,27 @@ async def test_a_message_in_flight_is_sent_after_a_restart_with_its_id_and_retry
         assert [s.status for s in world.sim.subscriptions.values()] == ["enabled"]
 
 
+async def test_a_demo_stream_plays_on_after_a_restart_instead_of_going_live_again(
+    servers: Servers, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # A moment every 50 ms on average: a few seconds of a session that lasts hours.
+    config = _kept_in(tmp_path, events_per_minute=1200, seed=3)
+    async with make_world(servers, http, config) as world:
+        await world.user_tokens(STREAMER, ["moderator:read:followers"])
+        for type_ in ("stream.online", "stream.offline", "channel.follow"):
+            await world.subscribe(type_)
+        first = await world.notifications(5)
+        assert first[0].json["subscription"]["type"] == "stream.online"
+
+        await restart(servers, world, config)
+
+        await world.notifications(len(world.receiver.of_type("notification")) + 5)
+        types = [d.json["subscription"]["type"] for d in world.receiver.of_type("notification")]
+        assert types.count("stream.online") == 1
+        assert "stream.offline" not in types
+        assert types.count("channel.follow") >= 9
+
+
 async def test_a_subscription_kept_for_another_callback_gets_no_delivery(
     servers: Servers, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
