@@ -156,23 +156,6 @@ def test_sev_trigger_finds_sev_where_sev_demo_would_be(env: dict[str, str], targ
     assert f"cannot reach the simulated Twitch at {target}:" in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("args", "forwarded"), [([], []), (["--port", "9123"], ["--port", "9123"])]
-)
-def test_sev_simulate_leaves_the_default_port_to_the_simulator(
-    monkeypatch: pytest.MonkeyPatch, args: list[str], forwarded: list[str]
-) -> None:
-    calls: list[tuple[list[str], str]] = []
-
-    def fake_main(argv: list[str], prog: str) -> int:
-        calls.append((argv, prog))
-        return 0
-
-    monkeypatch.setattr(twitchsim, "main", fake_main)
-    assert cli.main(["simulate", *args]) == 0
-    assert calls == [(forwarded, "sev simulate")]
-
-
 def test_sev_simulate_help_names_the_simulators_default_port(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
