@@ -19,7 +19,7 @@ lock=requirements.lock
 [ "$dev" = 1 ] && lock=requirements-dev.lock
 stamp=".venv/.installed-$lock"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
-  echo "setup: installing Python packages from $lock"
+  echo "setup: installing Python packages from $lock (a minute or two the first time)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r "$lock"
   .venv/bin/python -m pip install --quiet --no-deps -e .
@@ -35,15 +35,21 @@ command -v dot >/dev/null 2>&1 || need+=(graphviz)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${need[*]}"
+  echo "setup: installing Debian packages with apt-get: ${need[*]} (a few minutes)"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  # apt chatters on stderr even when all goes well (debconf, dpkg notes): its words are shown
+  # only when it fails.
+  if ! apt_log=$($sudo apt-get update -qq 2>&1 &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" 2>&1); then
+    printf '%s\n' "$apt_log" >&2
+    echo "setup: apt-get failed (above)" >&2
+    exit 1
+  fi
 fi
 
 if [ -f bench/package.json ] && [ ! -d bench/node_modules ]; then
-  echo "setup: installing the benchmark's Node load generator"
+  echo "setup: installing the benchmark's Node load generator with npm"
   (cd bench && npm ci --silent --no-audit --no-fund)
 fi
 

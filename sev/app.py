@@ -78,6 +78,9 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 # It delivers to SEV's webhook only, and a public demo has no remote control.
                 callbacks=(settings.callback_url,),
                 public=settings.sev_demo,
+                # Its tokens and subscriptions outlive a restart, as Twitch's do: SEV's stored
+                # logins and channel grants stay valid.
+                data_dir=settings.sev_data_dir,
             )
         )
 

@@ -83,7 +83,9 @@ class Settings(BaseSettings):
     twitch_api_url: str = TWITCH_API_URL
     twitch_auth_url: str = TWITCH_AUTH_URL
     sev_demo: bool = False
-    sev_demo_events_per_minute: float = Field(default=6.0, ge=0, le=6000)
+    # Per live demo stream: one event every 10-40 s leaves a triggered one in the page's list of
+    # ten for minutes.
+    sev_demo_events_per_minute: float = Field(default=3.0, ge=0, le=6000)
     port: int = Field(default=8000, ge=1, le=65535)
     # Twitch requires validating user tokens at start and hourly; a setting so tests can be fast.
     sev_token_validate_interval_s: float = Field(default=3600.0, gt=0)

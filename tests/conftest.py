@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from sev.store import Store, User
 from tests.support.apps import AppHandle, running_app
@@ -17,6 +18,8 @@ from tests.support.factories import CSRF, session_cookie
 from tests.support.processes import SevProcess, SimulatorProcess
 from tests.support.services import (
     BUILD_HINT,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     ExternalMongoServer,
     MongoServer,
     RedisServer,
@@ -176,3 +179,24 @@ async def app(tmp_path: Path) -> AsyncIterator[AppHandle]:
 
 
 # --- end in-process app ---
+
+
+# --- browser ---
+# Debian's Chromium through Playwright, one per test (pages: tests/support/browser.py); modules
+# that use it are marked `pytestmark = pytest.mark.browser`.
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    require("Chromium", is_executable(Path(CHROMIUM)), "apt-get install chromium")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+# --- end browser ---

@@ -16,23 +16,33 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
 from markupsafe import escape
-from playwright.async_api import Browser, Dialog, Page, Request, async_playwright
+from playwright.async_api import Browser, Page
 
+from sev.config import SIMULATOR_MOUNT
 from sev.events import display_table
 from sev.store import MAX_CATCH_UP
 from sev.streamers import CONNECTION_STATES, KIND_STATES, PAGE_SIZE, STREAM_STATES
+
+# The page helpers are shared with other browser tests; this module keeps its short names.
+from tests.support.browser import ColorScheme, checked_account
+from tests.support.browser import appears as _appears
+from tests.support.browser import ids_on_page as _ids_on_page
+from tests.support.browser import log_in_through_twitch as _log_in_through_twitch
+from tests.support.browser import open_page as _open
+from tests.support.browser import seqs_on_page as _seqs_on_page
+from tests.support.browser import wait_live as _wait_live
 from tests.support.login import connect_channel, csrf_token, log_in
 from tests.support.polling import eventually
-from tests.support.processes import ROOT, SevProcess, SimulatorProcess
-from tests.support.services import CHROMIUM, CHROMIUM_ARGS, is_executable, require
+from tests.support.processes import ROOT, SevProcess, SimulatorProcess, TwitchControl
+from tests.support.services import require
 
 pytestmark = pytest.mark.browser
 
@@ -41,6 +51,7 @@ STREAMER = "pixelpaladin"  # a demo account of the simulated Twitch; connects th
 VIEWER = "viewer_vic"  # logs in through the browser
 OTHER_VIEWER = "lurker_lou"  # favours the streamer first, so events are stored before the page
 LEAVER = "chat_champ"  # logs out in one tab while another is open
+CONNECTING = "speedrunsally"  # connects their channel in the browser
 XSS = "<img src=x onerror=alert(1)>"
 STORED_TYPES = ("stream.online", "channel.follow", "channel.subscribe")
 RAIDER: dict[str, Any] = {
@@ -56,7 +67,6 @@ LIVE_TYPES = (
     "channel.subscription.gift",
     "channel.channel_points_custom_reward_redemption.add",
 )
-APPEAR_WITHIN_MS = 1000
 SETUP_TIMEOUT_S = 20.0
 
 
@@ -84,17 +94,9 @@ def _start_pair(tmp: Path) -> tuple[SimulatorProcess, SevProcess]:
     return simulator, sev
 
 
-def _enabled_types(simulator: SimulatorProcess, broadcaster_id: str) -> set[str]:
-    return {
-        s["type"]
-        for s in simulator.subscriptions()
-        if broadcaster_id in s["condition"].values() and s["status"] == "enabled"
-    }
-
-
-def _account_id(simulator: SimulatorProcess, login: str) -> str:
-    accounts = httpx.get(f"{simulator.url}/control/accounts", timeout=10).json()["data"]
-    return str(next(a["id"] for a in accounts if a["login"] == login))
+# (simulator, broadcaster id) and (simulator, login), shared through the simulator's remote.
+_enabled_types = TwitchControl.enabled_types
+_account_id = TwitchControl.account_id
 
 
 async def _prepare(sev: SevProcess, *, connect: bool) -> None:
@@ -157,36 +159,12 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
         simulator.stop()
 
 
-class DemoTwitch:
-    """The simulated Twitch that demo mode mounts inside SEV, driven through its control API."""
-
-    def __init__(self, sev: SevProcess) -> None:
-        self.url = sev.url + "/_twitch"
-
-    def subscriptions(self) -> list[dict[str, Any]]:
-        """Every subscription it holds."""
-        response = httpx.get(f"{self.url}/control/subscriptions", timeout=10)
-        response.raise_for_status()
-        return list(response.json()["data"])
-
-    def trigger(self, event_type: str, broadcaster: str, **fields: Any) -> str:
-        """Send one event; returns its message id."""
-        response = httpx.post(
-            f"{self.url}/control/trigger",
-            json={"type": event_type, "broadcaster": broadcaster, "overrides": fields},
-            timeout=10,
-        )
-        response.raise_for_status()
-        [message_id] = response.json()["sent"]
-        return str(message_id)
-
-
 @dataclass
 class Demo:
     """SEV in demo mode (its banner shown), the streamer's channel connected."""
 
     sev: SevProcess
-    twitch: DemoTwitch
+    twitch: TwitchControl
 
 
 # Ten events of the kinds a streamer sees most, with amounts, as the demo sends them.
@@ -210,7 +188,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     sev = SevProcess(tmp_path_factory.mktemp("demo"))
     sev.start()
     try:
-        twitch = DemoTwitch(sev)
+        twitch = TwitchControl(sev.url + SIMULATOR_MOUNT)
         asyncio.run(_prepare(sev, connect=True))
 
         def enabled() -> set[str]:
@@ -229,7 +207,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 async def _demo_events(demo: Demo) -> list[str]:
     """The ten events of DEMO_MIX, stored; their message ids, oldest first."""
     sent = [
-        demo.twitch.trigger(t, STREAMER, **(RAIDER if t == "channel.raid" else {}))
+        demo.twitch.trigger(t, STREAMER, **(RAIDER if t == "channel.raid" else {}))[0]
         for t in DEMO_MIX
     ]
     cookies = await _session_cookies(demo.sev, OTHER_VIEWER)
@@ -240,59 +218,6 @@ async def _demo_events(demo: Demo) -> list[str]:
 
 
 # --- the browser ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    require("Chromium", is_executable(Path(CHROMIUM)), "apt-get install chromium")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@dataclass
-class Watched:
-    """What a page did: dialogs it opened, errors it threw, HTTP requests it made."""
-
-    page: Page
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    websockets: list[str] = field(default_factory=list)
-
-
-ColorScheme = Literal["light", "dark"]
-
-
-async def _open(
-    browser: Browser, width: int = 1280, height: int = 900, color_scheme: ColorScheme = "light"
-) -> Watched:
-    context = await browser.new_context(
-        viewport={"width": width, "height": height}, color_scheme=color_scheme
-    )
-    context.set_default_timeout(10_000)
-    page = await context.new_page()
-    watched = Watched(page)
-
-    async def on_dialog(dialog: Dialog) -> None:
-        watched.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    def on_request(request: Request) -> None:
-        watched.requests.append(request.url)
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda error: watched.errors.append(str(error)))
-    page.on("request", on_request)
-    page.on("websocket", lambda socket: watched.websockets.append(socket.url))
-    # No network here; fail Twitch's script at once rather than wait for DNS.
-    await page.route("https://embed.twitch.tv/**", lambda route: route.abort())
-    return watched
 
 
 async def _as_viewer(page: Page, sev: SevProcess, login: str = OTHER_VIEWER) -> None:
@@ -313,39 +238,6 @@ async def _boxes(page: Page, selector: str) -> list[dict[str, float]]:
         })""",
     )
     return boxes
-
-
-async def _log_in_through_twitch(page: Page, sev: SevProcess, login: str) -> None:
-    """Click "Log in with Twitch", pick the demo account on the consent page, Authorize."""
-    await page.goto(sev.url + "/")
-    await page.get_by_role("link", name="Log in with Twitch").click()
-    await page.wait_for_selector("#accounts")
-    await page.check(f'input[name="login"][value="{login}"]')
-    await page.get_by_role("button", name="Authorize").click()
-    await page.wait_for_url(f"{sev.url}/**")
-    await page.get_by_role("button", name="Log out").wait_for()
-
-
-async def _wait_live(page: Page) -> None:
-    await page.wait_for_selector('#connection[data-state="live"]', timeout=10_000)
-
-
-async def _ids_on_page(page: Page) -> list[str]:
-    ids: list[str] = await page.eval_on_selector_all(
-        "#events li[data-id]", "items => items.map(i => i.dataset.id)"
-    )
-    return ids
-
-
-async def _seqs_on_page(page: Page) -> list[int]:
-    seqs: list[int] = await page.eval_on_selector_all(
-        "#events li[data-seq]", "items => items.map(i => Number(i.dataset.seq))"
-    )
-    return seqs
-
-
-async def _appears(page: Page, message_id: str, timeout_ms: int = APPEAR_WITHIN_MS) -> None:
-    await page.wait_for_selector(f'#events li[data-id="{message_id}"]', timeout=timeout_ms)
 
 
 def _to_sev(urls: list[str], sev: SevProcess) -> list[str]:
@@ -734,6 +626,37 @@ async def test_page_says_why_twitch_stopped_a_kind_live_and_after_a_reload(
     assert "SEV asks again within the hour" in await held.inner_text()
     assert watched.errors == []
     await page.context.close()
+
+
+async def test_connect_your_channel_opens_twitch_on_the_streamer_logged_in(
+    stage: Stage, browser: Browser
+) -> None:
+    sev = stage.sev
+    watched = await _open(browser)
+    page = watched.page
+    await _log_in_through_twitch(page, sev, CONNECTING)
+    await page.get_by_role("button", name="Connect your channel").click()
+    await page.wait_for_selector("#accounts")
+    # The simulated Twitch remembers this browser's account, as a Twitch session would.
+    assert await checked_account(page) == CONNECTING
+    assert (
+        "last used on this browser"
+        in await page.locator(f'label[data-login="{CONNECTING}"]').inner_text()
+    )
+    await page.get_by_role("button", name="Authorize").click()
+    await page.wait_for_url(f"{sev.url}/streamers/{CONNECTING}")
+    assert "Channel connected" in await page.locator(".streamer-login .badge").inner_text()
+
+    # Another browser has no Twitch session: the list as ever, the first account checked.
+    other = (await _open(browser)).page
+    await other.goto(sev.url + "/")
+    await other.get_by_role("link", name="Log in with Twitch").click()
+    await other.wait_for_selector("#accounts")
+    first = await other.locator('#accounts input[name="login"]').first.get_attribute("value")
+    assert await checked_account(other) == first != CONNECTING
+    assert watched.errors == []
+    await page.context.close()
+    await other.context.close()
 
 
 async def test_event_text_with_html_shows_as_text_and_runs_nothing(
@@ -1306,7 +1229,7 @@ async def test_show_older_pages_back_through_history_and_the_live_list_goes_on(
     assert await older_seqs() == list(range(min(live) - 1, min(live) - 21, -1))
 
     # A live event: the live list keeps ten, and the one that falls off moves to the history.
-    message_id = demo.twitch.trigger("channel.follow", STREAMER)
+    [message_id] = demo.twitch.trigger("channel.follow", STREAMER)
     await _appears(page, message_id, 2000)
     now_live = await _seqs_on_page(page)
     assert len(now_live) == 10 and now_live[0] > live[0]

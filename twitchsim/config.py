@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 # The one demo app registration. Valid only against the simulated Twitch: real Twitch has never
@@ -32,6 +33,9 @@ class SimulatorConfig:
     # A public demo: /control (triggers, faults, revocations, state) answers nobody. Otherwise
     # it answers loopback clients only.
     public: bool = False
+    # Where its state survives a restart (persistence.py), as Twitch's does; None: memory only,
+    # so a test's fresh simulator starts empty.
+    data_dir: Path | None = None
 
 
 @dataclass

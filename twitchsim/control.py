@@ -80,7 +80,8 @@ class ControlRoutes:
         return guarded
 
     async def trigger(self, request: Request) -> Response:
-        """`{"type", "broadcaster", "count", "overrides"?}` → `{"sent": [message ids]}`."""
+        """`{"type", "broadcaster", "count", "overrides"?}` → `{"sent": [message ids]}`; when
+        nothing was sent, also why (`reason` and its details: triggers.why_nothing_sent)."""
         body = await _json_object(request)
         if body is None:
             return _error(400, "body must be a JSON object")
@@ -100,6 +101,8 @@ class ControlRoutes:
             return _error(404, str(exc))
         except ValueError as exc:
             return _error(400, str(exc))
+        if not sent:
+            return JSONResponse({"sent": sent, **self.sim.why_nothing_sent(type_, login)})
         return JSONResponse({"sent": sent})
 
     async def read_accounts(self, request: Request) -> Response:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import secrets
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,9 +16,8 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .catalog import CATALOG
 from .config import Faults, SimulatorConfig
 from .control import ControlRoutes
 from .deliveries import Deliveries, envelope
@@ -25,9 +25,12 @@ from .directory import Directory
 from .generator import SimEvent, generate_event
 from .helix import HelixRoutes
 from .oauth import OAuthRoutes
+from .persistence import STATE_FILE, SavedState, StateFile, snapshot
 from .ratelimit import TokenBucket
+from .streams import StreamOrigin, StreamShow
 from .subscriptions import REVOCATION_STATUSES, SimSubscription, SimSubscriptions
 from .tokens import SimGrant, TokenStore
+from .triggers import resolve, why_nothing_sent
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,8 @@ def _channel_of(sub: SimSubscription) -> str | None:
 
 
 class Simulator:
-    """A simulated Twitch speaking Twitch's wire contract, with in-memory state to inspect."""
+    """A simulated Twitch speaking Twitch's wire contract, with in-memory state to inspect
+    (kept in `config.data_dir` across restarts when there is one)."""
 
     app: ASGIApp
 
@@ -63,7 +67,19 @@ class Simulator:
         self.subscriptions = SimSubscriptions(self.directory, self.tokens)
         self.subscriptions.callbacks = config.callbacks
         self._rng = random.Random(config.seed)  # noqa: S311 - event content, not secrets
-        self.deliveries = Deliveries(config, self.faults, self.subscriptions, self._rng)
+        # Each demo stream's origin, and until when (wall clock) the streams had played: enough
+        # to take them up again after a restart rather than have every channel go live anew.
+        self._stream_origins: dict[str, StreamOrigin] = {}
+        self._streams_played_until: float | None = None
+        self._state: StateFile | None = None
+        self.deliveries = Deliveries(
+            config, self.faults, self.subscriptions, self._rng, on_change=self.changed
+        )
+        if config.data_dir is not None:
+            self._state = StateFile(config.data_dir / STATE_FILE, self._snapshot)
+            saved = self._state.load()
+            if saved is not None:
+                self._restore(saved)
         self._buckets: dict[str, TokenBucket] = {}
         # The latest Helix requests (method, path, query, status), for tests to count.
         self.helix_requests: deque[dict[str, Any]] = deque(maxlen=5000)
@@ -72,13 +88,61 @@ class Simulator:
         self._own_http: httpx.AsyncClient | None = None
         self._generator: asyncio.Task[None] | None = None
         self._started = False
-        self.app = Starlette(
+        self._routes = Starlette(
             routes=[
                 Mount("/oauth2", routes=OAuthRoutes(self).routes()),
                 Mount("/helix", routes=HelixRoutes(self).routes()),
                 Mount("/control", routes=ControlRoutes(self).routes()),
             ],
             lifespan=self._lifespan,
+        )
+
+        # A plain coroutine function (not a bound method), so that servers see an ASGI 3 app.
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                await self._routes(scope, receive, send)
+            finally:
+                # Every change to what is kept comes through a request or a delivery (which
+                # says so itself); a request that changed nothing costs the saver a comparison.
+                if scope["type"] == "http":
+                    self.changed()
+
+        self.app = app
+
+    def changed(self) -> None:
+        """State worth keeping may have changed: save it soon (no-op without a data dir)."""
+        if self._state is not None:
+            self._state.changed()
+
+    def _snapshot(self) -> dict[str, Any]:
+        return snapshot(
+            self.tokens,
+            self.subscriptions,
+            self.directory,
+            self.deliveries,
+            streams=(self._stream_origins, self._streams_played_until),
+        )
+
+    def _restore(self, saved: SavedState) -> None:
+        self.tokens.restore(saved.codes, saved.grants, saved.access, saved.refresh)
+        self.subscriptions.restore(
+            saved.subscriptions,
+            seq=saved.subscription_seq,
+            max_total_cost=saved.max_total_cost,
+            removed_versions=saved.removed_versions,
+        )
+        for user_id in saved.removed_users:
+            self.directory.remove(user_id)
+        self.deliveries.resume(saved.messages)
+        self._stream_origins = dict(saved.stream_origins)
+        self._streams_played_until = saved.streams_played_until
+        log.info(
+            "simulated Twitch: state restored from %s (%d tokens, %d subscriptions, %d messages "
+            "to send)",
+            self.config.data_dir,
+            len(saved.access),
+            len(saved.subscriptions),
+            len(saved.messages),
         )
 
     @asynccontextmanager
@@ -90,7 +154,7 @@ class Simulator:
             await self.stop()
 
     async def start(self) -> None:
-        """Start the delivery workers and the steady generator (idempotent)."""
+        """Start the delivery workers and the demo streams (idempotent)."""
         if self._started:
             return
         self._started = True
@@ -99,11 +163,14 @@ class Simulator:
             # Deliveries go to local callbacks: no proxy from the environment, no redirects.
             http = self._own_http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         self.deliveries.start(http)
+        if self._state is not None:
+            self._state.start()
         if self.config.events_per_minute > 0:
             self._generator = asyncio.create_task(self._generate())
 
     async def stop(self) -> None:
-        """Stop background work and close the HTTP client the simulator opened itself."""
+        """Stop background work, save the state (with the messages not yet delivered) and close
+        the HTTP client the simulator opened itself."""
         if not self._started:
             return
         self._started = False
@@ -113,6 +180,8 @@ class Simulator:
                 await self._generator
             self._generator = None
         await self.deliveries.stop()
+        if self._state is not None:
+            await self._state.stop()
         if self._own_http is not None:
             await self._own_http.aclose()
             self._own_http = None
@@ -134,13 +203,14 @@ class Simulator:
     async def trigger(
         self, type: str, broadcaster_login: str, /, count: int = 1, **overrides: Any
     ) -> list[str]:
-        """Send `count` events of `type` in a channel to every enabled matching subscription.
+        """Send `count` events of `type` (or its twitch-cli alias, triggers.py) in a channel to
+        every enabled matching subscription.
 
         `overrides` replace event fields; `type` and `broadcaster_login` are positional-only so
         that an event's own `type` field (stream.online, hype trains) can be overridden too.
         """
-        if type not in CATALOG or CATALOG[type].app:
-            raise ValueError(f"unknown event type {type!r}")
+        type, fixed = resolve(type)
+        overrides = {**fixed, **overrides}
         account = self.directory.by_login(broadcaster_login)
         if account is None:
             raise LookupError(f"unknown broadcaster {broadcaster_login!r}")
@@ -158,6 +228,15 @@ class Simulator:
             sent += self._fan_out(type, event)
         return sent
 
+    def why_nothing_sent(self, name: str, broadcaster_login: str) -> dict[str, Any]:
+        """Why a trigger of `name` in this channel reached no subscription (triggers.py)."""
+        type_, _ = resolve(name)
+        account = self.directory.by_login(broadcaster_login)
+        if account is None:
+            raise LookupError(f"unknown broadcaster {broadcaster_login!r}")
+        granted = self.tokens.granted_scopes(self.config.client_id, account.id)
+        return why_nothing_sent(type_, account, self.subscriptions.values(), granted)
+
     def _fan_out(self, type_: str, event: SimEvent) -> list[str]:
         sent = []
         for sub in list(self.subscriptions.values()):
@@ -168,21 +247,61 @@ class Simulator:
         return sent
 
     async def _generate(self) -> None:
-        rate = self.config.events_per_minute / 60
+        """Play each subscribed demo streamer's stream (streams.py) to its live subscriptions.
+
+        A channel's stream starts when it first has an enabled subscription and then runs on
+        its own clock, whoever subscribes or leaves: a favourite set again finds the same
+        session, not a new one going live.
+        """
+        loop = asyncio.get_running_loop()
+        mean_gap_s = 60 / self.config.events_per_minute
+        # The streams run on the loop's clock; their origins are kept on the wall clock.
+        wall_to_loop = loop.time() - time.time()
+        shows = {
+            channel_id: self._resume_show(origin, wall_to_loop, mean_gap_s)
+            for channel_id, origin in self._stream_origins.items()
+        }
         while True:
-            await asyncio.sleep(self._rng.expovariate(rate))
-            enabled = [s for s in self.subscriptions.values() if s.status == "enabled"]
-            if not enabled:
-                continue
-            sub = self._rng.choice(enabled)
-            channel = _channel_of(sub)
-            account = self.directory.by_id(
-                sub.condition.get("broadcaster_user_id") or channel or ""
-            )
-            if account is not None:
-                raided = bool(sub.condition.get("to_broadcaster_user_id"))
-                event = generate_event(sub.type, account, self.directory, self._rng, raided=raided)
-                self._fan_out(sub.type, event)
+            now = loop.time()
+            for channel_id in self._subscribed_channels() - shows.keys():
+                seed = (
+                    secrets.token_hex(8)
+                    if self.config.seed is None
+                    else f"{self.config.seed}/{channel_id}"
+                )
+                self._stream_origins[channel_id] = StreamOrigin(seed, now - wall_to_loop)
+                rng = random.Random(seed)  # noqa: S311 - event content, not secrets
+                shows[channel_id] = StreamShow(rng, start=now, mean_gap_s=mean_gap_s)
+                self.changed()
+            self._streams_played_until = now - wall_to_loop
+            for channel_id, show in shows.items():
+                account = self.directory.by_id(channel_id)
+                for planned in show.due(now):
+                    if account is not None:
+                        event = generate_event(
+                            planned.type, account, self.directory, show.rng, raided=planned.raided
+                        )
+                        self._fan_out(planned.type, event)
+            wake = min((show.next_at for show in shows.values()), default=now + 1)
+            # At least once a second: a streamer may have gained their first subscriber.
+            await asyncio.sleep(min(max(wake - now, 0.0), 1.0))
+
+    def _resume_show(
+        self, origin: StreamOrigin, wall_to_loop: float, mean_gap_s: float
+    ) -> StreamShow:
+        """A stream of an earlier run, played again from its seed up to where that run was."""
+        rng = random.Random(origin.seed)  # noqa: S311 - event content, not secrets
+        show = StreamShow(rng, start=origin.start + wall_to_loop, mean_gap_s=mean_gap_s)
+        if self._streams_played_until is not None:
+            # Sent before the restart; what fell due while it was down comes next, as after
+            # any stall (going live or offline is sent, a missed trickle of follows is not).
+            show.due(self._streams_played_until + wall_to_loop)
+        return show
+
+    def _subscribed_channels(self) -> set[str]:
+        """The demo streamers named by an enabled subscription."""
+        named = {_channel_of(s) for s in self.subscriptions.values() if s.status == "enabled"}
+        return {account.id for account in self.directory.streamers if account.id in named}
 
     def _grant_revoked(self, grant: SimGrant) -> None:
         self.revoke(self.subscriptions.revoke_unauthorized(grant), "authorization_revoked")
@@ -205,6 +324,8 @@ class Simulator:
         if account is None:
             raise LookupError(f"unknown account {login!r}")
         self.directory.remove(account.id)
+        # Kept even when no subscription names the account (no revocation to send).
+        self.changed()
         return self.revoke(self.subscriptions.matching(user_id=account.id), "user_removed")
 
     def disconnect(self, login: str) -> list[str]:

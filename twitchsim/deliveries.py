@@ -11,7 +11,7 @@ import logging
 import random
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,7 +44,7 @@ def encode(payload: dict[str, Any]) -> bytes:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
 
 
-@dataclass
+@dataclass(eq=False)
 class SimMessage:
     """One message to one subscription's callback; resends keep its id."""
 
@@ -53,6 +53,8 @@ class SimMessage:
     subscription: SimSubscription
     body: bytes
     challenge: str | None = None
+    # Attempts made so far: a message saved mid-retry goes on from there after a restart.
+    retries: int = 0
 
 
 @dataclass
@@ -88,7 +90,12 @@ def _is_plain_text(content_type: str) -> bool:
 
 
 class Deliveries:
-    """Queues messages per subscription and sends them from worker tasks, never from requests."""
+    """Queues messages per subscription and sends them from worker tasks, never from requests.
+
+    A message stays in its lane until it is finished (delivered, given up on, or its
+    subscription gone), so what is unfinished when the simulator stops can be saved and sent
+    after a restart.
+    """
 
     def __init__(
         self,
@@ -96,11 +103,14 @@ class Deliveries:
         faults: Faults,
         subscriptions: Mapping[str, SimSubscription],
         rng: random.Random,
+        *,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self._config = config
         self._faults = faults
         self._subscriptions = subscriptions
         self._rng = rng
+        self._on_change = on_change
         self._lanes: dict[str, deque[SimMessage]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._http: httpx.AsyncClient | None = None
@@ -114,7 +124,7 @@ class Deliveries:
             self._wake(subscription_id)
 
     async def stop(self) -> None:
-        """Stop every worker; undelivered messages are dropped, as a restarted Twitch would."""
+        """Stop every worker; unfinished messages stay queued (`unfinished`)."""
         self._http = None
         workers = list(self._workers.values())
         for task in workers:
@@ -122,17 +132,27 @@ class Deliveries:
         for task in workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._lanes.clear()
 
     def send(self, message: SimMessage) -> None:
         """Queue a message behind the others of its subscription."""
         subscription_id = message.subscription.id
         self._lanes.setdefault(subscription_id, deque()).append(message)
+        self._on_change()
         self._wake(subscription_id)
+
+    def resume(self, messages: list[SimMessage]) -> None:
+        """Queue messages saved unfinished by an earlier run, in their order."""
+        for message in messages:
+            self._lanes.setdefault(message.subscription.id, deque()).append(message)
+            self._wake(message.subscription.id)
+
+    def unfinished(self) -> list[SimMessage]:
+        """Every message not yet finished (the one being sent included), lane by lane."""
+        return [message for lane in self._lanes.values() for message in lane]
 
     def pending(self) -> int:
         """Messages queued and not yet finished."""
-        return sum(len(lane) for lane in self._lanes.values()) + len(self._workers)
+        return sum(len(lane) for lane in self._lanes.values())
 
     def _wake(self, subscription_id: str) -> None:
         if self._http is not None and subscription_id not in self._workers:
@@ -145,17 +165,19 @@ class Deliveries:
             while lane:
                 if self._faults.out_of_order and len(lane) > 1:
                     batch = list(lane)
-                    lane.clear()
                     shuffled = self._rng.sample(batch, len(batch))
                     # A shuffle that changes nothing would not exercise out-of-order handling.
                     batch = shuffled if shuffled != batch else batch[::-1]
                 else:
-                    batch = [lane.popleft()]
+                    batch = [lane[0]]
                 for message in batch:
                     try:
                         await self._deliver(message)
                     except Exception:
                         log.exception("delivery of message %s failed unexpectedly", message.id)
+                    # Finished (a cancelled delivery leaves it queued, to be saved).
+                    lane.remove(message)
+                    self._on_change()
         finally:
             self._workers.pop(subscription_id, None)
             if not lane:
@@ -189,9 +211,10 @@ class Deliveries:
     async def _notify(self, message: SimMessage) -> None:
         sub = message.subscription
         delays = (0.0, *self._config.retry_delays_s)
-        for retry, delay in enumerate(delays):
-            if delay:
-                await asyncio.sleep(delay)
+        # A message saved mid-retry goes on with its next attempt, after that attempt's delay.
+        for retry in range(message.retries, len(delays)):
+            if delays[retry]:
+                await asyncio.sleep(delays[retry])
             if not self._current(sub) or sub.status != "enabled":
                 return
             response = await self._post(message, retry)
@@ -199,6 +222,8 @@ class Deliveries:
                 if self._faults.duplicate:
                     await self._post(message, 0)
                 return
+            message.retries = retry + 1
+            self._on_change()
         sub.status = "notification_failures_exceeded"
         await self._post(envelope(sub, "revocation"), 0)
 
@@ -207,6 +232,14 @@ class Deliveries:
         if http is None:
             return None
         sub = message.subscription
+        allowed = self._config.callbacks
+        if allowed and sub.callback not in allowed:
+            # A subscription saved under another configuration (SEV on another port): a demo
+            # posts to its own webhook only. It fails as a dead callback would.
+            self.attempts.append(
+                Attempt(message.id, message.type, sub.id, retry, None, "callback not allowed")
+            )
+            return None
         timestamp = rfc3339_nano()
         secret = sub.secret + "-wrong" if self._faults.bad_signature else sub.secret
         headers = {

@@ -134,6 +134,11 @@ class Directory:
         account = self._by_login.get(login.strip().lower())
         return None if account is None or account.id in self._removed else account
 
+    @property
+    def removed(self) -> frozenset[str]:
+        """Ids of the accounts deleted or suspended."""
+        return frozenset(self._removed)
+
     def remove(self, user_id: str) -> None:
         """The account is deleted or suspended."""
         self._removed.add(user_id)

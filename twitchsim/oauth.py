@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from .core import Simulator
 
 _AUTHORIZE_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state", "force_verify")
+# The account this browser last authorized as: Twitch's consent page shows the account its
+# session is logged in to, so the simulated one checks this account first. Path-scoped to the
+# simulator's /oauth2, so an app it is mounted in (SEV) never receives it.
+LAST_LOGIN_COOKIE = "twitchsim_last_login"
+_LAST_LOGIN_MAX_AGE_S = 30 * 24 * 3600
 
 
 def _failure(status: int, message: str, error: str | None = None) -> JSONResponse:
@@ -125,16 +130,28 @@ class OAuthRoutes:
             code = self.sim.tokens.issue_code(
                 value["client_id"], redirect_uri, account.id, tuple(dict.fromkeys(scopes))
             )
-            return back(code=code, scope=" ".join(scopes), state=state)
+            answer = back(code=code, scope=" ".join(scopes), state=state)
+            answer.set_cookie(
+                LAST_LOGIN_COOKIE,
+                account.login,
+                max_age=_LAST_LOGIN_MAX_AGE_S,
+                path=request.url.path.rsplit("/", 1)[0] or "/",
+                secure=request.url.scheme == "https",
+                httponly=True,
+                samesite="lax",
+            )
+            return answer
         if request.method == "POST":
             return _html(error_page("Bad request", "decision must be authorize or cancel"), 400)
         hidden = {k: value[k] for k in _AUTHORIZE_FIELDS if k in params}
+        last = self.sim.directory.by_login(request.cookies.get(LAST_LOGIN_COOKIE, ""))
         return _html(
             authorize_page(
                 client_id=value["client_id"],
                 scopes=scopes,
                 accounts=self.sim.directory,
                 hidden=hidden,
+                last_login=last.login if last is not None else None,
             )
         )
 

@@ -52,11 +52,13 @@ button[value=authorize]{background:#9146ff;color:#fff}
 <fieldset id="accounts">
 <legend>Log in as</legend>
 {% for account in accounts %}
+{% set checked = account.login == last_login if last_login else loop.first %}
 <label data-login="{{ account.login }}">
-<input type="radio" name="login" value="{{ account.login }}"{% if loop.first %} checked{% endif %}>
+<input type="radio" name="login" value="{{ account.login }}"{% if checked %} checked{% endif %}>
 <img src="{{ account.profile_image_url }}" alt="">
 <span>{{ account.display_name }}
-<small>{{ "streamer" if account.streamer else "viewer" }} · id {{ account.id }}</small></span>
+<small>{{ "streamer" if account.streamer else "viewer" }} · id {{ account.id }}
+{%- if account.login == last_login %} · last used on this browser{% endif %}</small></span>
 </label>
 {% endfor %}
 </fieldset>
@@ -82,14 +84,17 @@ def authorize_page(
     scopes: Iterable[str],
     accounts: Iterable[Account],
     hidden: Mapping[str, str],
+    last_login: str | None = None,
 ) -> str:
-    """The consent page: pick a demo account, then Authorize or Cancel."""
+    """The consent page: pick a demo account (the one this browser last used is checked, else
+    the first), then Authorize or Cancel."""
     return _AUTHORIZE.render(
         app_name="SEV (demo app)",
         client_id=client_id,
         scopes=list(scopes),
         accounts=list(accounts),
         hidden=dict(hidden),
+        last_login=last_login,
     )
 
 

@@ -1,15 +1,18 @@
-"""Run the simulated Twitch on its own: `python -m twitchsim [--port N]` (or `sev simulate`)."""
+"""Run the simulated Twitch on its own: `python -m twitchsim [--port N] [--data-dir DIR]` (or
+`sev simulate`)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
 from .config import SimulatorConfig
 from .core import Simulator
+from .persistence import STATE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +29,22 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})"
     )
     parser.add_argument(
-        "--events-per-minute", type=float, default=0, help="steady random events (0 = off)"
+        "--events-per-minute",
+        type=float,
+        default=0,
+        help="demo streams: events a minute while a subscribed streamer is live (default 0: off)",
     )
     parser.add_argument("--public-url", default="", help="external base URL of the simulator")
     parser.add_argument("--seed", type=int, default=None, help="seed for event content")
     parser.add_argument(
         "--token-lifetime", type=int, default=4 * 3600, help="user/app token lifetime in seconds"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep tokens, grants and subscriptions in DIR/twitchsim-state.json across restarts "
+        "(default: in memory only)",
     )
     return parser
 
@@ -44,16 +57,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m twitchsim") -
         public_url=args.public_url,
         seed=args.seed,
         token_lifetime_s=args.token_lifetime,
+        data_dir=args.data_dir,
     )
     sim = Simulator(config)
     base = args.public_url or f"http://{args.host}:{args.port}"
     log.warning(
         "Simulated Twitch (demo accounts only) at %s: TWITCH_AUTH_URL=%s/oauth2 "
-        "TWITCH_API_URL=%s/helix client id %s",
+        "TWITCH_API_URL=%s/helix client id %s; state %s",
         base,
         base,
         base,
         config.client_id,
+        f"kept in {args.data_dir / STATE_FILE}" if args.data_dir else "in memory only",
     )
     uvicorn.run(sim.app, host=args.host, port=args.port, lifespan="on", ws="none")
     return 0

@@ -157,6 +157,25 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def seq(self) -> int:
+        """The creation number of the newest subscription (cursors are built on it)."""
+        return self._seq
+
+    def restore(
+        self,
+        items: list[SimSubscription],
+        *,
+        seq: int,
+        max_total_cost: int,
+        removed_versions: set[tuple[str, str]],
+    ) -> None:
+        """Take over a saved state: ids, statuses, secrets, the budget and retired versions."""
+        self._items = {s.id: s for s in sorted(items, key=lambda s: s.seq)}
+        self._seq = max([seq, *(s.seq for s in items)])
+        self.max_total_cost = max_total_cost
+        self.removed_versions = set(removed_versions)
+
     def create(self, client_id: str, body: object) -> SimSubscription:
         """Validate a create request as Twitch does and store the new pending subscription."""
         spec, condition, callback, secret = self._parse(body)

@@ -1,4 +1,5 @@
-"""OAuth state: authorization codes, grants, access and refresh tokens (in memory)."""
+"""OAuth state: authorization codes, grants, access and refresh tokens (in memory; kept across
+restarts by persistence.py when the simulator has a data dir)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,19 @@ class TokenStore:
         self.grants: dict[str, SimGrant] = {}
         self.access: dict[str, AccessToken] = {}
         self.refresh: dict[str, RefreshToken] = {}
+
+    def restore(
+        self,
+        codes: list[AuthorizationCode],
+        grants: list[SimGrant],
+        access: list[AccessToken],
+        refresh: list[RefreshToken],
+    ) -> None:
+        """Take over a saved state: a restarted Twitch still knows every token it issued."""
+        self.codes = {c.code: c for c in codes}
+        self.grants = {g.id: g for g in grants}
+        self.access = {t.token: t for t in access}
+        self.refresh = {t.token: t for t in refresh}
 
     def issue_code(
         self, client_id: str, redirect_uri: str, user_id: str, scopes: tuple[str, ...]

@@ -1,8 +1,10 @@
 """Run the real SEV (and, where a test needs Twitch to outlive SEV, the simulated Twitch) as
-processes on free loopback ports: `uvicorn sev.app:app`, exactly as a developer runs it."""
+processes on free loopback ports: `uvicorn sev.app:app`, exactly as a developer runs it, or
+`sev demo`, exactly as a newcomer does."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -102,24 +104,12 @@ class _Process:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-class SimulatorProcess(_Process):
-    """The simulated Twitch alone (`python -m twitchsim --port N`)."""
+class TwitchControl:
+    """The simulated Twitch's `/control` remote at `url`, wherever it runs: alone
+    (`SimulatorProcess`) or mounted in `sev demo` (`DemoProcess.twitch`)."""
 
-    def __init__(
-        self, tmp: Path, port: int | None = None, *, token_lifetime: int | None = None
-    ) -> None:
-        super().__init__("simulated Twitch", port or free_port(), tmp / "simulator.log")
-        self.token_lifetime = token_lifetime
-
-    def command(self) -> list[str]:
-        extra = ["--token-lifetime", str(self.token_lifetime)] if self.token_lifetime else []
-        return [sys.executable, "-m", "twitchsim", "--port", str(self.port), *extra]
-
-    def environment(self) -> dict[str, str]:
-        return _clean_env({})
-
-    def ready_path(self) -> str:
-        return "/control/accounts"
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def subscriptions(self) -> list[dict[str, Any]]:
         """Every subscription the simulated Twitch holds."""
@@ -143,6 +133,64 @@ class SimulatorProcess(_Process):
         )
         response.raise_for_status()
         return list(response.json()["sent"])
+
+    def set_faults(self, **faults: Any) -> None:
+        """Switch delivery faults on or off (`delay_s=30`: hold every message that long)."""
+        response = httpx.post(f"{self.url}/control/faults", json=faults, timeout=10)
+        response.raise_for_status()
+
+    def account_id(self, login: str) -> str:
+        """The id of a demo account."""
+        response = httpx.get(f"{self.url}/control/accounts", timeout=10)
+        response.raise_for_status()
+        return str(next(a["id"] for a in response.json()["data"] if a["login"] == login))
+
+    def enabled_types(self, broadcaster_id: str) -> set[str]:
+        """The types of the enabled subscriptions that name this user."""
+        return {
+            s["type"]
+            for s in self.subscriptions()
+            if broadcaster_id in s["condition"].values() and s["status"] == "enabled"
+        }
+
+
+class SimulatorProcess(_Process, TwitchControl):
+    """The simulated Twitch alone (`python -m twitchsim --port N`); with `data_dir`, its state
+    outlives a restart."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        port: int | None = None,
+        *,
+        token_lifetime: int | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        super().__init__("simulated Twitch", port or free_port(), tmp / "simulator.log")
+        self.token_lifetime = token_lifetime
+        self.data_dir = data_dir
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "twitchsim", *self.arguments()]
+
+    def arguments(self) -> list[str]:
+        extra = ["--token-lifetime", str(self.token_lifetime)] if self.token_lifetime else []
+        if self.data_dir is not None:
+            extra += ["--data-dir", str(self.data_dir)]
+        return ["--port", str(self.port), *extra]
+
+    def environment(self) -> dict[str, str]:
+        return _clean_env({})
+
+    def ready_path(self) -> str:
+        return "/control/accounts"
+
+
+class SevSimulateProcess(SimulatorProcess):
+    """The simulated Twitch as `sev simulate` runs it."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "sev.cli", "simulate", *self.arguments()]
 
 
 class SevProcess(_Process):
@@ -200,13 +248,34 @@ class SevProcess(_Process):
     def ready_path(self) -> str:
         return "/healthz"
 
+    def token_key(self) -> str:
+        """The key SEV encrypts tokens with in its store."""
+        return self.env["SEV_TOKEN_KEY"]
+
     @asynccontextmanager
     async def store(self) -> AsyncIterator[Store]:
         """SEV's own embedded store, opened from the test (SQLite in WAL mode allows it)."""
         path = self.data_dir / "sev.sqlite3"
-        opened = SqliteStore(path, TokenCipher(self.env["SEV_TOKEN_KEY"]))
+        opened = SqliteStore(path, TokenCipher(self.token_key()))
         await opened.open()
         try:
             yield opened
         finally:
             await opened.close()
+
+
+class DemoProcess(SevProcess):
+    """`sev demo` as a newcomer runs it: SEV with the simulated Twitch mounted at /_twitch,
+    secrets generated into the data dir, and both keeping their state there across restarts."""
+
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(tmp, env, **kwargs)
+        self.twitch = TwitchControl(f"{self.url}/_twitch")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "sev.cli", "demo", "--port", str(self.port)]
+
+    def token_key(self) -> str:
+        """The key `sev demo` generated (SEV_DATA_DIR/demo-secrets.json)."""
+        secrets = json.loads((self.data_dir / "demo-secrets.json").read_text())
+        return str(secrets["sev_token_key"])

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
-import hmac
 import re
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,16 +23,23 @@ import pytest
 import pytest_asyncio
 
 from tests.support.polling import eventually
-from tests.support.servers import Delivery, Receiver, Swappable, serve_all
-from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
+from tests.support.simworld import (
+    FAST,
+    REDIRECT,
+    SECRET,
+    STREAMER,
+    STREAMER_ID,
+    VIEWER,
+    VIEWER_ID,
+    Servers,
+    World,
+    expected_signature,
+    make_world,
+)
+from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SimulatorConfig
 from twitchsim.catalog import CATALOG
 
-SECRET = "s3cret-for-tests"
-REDIRECT = "http://localhost:8000/auth/callback"
-FAST = SimulatorConfig(delivery_timeout_s=0.5, retry_delays_s=(0.05, 0.1), seed=7)
-STREAMER, STREAMER_ID = "pixelpaladin", "41000001"
 OTHER_STREAMER_ID = "41000002"
-VIEWER, VIEWER_ID = "viewer_vic", "42000001"
 ALL_SCOPES = sorted({spec.scope for spec in CATALOG.values() if spec.scope})
 # Types whose events happen in a channel (user.authorization.revoke is the app's own).
 CHANNEL_TYPES = sorted(t for t, spec in CATALOG.items() if not spec.app)
@@ -52,155 +55,15 @@ HEADERS = (
 )
 
 
-def expected_signature(secret: str, delivery: Delivery) -> str:
-    """Twitch's HMAC, computed here from the raw bytes the receiver got."""
-    message = (
-        delivery.headers["twitch-eventsub-message-id"].encode()
-        + delivery.headers["twitch-eventsub-message-timestamp"].encode()
-        + delivery.body
-    )
-    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
 def parse_timestamp(value: str) -> datetime:
     """Trim nanoseconds to microseconds, as SEV must, then parse."""
     head, _, fraction = value.rstrip("Z").partition(".")
     return datetime.fromisoformat(f"{head}.{(fraction or '0')[:6]}+00:00")
 
 
-def condition_for(type_: str, user_id: str = STREAMER_ID) -> dict[str, str]:
-    """A valid condition of this type for one user."""
-    spec = CATALOG[type_]
-    if spec.one_of:
-        return {"to_broadcaster_user_id": user_id}
-    return dict.fromkeys(spec.condition, user_id)
-
-
-@dataclass
-class World:
-    """A running simulator, a receiver, and helpers that speak to them as an app would."""
-
-    sim: Simulator
-    base: str
-    http: httpx.AsyncClient
-    receiver: Receiver
-    callback: str
-
-    async def app_token(self) -> str:
-        response = await self.http.post(
-            f"{self.base}/oauth2/token",
-            data={
-                "client_id": DEMO_CLIENT_ID,
-                "client_secret": DEMO_CLIENT_SECRET,
-                "grant_type": "client_credentials",
-            },
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
-
-    @staticmethod
-    def headers(token: str, client_id: str = DEMO_CLIENT_ID) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}", "Client-Id": client_id}
-
-    async def authorize(self, login: str, scopes: list[str], **extra: str) -> httpx.Response:
-        params = {
-            "client_id": DEMO_CLIENT_ID,
-            "redirect_uri": REDIRECT,
-            "response_type": "code",
-            "scope": " ".join(scopes),
-            "state": "st4te",
-            "login": login,
-            "decision": "authorize",
-            **extra,
-        }
-        return await self.http.get(f"{self.base}/oauth2/authorize", params=params)
-
-    async def user_tokens(self, login: str, scopes: list[str] | None = None) -> dict[str, Any]:
-        response = await self.authorize(login, scopes or [])
-        assert response.status_code == 302, response.text
-        code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
-        response = await self.token(grant_type="authorization_code", code=code)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    async def token(self, **form: str) -> httpx.Response:
-        data = {
-            "client_id": DEMO_CLIENT_ID,
-            "client_secret": DEMO_CLIENT_SECRET,
-            "redirect_uri": REDIRECT,
-            **form,
-        }
-        return await self.http.post(f"{self.base}/oauth2/token", data=data)
-
-    def body(self, type_: str = "stream.online", **condition: str) -> dict[str, Any]:
-        return {
-            "type": type_,
-            "version": CATALOG[type_].version if type_ in CATALOG else "1",
-            "condition": condition or condition_for(type_),
-            "transport": {"method": "webhook", "callback": self.callback, "secret": SECRET},
-        }
-
-    async def create(self, body: Any, token: str | None = None, **headers: str) -> httpx.Response:
-        token = token or await self.app_token()
-        return await self.http.post(
-            f"{self.base}/helix/eventsub/subscriptions",
-            json=body,
-            headers={**self.headers(token), **headers},
-        )
-
-    async def subscribe(self, type_: str = "stream.online", **condition: str) -> dict[str, Any]:
-        response = await self.create(self.body(type_, **condition))
-        assert response.status_code == 202, response.text
-        sub = response.json()["data"][0]
-        await eventually(lambda: self.sim.subscriptions[sub["id"]].status != sub["status"])
-        assert self.sim.subscriptions[sub["id"]].status == "enabled"
-        return dict(sub)
-
-    async def notifications(self, count: int, *, timeout: float = 5) -> list[Delivery]:
-        await eventually(
-            lambda: len(self.receiver.of_type("notification")) >= count, timeout=timeout
-        )
-        return self.receiver.of_type("notification")
-
-
-# One pair of servers per module (uvicorn takes 0.2 s to stop); each test gets its own
-# simulator and receiver behind them, started and stopped as a host that mounts it would.
+# One pair of servers per module (tests/twitchsim/conftest.py); each test gets its own
+# simulator and receiver behind them (`make_world`).
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@dataclass
-class Servers:
-    receiver: Swappable
-    simulator: Swappable
-    receiver_base: str
-    base: str
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def servers() -> AsyncIterator[Servers]:
-    receiver, simulator = Swappable(), Swappable()
-    async with serve_all(receiver, simulator, lifespan="off") as (receiver_base, base):
-        yield Servers(receiver, simulator, receiver_base, base)
-
-
-@asynccontextmanager
-async def make_world(
-    servers: Servers, http: httpx.AsyncClient, config: SimulatorConfig = FAST
-) -> AsyncIterator[World]:
-    receiver, sim = Receiver(), Simulator(config)
-    servers.receiver.app, servers.simulator.app = receiver.app, sim.app
-    await sim.start()
-    try:
-        yield World(sim, servers.base, http, receiver, f"{servers.receiver_base}/webhook")
-    finally:
-        await sim.stop()
-        servers.receiver.app = servers.simulator.app = None
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
-        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -455,6 +318,66 @@ async def test_trigger_sends_documented_fields(world: World, type_: str) -> None
     assert event[owner] == STREAMER_ID
 
 
+async def test_trigger_takes_twitch_cli_aliases(world: World) -> None:
+    await world.user_tokens(STREAMER, ALL_SCOPES)
+    await world.subscribe("channel.subscribe")
+    await world.subscribe("channel.cheer")
+    for alias, count in (("gift", 2), ("subscribe", 1), ("cheer", 1)):
+        response = await world.http.post(
+            f"{world.base}/control/trigger",
+            json={"type": alias, "broadcaster": STREAMER, "count": count},
+        )
+        assert response.status_code == 200
+        assert len(response.json()["sent"]) == count
+    deliveries = await world.notifications(4)
+    # twitch-cli's `gift` is a sub received as a gift; its `subscribe` is not one.
+    assert [
+        (d.json["subscription"]["type"], d.json["event"].get("is_gift")) for d in deliveries
+    ] == [
+        ("channel.subscribe", True),
+        ("channel.subscribe", True),
+        ("channel.subscribe", False),
+        ("channel.cheer", None),
+    ]
+
+
+async def test_trigger_that_reaches_nobody_says_why(world: World) -> None:
+    async def trigger(name: str) -> dict[str, Any]:
+        response = await world.http.post(
+            f"{world.base}/control/trigger", json={"type": name, "broadcaster": STREAMER}
+        )
+        assert response.status_code == 200
+        assert response.json()["sent"] == []
+        return dict(response.json())
+
+    # Another channel's subscriptions are not this one's.
+    await world.subscribe("stream.online", broadcaster_user_id=OTHER_STREAMER_ID)
+    assert await trigger("cheer") == {
+        "sent": [],
+        "reason": "no_subscription",
+        "type": "channel.cheer",
+        "broadcaster": STREAMER,
+        "channel_subscribed": False,
+        "scope": "bits:read",
+        "scope_granted": False,
+    }
+    await world.subscribe("stream.online")
+    public_only = await trigger("channel.cheer")
+    assert (public_only["channel_subscribed"], public_only["scope_granted"]) == (True, False)
+    await world.user_tokens(STREAMER, ["bits:read"])
+    granted = await trigger("cheer")
+    assert (granted["reason"], granted["scope_granted"]) == ("no_subscription", True)
+    sub = await world.subscribe("channel.cheer")
+    response = await world.http.post(
+        f"{world.base}/control/revoke",
+        json={"status": "authorization_revoked", "subscription_id": sub["id"]},
+    )
+    assert response.json()["revoked"] == [sub["id"]]
+    revoked = await trigger("cheer")
+    assert revoked["reason"] == "subscription_not_enabled"
+    assert revoked["statuses"] == ["authorization_revoked"]
+
+
 async def test_raid_reaches_to_and_from_subscriptions(world: World) -> None:
     await world.subscribe("channel.raid", to_broadcaster_user_id=STREAMER_ID)
     await world.subscribe("channel.raid", from_broadcaster_user_id=STREAMER_ID)
@@ -472,13 +395,20 @@ async def test_raid_reaches_to_and_from_subscriptions(world: World) -> None:
     assert delivery.json["event"]["from_broadcaster_user_id"] == STREAMER_ID
 
 
-async def test_steady_generator_feeds_live_subscriptions(
+async def test_demo_stream_goes_live_once_then_brings_viewer_events(
     servers: Servers, http: httpx.AsyncClient
 ) -> None:
+    # A moment every 50 ms on average: a session of hours, seen through its first second.
     config = SimulatorConfig(events_per_minute=1200, seed=3)
     async with make_world(servers, http, config) as world:
-        await world.subscribe()
-        deliveries = await world.notifications(2)
+        await world.user_tokens(STREAMER, ALL_SCOPES)
+        for type_ in ("stream.online", "stream.offline", "channel.follow"):
+            await world.subscribe(type_)
+        deliveries = await world.notifications(10)
+        types = [d.json["subscription"]["type"] for d in deliveries]
+        assert types[0] == "stream.online"
+        assert types.count("stream.online") == 1
+        assert set(types) == {"stream.online", "channel.follow"}
         assert all(d.json["event"]["broadcaster_user_id"] == STREAMER_ID for d in deliveries)
 
 
@@ -814,6 +744,41 @@ async def test_authorize_page_lists_the_demo_accounts(world: World) -> None:
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
 
 
+def _checked(page: str) -> list[str]:
+    return re.findall(r'name="login" value="(\w+)" checked', page)
+
+
+async def test_authorize_page_checks_the_account_this_browser_last_authorized_as(
+    world: World,
+) -> None:
+    url = f"{world.base}/oauth2/authorize"
+    first = next(iter(world.sim.directory)).login
+    fresh = await world.http.get(url, params=_authorize_params())
+    assert _checked(fresh.text) == [first]
+    assert "last used" not in fresh.text
+
+    # Authorizing as an account is what a Twitch session would remember: the simulator's cookie.
+    approved = await world.authorize("cozycrumpet", [])
+    assert approved.status_code == 302
+    cookie = approved.headers["set-cookie"]
+    assert cookie.startswith("twitchsim_last_login=cozycrumpet;")
+    assert "Path=/oauth2" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    again = await world.http.get(url, params=_authorize_params())
+    assert _checked(again.text) == ["cozycrumpet"]
+    assert "last used on this browser" in again.text
+
+    # Another browser, or a cookie naming no account, gets the list as before.
+    async with httpx.AsyncClient(trust_env=False, timeout=5) as other:
+        assert _checked((await other.get(url, params=_authorize_params())).text) == [first]
+        unknown = await other.get(
+            url,
+            params=_authorize_params(),
+            headers={"Cookie": "twitchsim_last_login=nobody_here"},
+        )
+    assert _checked(unknown.text) == [first]
+    assert "last used" not in unknown.text
+
+
 async def test_authorize_cancel_gives_access_denied(world: World) -> None:
     form = {**_authorize_params(state="xyz"), "login": STREAMER, "decision": "cancel"}
     response = await world.http.post(f"{world.base}/oauth2/authorize", data=form)
@@ -1065,7 +1030,9 @@ async def test_control_trigger(world: World, body: dict[str, Any], status: int) 
     response = await world.http.post(f"{world.base}/control/trigger", json=body)
     assert response.status_code == status
     if status == 200:
-        assert response.json() == {"sent": []}  # nothing subscribed
+        # Nothing subscribed: nothing sent, and why.
+        assert response.json()["sent"] == []
+        assert response.json()["reason"] == "no_subscription"
 
 
 async def test_control_faults_and_subscriptions(world: World) -> None:
