@@ -33,6 +33,7 @@ from sev.duties import Duties
 from sev.ingest import Ingestor
 from sev.limits import RateLimiter
 from sev.live import Live, RedisFanout, RequireRedis
+from sev.profiles import DEMO_IMAGES, Profiles
 from sev.runtime import restore_gc, tune_gc
 from sev.security import SecurityHeaders, redact_access_log
 from sev.sessions import SESSION_COOKIE
@@ -117,6 +118,14 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 ingestor=ingestor,
                 subscriptions=subscriptions,
                 favourite_changes=RateLimiter(FAVOURITE_CHANGES, FAVOURITE_WINDOW_S),
+                profiles=Profiles(
+                    twitch,
+                    demo_images=(
+                        f"{settings.sev_public_url}{SIMULATOR_MOUNT}{DEMO_IMAGES}"
+                        if settings.demo
+                        else None
+                    ),
+                ),
             )
             await ingestor.start()
             if simulator is not None:

@@ -12,6 +12,7 @@ from sev.config import Settings
 from sev.ingest import Ingestor
 from sev.limits import RateLimiter
 from sev.live import Live
+from sev.profiles import Profiles
 from sev.sessions import is_current
 from sev.store import Store, User
 from sev.subscriptions import Subscriptions
@@ -36,6 +37,8 @@ class Services:
     subscriptions: Subscriptions
     # Favourite changes per user: each new favourite can cost EventSub budget.
     favourite_changes: RateLimiter
+    # Helix users by login and pictures by id, cached: page views never hammer Twitch.
+    profiles: Profiles
 
 
 def services_of(app: Any) -> Services:
@@ -85,6 +88,10 @@ async def _favourite_changes(services: ServicesDep) -> RateLimiter:
     return services.favourite_changes
 
 
+async def _profiles(services: ServicesDep) -> Profiles:
+    return services.profiles
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 TwitchDep = Annotated[TwitchClient, Depends(_twitch)]
@@ -92,6 +99,7 @@ LiveDep = Annotated[Live, Depends(_live)]
 IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 SubscriptionsDep = Annotated[Subscriptions, Depends(_subscriptions)]
 FavouriteChangesDep = Annotated[RateLimiter, Depends(_favourite_changes)]
+ProfilesDep = Annotated[Profiles, Depends(_profiles)]
 
 
 async def _optional_user(request: Request, store: StoreDep) -> User | None:

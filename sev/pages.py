@@ -13,12 +13,15 @@ from sev.deps import (
     CsrfChecked,
     CurrentUser,
     FavouriteChangesDep,
+    LoginRequired,
     OptionalUser,
+    ProfilesDep,
     StoreDep,
     SubscriptionsDep,
     TwitchDep,
 )
 from sev.events import FAMILY_LABELS, display_table
+from sev.profiles import Profiles
 from sev.store import MAX_CATCH_UP, MAX_SEQ, Broadcaster, StoreUnavailable
 from sev.streamers import (
     CONNECTION_STATES,
@@ -143,17 +146,19 @@ async def _broadcaster_or_404(store: StoreDep, login: str) -> Broadcaster | None
 
 @router.get("/streamers/{login}", include_in_schema=False)
 async def read_streamer(
-    request: Request, login: str, user: CurrentUser, store: StoreDep
+    request: Request, login: str, user: OptionalUser, store: StoreDep, profiles: ProfilesDep
 ) -> Response:
-    """The streamer page: embed, latest events (first paint) and the live connection."""
-    broadcaster = await _broadcaster_or_404(store, login)
+    """The streamer page: embed, latest events (first paint) and the live connection; for a
+    channel SEV does not follow yet, who it is and a way to follow it (anyone may open it)."""
+    normalized = normalize_login(login)
+    if normalized is None:
+        # Not a login at all: no need to ask Twitch.
+        return _not_found(request, user, f"“{login[:60]}” is not a Twitch login.")
+    broadcaster = await store.get_broadcaster_by_login(normalized)
     if broadcaster is None:
-        return render(
-            request,
-            "not_found.html",
-            {"user": user, "message": f"SEV does not follow {login} yet."},
-            status_code=404,
-        )
+        return await _read_unfollowed(request, user, profiles, normalized)
+    if user is None:
+        raise LoginRequired
     initial = await read_events(store, broadcaster)
     stream = await read_stream(store, broadcaster)
     return render(
@@ -162,6 +167,10 @@ async def read_streamer(
         {
             "user": user,
             "broadcaster": broadcaster,
+            # For the embed (templates/_embed.html), shared with the page of an unfollowed one.
+            "channel": broadcaster,
+            "following": True,
+            "avatar": profiles.safe_image(broadcaster.profile_image_url),
             "initial": initial,
             "stream": stream,
             "is_owner": user.id == broadcaster.id,
@@ -175,6 +184,36 @@ async def read_streamer(
                 "catch_up_limit": MAX_CATCH_UP,
                 "page_size": PAGE_SIZE,
             },
+        },
+    )
+
+
+def _not_found(request: Request, user: Any, message: str) -> Response:
+    return render(request, "not_found.html", {"user": user, "message": message}, status_code=404)
+
+
+async def _read_unfollowed(request: Request, user: Any, profiles: Profiles, login: str) -> Response:
+    try:
+        twitch_user = await profiles.by_login(login)
+    except TwitchError:
+        log.warning("Twitch failed while looking up %s", login, exc_info=True)
+        return render(
+            request,
+            "error.html",
+            {"user": user, "title": "Twitch is not answering", "message": _TWITCH_DOWN},
+            status_code=503,
+        )
+    if twitch_user is None:
+        return _not_found(request, user, f"Twitch has no channel called {login}.")
+    return render(
+        request,
+        "streamer_unfollowed.html",
+        {
+            "user": user,
+            "channel": twitch_user,
+            "following": False,
+            "avatar": profiles.image_of(twitch_user),
+            "next_url": f"/streamers/{twitch_user.login}",
         },
     )
 

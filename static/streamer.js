@@ -610,9 +610,10 @@ function loadEmbed() {
   document.head.appendChild(script);
 }
 
+// The streamer page, or the page of a channel SEV does not follow yet (embed only, no events).
 const root = document.getElementById("streamer");
-if (root) {
-  start(root);
+if (root) start(root);
+if (root || document.getElementById("streamer-unfollowed")) {
   // After `load`, so that a slow or unreachable Twitch never holds up the page itself.
   if (document.readyState === "complete") loadEmbed();
   else window.addEventListener("load", loadEmbed);

@@ -335,7 +335,7 @@ async def test_favourite_form_takes_a_pasted_name_or_channel_address(
     ("method", "path", "status", "html", "text"),
     [
         ("GET", "/no/such/page", 404, True, "There is no page at this address"),
-        ("GET", "/streamers/nobody_here", 404, True, "SEV does not follow nobody_here"),
+        ("GET", "/streamers/nobody_here", 404, True, "Twitch has no channel called nobody_here"),
         ("POST", "/favorite", 403, True, "The form expired"),
         ("DELETE", "/", 405, True, "Method Not Allowed"),
         ("GET", "/api/no/such", 404, False, '"error"'),

@@ -1,0 +1,165 @@
+"""Who a Twitch login or user id is, as Helix Get Users says, cached in this process.
+
+Anyone may open `/streamers/{login}` for any login, and every event names an actor: without a
+cache a stranger (or a busy channel) would turn page views into Helix calls. Both caches are
+bounded (least recently used goes first) and expire, "no such user" included; a lookup that is
+already in flight is shared, never repeated. Twitch's rate limit is TwitchClient's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit
+
+from sev.twitch import USERS_PER_REQUEST, TwitchClient, TwitchUser
+
+# Twitch's image CDN: the only place outside SEV a page may load a picture from (sev/security.py).
+TWITCH_IMAGES = "https://static-cdn.jtvnw.net"
+# Where the simulated Twitch serves its demo accounts' pictures (twitchsim/helix.py), below its
+# own base URL: in demo mode SEV mounts it, so they are SEV's own origin.
+DEMO_IMAGES = "/profile-images"
+LOGIN_TTL_S = 600.0
+IMAGE_TTL_S = 3600.0
+MAX_LOGINS = 2_000
+MAX_IMAGES = 20_000
+
+V = TypeVar("V")
+
+
+class TtlCache(Generic[V]):
+    """At most `size` entries, each forgotten `ttl_s` after it was put (or when pushed out)."""
+
+    def __init__(self, size: int, ttl_s: float, clock: Callable[[], float]) -> None:
+        self.size = size
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> tuple[bool, V | None]:
+        """(True, value) while `key` is cached and fresh, else (False, None)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return False, None
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return False, None
+        self._entries.move_to_end(key)
+        return True, entry[1]
+
+    def put(self, key: str, value: V) -> None:
+        """Cache `value` under `key`, pushing out the least recently used beyond `size`."""
+        self._entries[key] = (self._clock() + self.ttl_s, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+def safe_image_url(url: str, demo_images: str | None = None) -> str | None:
+    """What a page may put in an img's src for `url`: an https URL on Twitch's image CDN as it
+    is, or (demo mode) a picture of the simulated Twitch at `demo_images` (an absolute URL under
+    SEV's own mount of it) as a same-origin path; else None."""
+    if not isinstance(url, str) or not url or len(url) > 2000 or any(c in url for c in "\\ \"'<>"):
+        return None
+    if demo_images and url.startswith(demo_images + "/") and ".." not in url:
+        return urlsplit(url).path
+    parts = urlsplit(url)
+    if f"{parts.scheme}://{parts.netloc}" == TWITCH_IMAGES and parts.path.startswith("/"):
+        return url
+    return None
+
+
+class Profiles:
+    """Helix users by login (pages) and profile pictures by user id (events), cached."""
+
+    def __init__(
+        self,
+        twitch: TwitchClient,
+        *,
+        demo_images: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._twitch = twitch
+        # Demo mode: where the simulated Twitch's pictures are, in SEV's own mount of it.
+        self._demo_images = demo_images
+        self.logins: TtlCache[TwitchUser | None] = TtlCache(MAX_LOGINS, LOGIN_TTL_S, clock)
+        self.images: TtlCache[str] = TtlCache(MAX_IMAGES, IMAGE_TTL_S, clock)
+        self._pending: dict[str, asyncio.Future[TwitchUser | None]] = {}
+        self._image_lock = asyncio.Lock()
+
+    def safe_image(self, url: str) -> str:
+        """`url` as a page may show it, else "" (see safe_image_url)."""
+        return safe_image_url(url, self._demo_images) or ""
+
+    def image_of(self, user: TwitchUser) -> str:
+        """The user's picture as a page may show it, else ""."""
+        return self.safe_image(user.profile_image_url)
+
+    async def by_login(self, login: str) -> TwitchUser | None:
+        """The Helix user with this (normalised) login, None when Twitch knows none; TwitchError
+        when Twitch fails (not cached)."""
+        hit, user = self.logins.get(login)
+        if hit:
+            return user
+        pending = self._pending.get(login)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[TwitchUser | None] = asyncio.get_running_loop().create_future()
+        self._pending[login] = future
+        try:
+            found = await self._twitch.get_users(logins=[login])
+            user = next((u for u in found if u.login == login), None)
+            self.logins.put(login, user)
+            if user is not None:
+                self.images.put(user.id, self.image_of(user))
+            future.set_result(user)
+            return user
+        except Exception as error:
+            future.set_exception(error)
+            # Marked retrieved: when nobody else waited, asyncio would complain about it.
+            future.exception()
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._pending[login]
+
+    async def images_of(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """Each id's picture ("" when none may be shown), from the cache or Helix in batches of
+        100; ids Twitch does not know are cached as ""; TwitchError when Twitch fails."""
+        wanted = list(dict.fromkeys(i for i in user_ids if i))
+        found: dict[str, str] = {}
+        missing: list[str] = []
+        for user_id in wanted:
+            hit, url = self.images.get(user_id)
+            if hit:
+                found[user_id] = url or ""
+            else:
+                missing.append(user_id)
+        if not missing:
+            return found
+        # One lookup at a time: a second caller finds what the first fetched.
+        async with self._image_lock:
+            still = []
+            for user_id in missing:
+                hit, url = self.images.get(user_id)
+                if hit:
+                    found[user_id] = url or ""
+                else:
+                    still.append(user_id)
+            for start in range(0, len(still), USERS_PER_REQUEST):
+                batch = still[start : start + USERS_PER_REQUEST]
+                users = {u.id: u for u in await self._twitch.get_users(ids=batch)}
+                for user_id in batch:
+                    user = users.get(user_id)
+                    url = self.image_of(user) if user else ""
+                    self.images.put(user_id, url)
+                    found[user_id] = url
+        return found
