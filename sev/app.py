@@ -106,7 +106,17 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 auth_url=settings.twitch_auth_url,
             )
             subscriptions = Subscriptions(settings, store, twitch, live.notify)
-            ingestor = Ingestor(store, live.publish)
+            profiles = Profiles(
+                twitch,
+                demo_images=(
+                    f"{settings.sev_public_url}{SIMULATOR_MOUNT}{DEMO_IMAGES}"
+                    if settings.demo
+                    else None
+                ),
+            )
+            # The actors' pictures, looked up after storing (never before an acknowledgement).
+            ingestor = Ingestor(store, live.publish, prepare=profiles.with_faces)
+            live.faces = profiles.with_faces
             duties = Duties(store)
             duties.add("reconcile", settings.sev_reconcile_interval_s, subscriptions.reconcile)
             auth.add_duties(duties, settings, store, twitch, subscriptions, live.end_sessions)
@@ -118,14 +128,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 ingestor=ingestor,
                 subscriptions=subscriptions,
                 favourite_changes=RateLimiter(FAVOURITE_CHANGES, FAVOURITE_WINDOW_S),
-                profiles=Profiles(
-                    twitch,
-                    demo_images=(
-                        f"{settings.sev_public_url}{SIMULATOR_MOUNT}{DEMO_IMAGES}"
-                        if settings.demo
-                        else None
-                    ),
-                ),
+                profiles=profiles,
             )
             await ingestor.start()
             if simulator is not None:

@@ -26,6 +26,9 @@ class Person(BaseModel):
     id: str
     login: str
     name: str
+    # The actor's Helix picture, added as SEV serves and publishes the event (sev/profiles.py),
+    # only ever an address on Twitch's image CDN (or, in demo mode, SEV's own); never stored.
+    profile_image_url: str | None = None
 
 
 class Event(BaseModel):

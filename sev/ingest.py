@@ -30,16 +30,32 @@ class Unstorable(Exception):
 class Ingestor:
     """Group-committing event writer with in-order publishing."""
 
-    def __init__(self, store: Store, publish: Publish, *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        store: Store,
+        publish: Publish,
+        *,
+        max_batch: int = 256,
+        prepare: Callable[[list[Event]], Awaitable[list[Event]]] | None = None,
+    ) -> None:
         self._store = store
         self._publish = publish
+        # What happens to stored events before they are published (the actors' pictures): after
+        # the webhooks were answered, so it never holds up an acknowledgement.
+        self._prepare = prepare
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # With `prepare`, a second task publishes (in the order stored, one batch at a time), so
+        # that preparing waits for Twitch without holding up the next batch's store and answers.
+        self._published: asyncio.Queue[list[Event]] = asyncio.Queue()
+        self._publisher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start the worker."""
         self._task = asyncio.create_task(self._run(), name="sev-ingest")
+        if self._prepare is not None:
+            self._publisher = asyncio.create_task(self._run_publisher(), name="sev-publish")
 
     async def stop(self) -> None:
         """Finish what is queued, then stop the worker."""
@@ -52,6 +68,13 @@ class Ingestor:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._publisher is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._published.join(), timeout=5)
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+            self._publisher = None
 
     async def ingest(self, event: Event) -> Inserted:
         """Store one event; return once it is durably stored (raises StoreUnavailable)."""
@@ -90,13 +113,34 @@ class Ingestor:
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
-        for result in results:
-            if result.created:
-                try:
-                    await self._publish(result.event)
-                except Exception:
-                    # Stored is what matters: viewers catch up through `after` on reconnect.
-                    log.exception("publishing event %s failed", result.event.id)
+        created = [result.event for result in results if result.created]
+        if not created:
+            return
+        if self._publisher is not None:
+            self._published.put_nowait(created)
+        else:
+            await self._publish_all(created)
+
+    async def _run_publisher(self) -> None:
+        while True:
+            events = await self._published.get()
+            try:
+                if self._prepare is not None:
+                    try:
+                        events = await self._prepare(events)
+                    except Exception:
+                        log.exception("preparing %d events for publishing failed", len(events))
+                await self._publish_all(events)
+            finally:
+                self._published.task_done()
+
+    async def _publish_all(self, events: list[Event]) -> None:
+        for event in events:
+            try:
+                await self._publish(event)
+            except Exception:
+                # Stored is what matters: viewers catch up through `after` on reconnect.
+                log.exception("publishing event %s failed", event.id)
 
     async def _commit_one_by_one(self, batch: list[_Item]) -> list[Inserted]:
         stored: list[Inserted] = []

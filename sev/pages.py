@@ -42,10 +42,15 @@ router = APIRouter()
 
 
 @router.get("/", include_in_schema=False)
-async def read_home(request: Request, user: OptionalUser, store: StoreDep) -> Response:
+async def read_home(
+    request: Request, user: OptionalUser, store: StoreDep, profiles: ProfilesDep
+) -> Response:
     """Home: the login button, or the favourite form and the current favourite."""
     favourite = await store.get_broadcaster(user.favorite_id) if user and user.favorite_id else None
-    return render(request, "home.html", {"user": user, "favourite": favourite})
+    avatar = profiles.safe_image(favourite.profile_image_url) if favourite else ""
+    return render(
+        request, "home.html", {"user": user, "favourite": favourite, "favourite_avatar": avatar}
+    )
 
 
 _TWITCH_DOWN = "Twitch is not answering right now; try again in a minute."
@@ -159,7 +164,7 @@ async def read_streamer(
         return await _read_unfollowed(request, user, profiles, normalized)
     if user is None:
         raise LoginRequired
-    initial = await read_events(store, broadcaster)
+    initial = await read_events(store, broadcaster, faces=profiles.with_faces)
     stream = await read_stream(store, broadcaster)
     return render(
         request,
@@ -223,6 +228,7 @@ async def read_streamer_events(
     login: str,
     user: CurrentUser,
     store: StoreDep,
+    profiles: ProfilesDep,
     limit: int = Query(default=PAGE_SIZE, ge=1, le=100),
     after: int | None = Query(default=None, ge=0, le=MAX_SEQ),
     before: int | None = Query(default=None, ge=0, le=MAX_SEQ),
@@ -235,5 +241,7 @@ async def read_streamer_events(
     if broadcaster is None:
         return JSONResponse({"error": f"SEV does not follow {login}"}, status_code=404)
     return JSONResponse(
-        await read_events(store, broadcaster, after=after, before=before, limit=limit)
+        await read_events(
+            store, broadcaster, after=after, before=before, limit=limit, faces=profiles.with_faces
+        )
     )

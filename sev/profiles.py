@@ -9,19 +9,41 @@ already in flight is shared, never repeated. Twitch's rate limit is TwitchClient
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
-from sev.twitch import USERS_PER_REQUEST, TwitchClient, TwitchUser
+from sev.config import SIMULATOR_MOUNT
+from sev.events import Event
+from sev.twitch import USERS_PER_REQUEST, TwitchClient, TwitchError, TwitchUser
+
+log = logging.getLogger(__name__)
 
 # Twitch's image CDN: the only place outside SEV a page may load a picture from (sev/security.py).
 TWITCH_IMAGES = "https://static-cdn.jtvnw.net"
 # Where the simulated Twitch serves its demo accounts' pictures (twitchsim/helix.py), below its
 # own base URL: in demo mode SEV mounts it, so they are SEV's own origin.
 DEMO_IMAGES = "/profile-images"
+# The same pictures as a page's same-origin path: SEV mounts the simulator at /_twitch.
+SIMULATOR_IMAGES = SIMULATOR_MOUNT + DEMO_IMAGES
+_UNSAFE = frozenset("\\\"'<>`")
+
+
+def _plain(url: object) -> bool:
+    """Printable ASCII without spaces, quotes, angle brackets or backslashes, not too long."""
+    return (
+        isinstance(url, str)
+        and 0 < len(url) <= 2000
+        and all(0x21 <= ord(c) < 0x7F and c not in _UNSAFE for c in url)
+    )
+
+
+# How long serving or publishing events waits for Helix's pictures before it goes on without
+# them (the lookup still finishes and fills the cache for the next time).
+FACES_WAIT_S = 1.0
 LOGIN_TTL_S = 600.0
 IMAGE_TTL_S = 3600.0
 MAX_LOGINS = 2_000
@@ -61,17 +83,27 @@ class TtlCache(Generic[V]):
             self._entries.popitem(last=False)
 
 
+def face_src(url: object) -> str | None:
+    """`url` when it may go in an img's src as it is: an https address on Twitch's image CDN or
+    a same-origin path to the simulated Twitch's pictures (what safe_image_url returns)."""
+    if not isinstance(url, str) or not _plain(url):
+        return None
+    if url.startswith(f"{SIMULATOR_IMAGES}/") and ".." not in url:
+        return url
+    return url if url.startswith(f"{TWITCH_IMAGES}/") else None
+
+
 def safe_image_url(url: str, demo_images: str | None = None) -> str | None:
     """What a page may put in an img's src for `url`: an https URL on Twitch's image CDN as it
     is, or (demo mode) a picture of the simulated Twitch at `demo_images` (an absolute URL under
     SEV's own mount of it) as a same-origin path; else None."""
-    if not isinstance(url, str) or not url or len(url) > 2000 or any(c in url for c in "\\ \"'<>"):
+    if not isinstance(url, str) or not _plain(url):
         return None
-    if demo_images and url.startswith(demo_images + "/") and ".." not in url:
-        return urlsplit(url).path
+    if demo_images and url.startswith(demo_images + "/"):
+        return face_src(urlsplit(url).path)
     parts = urlsplit(url)
     if f"{parts.scheme}://{parts.netloc}" == TWITCH_IMAGES and parts.path.startswith("/"):
-        return url
+        return face_src(url)
     return None
 
 
@@ -163,3 +195,35 @@ class Profiles:
                     self.images.put(user_id, url)
                     found[user_id] = url
         return found
+
+    async def with_faces(self, events: list[Event], wait_s: float = FACES_WAIT_S) -> list[Event]:
+        """`events` with each actor's picture (`actor.profile_image_url`), one batched lookup for
+        those not cached; when Twitch fails or is slower than `wait_s`, those without one."""
+        ids = {e.actor.id for e in events if e.actor is not None and e.actor.id}
+        if not ids:
+            return events
+        lookup = asyncio.ensure_future(self.images_of(ids))
+        try:
+            images = await asyncio.wait_for(asyncio.shield(lookup), wait_s)
+        except TimeoutError:
+            log.info("Helix's pictures took over %.1f s; events go without them", wait_s)
+            lookup.add_done_callback(_retrieve)
+            images = {i: url for i in ids if (url := self.images.get(i)[1])}
+        except TwitchError:
+            log.warning("Twitch failed while looking up pictures", exc_info=True)
+            images = {}
+        return [_with_face(event, images) for event in events]
+
+
+def _with_face(event: Event, images: dict[str, str]) -> Event:
+    url = images.get(event.actor.id) if event.actor else None
+    if event.actor is None or not url:
+        return event
+    actor = event.actor.model_copy(update={"profile_image_url": url})
+    return event.model_copy(update={"actor": actor})
+
+
+def _retrieve(task: asyncio.Future[dict[str, str]]) -> None:
+    # A lookup nobody waits for any more: its failure is logged, not left unretrieved.
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("Twitch failed while looking up pictures: %s", task.exception())

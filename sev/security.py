@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sev.profiles import TWITCH_IMAGES
+
 _TWITCH_EMBED = "https://embed.twitch.tv https://player.twitch.tv"
 
 
@@ -24,7 +26,8 @@ def policy(auth_url: str) -> str:
             "default-src 'self'",
             f"script-src 'self' {_TWITCH_EMBED}",
             f"frame-src {_TWITCH_EMBED} https://www.twitch.tv",
-            "img-src 'self' data: https:",
+            # Pictures: SEV's own (the demo's simulated Twitch too) and Twitch's image CDN.
+            f"img-src 'self' {TWITCH_IMAGES}",
             "style-src 'self'",
             # 'self' covers the page's own websocket (ws:/wss: on the same host).
             "connect-src 'self'",

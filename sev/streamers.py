@@ -7,6 +7,7 @@ shape.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sev.events import CATALOGUE, TWITCH_LOGIN, Event
@@ -15,6 +16,8 @@ from sev.twitch import TwitchUser
 
 LOGIN = TWITCH_LOGIN
 PAGE_SIZE = 10
+# Adds the actors' pictures to events as SEV serves them (sev/profiles.py: Profiles.with_faces).
+Faces = Callable[[list[Event]], Awaitable[list[Event]]]
 
 # Why a kind of event is not coming, in words a viewer reads on the streamer page.
 HELD_BACK = {
@@ -163,6 +166,7 @@ async def read_events(
     after: int | None = None,
     before: int | None = None,
     limit: int = PAGE_SIZE,
+    faces: Faces | None = None,
 ) -> dict[str, Any]:
     """`{"streamer", "events"[, "gap"]}`: the newest `limit`, every event after `after`, or
     the `limit` newest below `before` (older history, newest first)."""
@@ -180,6 +184,8 @@ async def read_events(
             body["gap"] = True
         else:
             events = missed[::-1]
+    if faces is not None:
+        events = await faces(events)
     body["events"] = [event.model_dump(mode="json") for event in events]
     return body
 

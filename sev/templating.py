@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from sev.events import badges_of, is_twitch_login, summary_parts
+from sev.profiles import face_src
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
@@ -19,7 +20,12 @@ STATIC_DIR = ROOT / "static"
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 # The streamer page's first paint words amounts as static/feed.js does for live events.
 templates.env.globals.update(
-    event_badges=badges_of, summary_parts=summary_parts, is_twitch_login=is_twitch_login
+    event_badges=badges_of,
+    summary_parts=summary_parts,
+    is_twitch_login=is_twitch_login,
+    # The one test a picture's address passes before it goes in an img's src (static/faces.js
+    # is the page's own copy).
+    face_src=face_src,
 )
 
 

@@ -28,6 +28,7 @@ import {
   twitchUrl,
   writeHidden,
 } from "./feed.js";
+import { FACE_SIZE, faceSrc } from "./faces.js";
 
 const TICK_MS = 5000;
 const WATCH_TIMEOUT_MS = 10000;
@@ -158,6 +159,18 @@ function start(root) {
       const amount = element("span", "amount", badge.text);
       amount.setAttribute("data-unit", badge.unit);
       meta.appendChild(amount);
+    }
+    const face = event.actor ? faceSrc(event.actor.profile_image_url) : null;
+    if (face) {
+      // Decorative: the name beside it says who. No referrer goes to Twitch's CDN.
+      const img = element("img", "avatar event-face");
+      img.alt = "";
+      img.width = FACE_SIZE;
+      img.height = FACE_SIZE;
+      img.loading = "lazy";
+      img.referrerPolicy = "no-referrer";
+      img.src = face;
+      meta.appendChild(img);
     }
     if (event.actor && event.actor.name) {
       const url = twitchUrl(event.actor.login);

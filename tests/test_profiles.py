@@ -4,19 +4,23 @@ Twitch), in Chromium where a person clicks."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 from playwright.async_api import Browser
 
-from sev.profiles import TtlCache
+from sev.config import SIMULATOR_MOUNT
+from sev.profiles import TWITCH_IMAGES, TtlCache, face_src, safe_image_url
+from sev.security import policy
 from tests.support.browser import open_page, wait_live
-from tests.support.login import log_in
+from tests.support.login import connect_channel, csrf_token, log_in
 from tests.support.polling import eventually
-from tests.support.processes import SevProcess, SimulatorProcess
+from tests.support.processes import SevProcess, SimulatorProcess, TwitchControl
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +28,12 @@ VIEWER = "viewer_vic"
 UNFOLLOWED = "cozycrumpet"  # a demo streamer no viewer of these tests favours
 UNFOLLOWED_TOO = "speedrunsally"
 UNFOLLOWED_THIRD = "bytebard"
+STREAMER = "lofi_llama"  # connects their channel in the demo, so follows and cheers come
+FOLLOWER: dict[str, Any] = {
+    "user_id": "42000003",
+    "user_login": "chat_champ",
+    "user_name": "Chat_Champ",
+}
 
 
 class Pair:
@@ -167,3 +177,207 @@ def test_cache_forgets_the_least_recently_used_beyond_its_size_and_expires() -> 
     now[0] = 10.0
     assert cache.get("a") == (False, None)
     assert cache.get("c") == (False, None)
+
+
+# --- faces: the actors' pictures ---------------------------------------------------------------
+
+
+class Demo:
+    """SEV in demo mode (the simulated Twitch mounted at /_twitch, its pictures on SEV's origin),
+    the streamer's channel connected and favoured by a viewer."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.sev = SevProcess(tmp)  # no Twitch credentials: demo mode
+        self.twitch = TwitchControl(self.sev.url + SIMULATOR_MOUNT)
+        self.cookie = ""  # the viewer's session
+
+
+async def _favour_connected_streamer(demo: Demo) -> str:
+    """The streamer connects their channel and the viewer favours it; the viewer's cookie."""
+    async with httpx.AsyncClient(timeout=20) as streamer, httpx.AsyncClient(timeout=20) as viewer:
+        await log_in(streamer, demo.sev.url, STREAMER)
+        assert (await connect_channel(streamer, demo.sev.url, STREAMER)).status_code == 303
+        await log_in(viewer, demo.sev.url, VIEWER)
+        token = await csrf_token(viewer, demo.sev.url)
+        response = await viewer.post(
+            f"{demo.sev.url}/favorite", data={"streamer": STREAMER, "csrf_token": token}
+        )
+        assert response.status_code == 303
+        streamer_id = demo.twitch.account_id(STREAMER)
+        await eventually(
+            lambda: {"channel.follow", "channel.cheer"} <= demo.twitch.enabled_types(streamer_id),
+            timeout=20,
+            what="the follow and cheer subscriptions",
+        )
+        return str(viewer.cookies["sev_session"])
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo process, shared by the module."""
+    started = Demo(tmp_path_factory.mktemp("faces"))
+    started.sev.start()
+    try:
+        started.cookie = asyncio.run(_favour_connected_streamer(started))
+        yield started
+    finally:
+        started.sev.stop()
+
+
+async def test_events_show_their_actors_picture_live_and_after_a_reload(
+    demo: Demo, browser: Browser
+) -> None:
+    cookie = demo.cookie
+    follower_picture = f"{SIMULATOR_MOUNT}/profile-images/{FOLLOWER['user_id']}.svg"
+    watched = await open_page(browser)
+    page = watched.page
+    await page.context.add_cookies([{"name": "sev_session", "value": cookie, "url": demo.sev.url}])
+    await page.goto(f"{demo.sev.url}/streamers/{STREAMER}")
+    await wait_live(page)
+
+    [follow] = demo.twitch.trigger("channel.follow", STREAMER, **FOLLOWER)
+    # Anonymous: whatever its user fields say, the cheerer stays unnamed and faceless.
+    [cheer] = demo.twitch.trigger("channel.cheer", STREAMER, is_anonymous=True, **FOLLOWER)
+    [online] = demo.twitch.trigger("stream.online", STREAMER)  # no actor at all
+    for attempt in ("live", "reload"):
+        for message_id in (follow, cheer, online):
+            await page.wait_for_selector(f'#events li[data-id="{message_id}"]')
+        face = page.locator(f'#events li[data-id="{follow}"] img.event-face')
+        assert await face.count() == 1, attempt
+        for name, value in {
+            "src": follower_picture,
+            "alt": "",
+            "width": "16",
+            "height": "16",
+            "loading": "lazy",
+            "referrerpolicy": "no-referrer",
+        }.items():
+            assert await face.get_attribute(name) == value, (attempt, name)
+        # The picture really loaded (same origin, allowed by the page policy).
+        await page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=await face.element_handle()
+        )
+        for faceless in (cheer, online):
+            assert await page.locator(f'#events li[data-id="{faceless}"] img').count() == 0
+        if attempt == "live":
+            await page.reload()
+            await wait_live(page)
+    assert watched.errors == []
+
+    async with httpx.AsyncClient(timeout=10, cookies={"sev_session": cookie}) as client:
+        body = (await client.get(f"{demo.sev.url}/api/streamers/{STREAMER}/events")).json()
+    actors = {e["id"]: e["actor"] for e in body["events"]}
+    assert actors[follow]["profile_image_url"] == follower_picture
+    assert actors[cheer] is None and actors[online] is None
+
+
+async def test_pictures_are_looked_up_in_one_batch_and_then_cached(demo: Demo) -> None:
+    followers = [a for a in _demo_accounts(demo) if a["login"] != STREAMER][:6]
+    sent = [
+        demo.twitch.trigger(
+            "channel.follow",
+            STREAMER,
+            user_id=a["id"],
+            user_login=a["login"],
+            user_name=a["display_name"],
+        )[0]
+        for a in followers
+    ]
+    pictures = {f"{SIMULATOR_MOUNT}/profile-images/{a['id']}.svg" for a in followers}
+    ids = {a["id"] for a in followers}
+    async with httpx.AsyncClient(timeout=10, cookies={"sev_session": demo.cookie}) as client:
+
+        async def faces() -> set[str]:
+            response = await client.get(
+                f"{demo.sev.url}/api/streamers/{STREAMER}/events", params={"limit": 100}
+            )
+            events = [e for e in response.json()["events"] if e["id"] in sent]
+            if len(events) < len(sent):
+                return set()
+            return {e["actor"]["profile_image_url"] for e in events}
+
+        async def all_there() -> bool:
+            return await faces() == pictures
+
+        await eventually(all_there, what="the follows, with pictures")
+        # A fresh process knows no picture: the first read asks Helix once for all six.
+        demo.sev.restart()
+        for _ in range(3):
+            assert await faces() == pictures
+            page = await client.get(f"{demo.sev.url}/streamers/{STREAMER}")
+            assert page.status_code == 200
+            for picture in pictures:
+                assert f'src="{picture}"' in page.text
+    asked = [q for q in _helix_users_by_id(demo) if ids & set(_ids_in(q))]
+    assert len(asked) == 1, asked
+    assert set(_ids_in(asked[0])) >= ids
+
+
+def _ids_in(query: str) -> list[str]:
+    return [value for key, value in parse_qsl(query) if key == "id"]
+
+
+def _demo_accounts(demo: Demo) -> list[dict[str, Any]]:
+    response = httpx.get(f"{demo.twitch.url}/control/accounts", timeout=10)
+    response.raise_for_status()
+    return list(response.json()["data"])
+
+
+def _helix_users_by_id(demo: Demo) -> list[str]:
+    """The queries of the Helix Get Users requests by id (the pictures') so far."""
+    response = httpx.get(f"{demo.twitch.url}/control/requests", timeout=10)
+    response.raise_for_status()
+    return [
+        str(r["query"])
+        for r in response.json()["data"]
+        if r["path"].endswith("/helix/users") and "id=" in str(r["query"])
+    ]
+
+
+HOSTILE_PICTURES = [
+    "javascript:alert(1)",
+    "JavaScript:alert(document.cookie)",
+    "data:image/svg+xml;base64,PHN2Zz4=",
+    "https://evil.example/x.png",
+    "https://static-cdn.jtvnw.net.evil.example/x.png",
+    "https://static-cdn.jtvnw.net@evil.example/x.png",
+    "http://static-cdn.jtvnw.net/x.png",
+    "//static-cdn.jtvnw.net/x.png",
+    'https://static-cdn.jtvnw.net/x.png" onerror="alert(1)',
+    "https://static-cdn.jtvnw.net/x\n.png",
+    "http://127.0.0.1:8000/_twitch/profile-images/1.svg",  # not SEV's demo address
+    "/_twitch/profile-images/../../logout",
+    "",
+]
+
+
+@pytest.mark.parametrize("url", HOSTILE_PICTURES)
+def test_a_hostile_picture_address_is_never_used(url: str) -> None:
+    demo_images = "http://localhost:8000/_twitch/profile-images"
+    assert safe_image_url(url, demo_images) is None
+    assert safe_image_url(url) is None
+    assert face_src(url) is None
+
+
+def test_pictures_on_twitchs_cdn_or_the_demos_own_address_are_used() -> None:
+    cdn = f"{TWITCH_IMAGES}/jtv_user_pictures/8a6381c7-profile_image-300x300.png"
+    assert safe_image_url(cdn) == cdn
+    assert face_src(cdn) == cdn
+    demo_images = "http://localhost:8000/_twitch/profile-images"
+    assert safe_image_url(f"{demo_images}/41000001.svg", demo_images) == (
+        "/_twitch/profile-images/41000001.svg"
+    )
+    assert safe_image_url(f"{demo_images}/41000001.svg") is None  # not in demo mode
+
+
+def test_page_policy_changed_only_its_pictures_to_sevs_own_and_twitchs_cdn() -> None:
+    before = (
+        "default-src 'self'; "
+        "script-src 'self' https://embed.twitch.tv https://player.twitch.tv; "
+        "frame-src https://embed.twitch.tv https://player.twitch.tv https://www.twitch.tv; "
+        "img-src 'self' data: https:; "
+        "style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self' https://id.twitch.tv; frame-ancestors 'none'"
+    )
+    now = policy("https://id.twitch.tv/oauth2")
+    assert now == before.replace("img-src 'self' data: https:", f"img-src 'self' {TWITCH_IMAGES}")

@@ -24,6 +24,7 @@ from .deliveries import Deliveries, envelope
 from .directory import Directory
 from .generator import SimEvent, generate_event
 from .helix import HelixRoutes
+from .images import PROFILE_IMAGES, ImageRoutes
 from .oauth import OAuthRoutes
 from .persistence import STATE_FILE, SavedState, StateFile, snapshot
 from .ratelimit import TokenBucket
@@ -93,6 +94,7 @@ class Simulator:
                 Mount("/oauth2", routes=OAuthRoutes(self).routes()),
                 Mount("/helix", routes=HelixRoutes(self).routes()),
                 Mount("/control", routes=ControlRoutes(self).routes()),
+                Mount(PROFILE_IMAGES, routes=ImageRoutes(self).routes()),
             ],
             lifespan=self._lifespan,
         )

@@ -13,16 +13,21 @@ from typing import Any
 _PALETTE = ("#9146ff", "#00b5ad", "#e91916", "#f5a623", "#1f69ff", "#00a86b", "#ff6905", "#bf94ff")
 
 
-def _avatar(seed: str, display_name: str, size: int) -> str:
-    """A round picture with the account's initial, as a data URL."""
+def avatar_svg(seed: str, display_name: str, size: int) -> str:
+    """A round picture with the account's initial, as an SVG document."""
     colour = _PALETTE[hashlib.sha256(seed.encode()).digest()[0] % len(_PALETTE)]
     initial = escape(display_name[:1].upper() or "?")
-    svg = (
+    return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
         f'viewBox="0 0 100 100"><circle cx="50" cy="50" r="50" fill="{colour}"/>'
         f'<text x="50" y="66" font-family="sans-serif" font-size="48" text-anchor="middle" '
         f'fill="#fff">{initial}</text></svg>'
     )
+
+
+def _avatar(seed: str, display_name: str, size: int) -> str:
+    """The same picture as a data URL."""
+    svg = avatar_svg(seed, display_name, size)
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
@@ -60,8 +65,13 @@ class Account:
         """The channel's offline picture (inline SVG), empty for viewers as on Twitch."""
         return _banner(self.id, self.display_name) if self.streamer else ""
 
-    def helix(self, *, email: bool = False) -> dict[str, Any]:
-        """The account as Helix `GET /users` returns it."""
+    def picture_svg(self) -> str:
+        """The account's picture as the simulator serves it at `{images}/{id}.svg`."""
+        return avatar_svg(self.id, self.display_name, 300)
+
+    def helix(self, *, email: bool = False, images: str = "") -> dict[str, Any]:
+        """The account as Helix `GET /users` returns it; with `images` (where the simulator
+        serves pictures, like Twitch's image CDN), the picture is a URL there, else inline."""
         user: dict[str, Any] = {
             "id": self.id,
             "login": self.login,
@@ -69,7 +79,7 @@ class Account:
             "type": "",
             "broadcaster_type": self.broadcaster_type,
             "description": self.description,
-            "profile_image_url": self.profile_image_url,
+            "profile_image_url": (f"{images}/{self.id}.svg" if images else self.profile_image_url),
             "offline_image_url": self.offline_image_url,
             "view_count": 0,
             "created_at": self.created_at,

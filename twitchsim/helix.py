@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .images import PROFILE_IMAGES
 from .subscriptions import FILTERS, HelixError
 from .tokens import AccessToken
 
@@ -102,8 +103,14 @@ class HelixRoutes:
             ids = [token.user_id]
         found = [directory.by_id(i) for i in ids] + [directory.by_login(name) for name in logins]
         unique = {a.id: a for a in found if a is not None}
+        # With a public URL the pictures are addresses, as on Twitch's image CDN (images.py).
+        public_url = self.sim.config.public_url
+        images = f"{public_url}{PROFILE_IMAGES}" if public_url else ""
         data = [
-            account.helix(email=account.id == token.user_id and "user:read:email" in token.scopes)
+            account.helix(
+                email=account.id == token.user_id and "user:read:email" in token.scopes,
+                images=images,
+            )
             for account in unique.values()
         ]
         return JSONResponse({"data": data})

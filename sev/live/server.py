@@ -14,7 +14,7 @@ from sev.live.fanout import RedisFanout
 from sev.live.rooms import RoomManager
 from sev.sessions import is_current, read_session
 from sev.store import MAX_CATCH_UP, MAX_SEQ, Store, StoreUnavailable
-from sev.streamers import normalize_login, read_events
+from sev.streamers import Faces, normalize_login, read_events
 
 log = logging.getLogger(__name__)
 _ROOM_PREFIX = "broadcaster:"
@@ -52,6 +52,8 @@ class Live:
     ) -> None:
         self._settings = settings
         self._store = store
+        # The actors' pictures for the watch ack; the lifespan sets it once Twitch's client is up.
+        self.faces: Faces | None = None
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             transports=["websocket"],
@@ -127,7 +129,7 @@ class Live:
             # Join first, then read: an event stored in between arrives both ways and the
             # client drops the copy by seq; the other order could lose it.
             await self.sio.enter_room(sid, room_of(broadcaster.id))
-            ack = await read_events(self._store, broadcaster, after=after)
+            ack = await read_events(self._store, broadcaster, after=after, faces=self.faces)
             self._note_sent(broadcaster.id, max([after or 0] + [e["seq"] for e in ack["events"]]))
             return ack
         except StoreUnavailable:
