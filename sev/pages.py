@@ -21,7 +21,7 @@ from sev.deps import (
     TwitchDep,
 )
 from sev.events import FAMILY_LABELS, display_table
-from sev.profiles import Profiles
+from sev.profiles import LookupsExhausted, Profiles
 from sev.store import MAX_CATCH_UP, MAX_SEQ, Broadcaster, StoreUnavailable
 from sev.streamers import (
     CONNECTION_STATES,
@@ -54,6 +54,9 @@ async def read_home(
 
 
 _TWITCH_DOWN = "Twitch is not answering right now; try again in a minute."
+_LOOKUPS_SPENT = (
+    "SEV has looked up many channels in the last minute; try this one again in a minute."
+)
 
 
 def _form_error(request: Request, user: Any, message: str, status: int, value: str) -> Response:
@@ -200,8 +203,17 @@ def _not_found(request: Request, user: Any, message: str) -> Response:
 async def _read_unfollowed(request: Request, user: Any, profiles: Profiles, login: str) -> Response:
     try:
         twitch_user = await profiles.by_login(login)
-    except TwitchError:
-        log.warning("Twitch failed while looking up %s", login, exc_info=True)
+    except LookupsExhausted:
+        busy = render(
+            request,
+            "error.html",
+            {"user": user, "title": "SEV is busy", "message": _LOOKUPS_SPENT},
+            status_code=503,
+        )
+        busy.headers["Retry-After"] = "60"
+        return busy
+    except TwitchError as error:
+        log.warning("Twitch failed while looking up %s: %s", login, error)
         return render(
             request,
             "error.html",

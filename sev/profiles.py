@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from sev.config import SIMULATOR_MOUNT
 from sev.events import Event
-from sev.twitch import USERS_PER_REQUEST, TwitchClient, TwitchError, TwitchUser
+from sev.limits import RateLimiter
+from sev.twitch import USERS_PER_REQUEST, TwitchClient, TwitchError, TwitchUnavailable, TwitchUser
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,13 @@ def _plain(url: object) -> bool:
 # How long serving or publishing events waits for Helix's pictures before it goes on without
 # them (the lookup still finishes and fills the cache for the next time).
 FACES_WAIT_S = 1.0
+# After Twitch failed or was that slow, pictures come from the cache alone for this long: a
+# Twitch that hangs must not cost every published batch the whole wait.
+FACES_PAUSE_S = 30.0
+# Logins not in the cache that this process looks up per minute, at most: a stranger who opens
+# page after page of made-up logins must not spend the app's Helix rate limit (800 a minute),
+# which subscriptions need.
+LOGIN_LOOKUPS_PER_MINUTE = 120
 LOGIN_TTL_S = 600.0
 IMAGE_TTL_S = 3600.0
 MAX_LOGINS = 2_000
@@ -107,6 +115,10 @@ def safe_image_url(url: str, demo_images: str | None = None) -> str | None:
     return None
 
 
+class LookupsExhausted(TwitchUnavailable):
+    """This process looked up LOGIN_LOOKUPS_PER_MINUTE logins in the last minute already."""
+
+
 class Profiles:
     """Helix users by login (pages) and profile pictures by user id (events), cached."""
 
@@ -116,8 +128,12 @@ class Profiles:
         *,
         demo_images: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        login_lookups_per_minute: int = LOGIN_LOOKUPS_PER_MINUTE,
     ) -> None:
         self._twitch = twitch
+        self._clock = clock
+        self._login_lookups = RateLimiter(login_lookups_per_minute, 60.0, clock)
+        self._faces_paused_until = 0.0
         # Demo mode: where the simulated Twitch's pictures are, in SEV's own mount of it.
         self._demo_images = demo_images
         self.logins: TtlCache[TwitchUser | None] = TtlCache(MAX_LOGINS, LOGIN_TTL_S, clock)
@@ -142,6 +158,8 @@ class Profiles:
         pending = self._pending.get(login)
         if pending is not None:
             return await asyncio.shield(pending)
+        if not self._login_lookups.allow("logins"):
+            raise LookupsExhausted("too many lookups of unknown logins this minute", 429)
         future: asyncio.Future[TwitchUser | None] = asyncio.get_running_loop().create_future()
         self._pending[login] = future
         try:
@@ -202,17 +220,26 @@ class Profiles:
         ids = {e.actor.id for e in events if e.actor is not None and e.actor.id}
         if not ids:
             return events
+        if self._clock() < self._faces_paused_until:
+            images = self._cached_images(ids)
+            return [_with_face(event, images) for event in events]
         lookup = asyncio.ensure_future(self.images_of(ids))
         try:
             images = await asyncio.wait_for(asyncio.shield(lookup), wait_s)
         except TimeoutError:
-            log.info("Helix's pictures took over %.1f s; events go without them", wait_s)
+            log.warning("Helix's pictures took over %.1f s; events go without them", wait_s)
             lookup.add_done_callback(_retrieve)
-            images = {i: url for i in ids if (url := self.images.get(i)[1])}
-        except TwitchError:
-            log.warning("Twitch failed while looking up pictures", exc_info=True)
-            images = {}
+            self._faces_paused_until = self._clock() + FACES_PAUSE_S
+            images = self._cached_images(ids)
+        except TwitchError as error:
+            # One line, no traceback: Twitch being away is not SEV's bug.
+            log.warning("Twitch failed while looking up pictures: %s", error)
+            self._faces_paused_until = self._clock() + FACES_PAUSE_S
+            images = self._cached_images(ids)
         return [_with_face(event, images) for event in events]
+
+    def _cached_images(self, ids: Iterable[str]) -> dict[str, str]:
+        return {i: url for i in ids if (url := self.images.get(i)[1])}
 
 
 def _with_face(event: Event, images: dict[str, str]) -> Event:

@@ -14,9 +14,17 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
-from sev.config import SIMULATOR_MOUNT
-from sev.profiles import TWITCH_IMAGES, TtlCache, face_src, safe_image_url
+from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SIMULATOR_MOUNT
+from sev.profiles import (
+    TWITCH_IMAGES,
+    LookupsExhausted,
+    Profiles,
+    TtlCache,
+    face_src,
+    safe_image_url,
+)
 from sev.security import policy
+from sev.twitch import TwitchClient
 from tests.support.browser import open_page, wait_live
 from tests.support.login import connect_channel, csrf_token, log_in
 from tests.support.polling import eventually
@@ -162,6 +170,26 @@ async def test_repeated_views_of_an_unfollowed_or_unknown_channel_ask_helix_once
     queries = pair.helix_queries()
     assert len([q for q in queries if f"login={UNFOLLOWED_THIRD}" in q]) == 1
     assert len([q for q in queries if "login=still_nobody" in q]) == 1
+
+
+async def test_lookups_of_logins_not_cached_are_bounded_per_minute(pair: Pair) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        twitch = TwitchClient(
+            http,
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+            api_url=f"{pair.simulator.url}/helix",
+            auth_url=f"{pair.simulator.url}/oauth2",
+        )
+        profiles = Profiles(twitch, login_lookups_per_minute=2)
+        assert (await profiles.by_login("pixelpaladin")) is not None
+        assert (await profiles.by_login("made_up_one")) is None
+        with pytest.raises(LookupsExhausted):
+            await profiles.by_login("made_up_two")
+        # What is cached still answers, without asking.
+        assert (await profiles.by_login("made_up_one")) is None
+        assert (await profiles.by_login("pixelpaladin")) is not None
+    assert not [q for q in pair.helix_queries() if "made_up_two" in q]
 
 
 def test_cache_forgets_the_least_recently_used_beyond_its_size_and_expires() -> None:
