@@ -59,6 +59,8 @@ class EventType:
     # Scopes Twitch accepts instead of `scope` (e.g. channel:manage:polls for polls). SEV asks
     # only for `scope`, but a grant that carries one of these allows the type as well.
     also_scopes: tuple[str, ...] = ()
+    # How the page shows its events (None: not shown, e.g. user.authorization.revoke).
+    display: EventDisplay | None = None
 
     @property
     def key(self) -> str:
@@ -87,124 +89,6 @@ def normalize_condition(condition: Mapping[str, Any]) -> dict[str, str]:
     """A condition with its unused fields dropped: Twitch answers them as "" (or null), and a
     request leaves them out, so empty and missing are the same."""
     return {key: str(value) for key, value in condition.items() if value not in (None, "")}
-
-
-PUBLIC_TYPES: tuple[EventType, ...] = (
-    EventType("stream.online", "1", label="Going live"),
-    EventType("stream.offline", "1", label="Going offline"),
-    EventType("channel.update", "2", label="Title and category changes"),
-    EventType("channel.raid", "1", "to_broadcaster_user_id", label="Incoming raids"),
-    EventType("channel.raid", "1", "from_broadcaster_user_id", label="Outgoing raids"),
-    EventType("user.update", "1", "user_id", label="Profile changes"),
-)
-
-CONNECTED_TYPES: tuple[EventType, ...] = (
-    EventType(
-        "channel.follow",
-        "2",
-        scope="moderator:read:followers",
-        with_moderator=True,
-        label="Follows",
-    ),
-    EventType("channel.subscribe", "1", scope="channel:read:subscriptions", label="Subscriptions"),
-    EventType(
-        "channel.subscription.gift",
-        "1",
-        scope="channel:read:subscriptions",
-        label="Gift subscriptions",
-    ),
-    EventType(
-        "channel.subscription.message",
-        "1",
-        scope="channel:read:subscriptions",
-        label="Resubscriptions",
-    ),
-    EventType("channel.cheer", "1", scope="bits:read", label="Cheers"),
-    EventType(
-        "channel.hype_train.begin", "2", scope="channel:read:hype_train", label="Hype trains"
-    ),
-    EventType(
-        "channel.hype_train.end", "2", scope="channel:read:hype_train", label="Hype train results"
-    ),
-    EventType(
-        "channel.poll.begin",
-        "1",
-        scope="channel:read:polls",
-        label="Polls",
-        also_scopes=("channel:manage:polls",),
-    ),
-    EventType(
-        "channel.poll.end",
-        "1",
-        scope="channel:read:polls",
-        label="Poll results",
-        also_scopes=("channel:manage:polls",),
-    ),
-    EventType(
-        "channel.prediction.begin",
-        "1",
-        scope="channel:read:predictions",
-        label="Predictions",
-        also_scopes=("channel:manage:predictions",),
-    ),
-    EventType(
-        "channel.prediction.end",
-        "1",
-        scope="channel:read:predictions",
-        label="Prediction results",
-        also_scopes=("channel:manage:predictions",),
-    ),
-    EventType(
-        "channel.channel_points_custom_reward_redemption.add",
-        "1",
-        scope="channel:read:redemptions",
-        label="Channel point redemptions",
-        also_scopes=("channel:manage:redemptions",),
-    ),
-    EventType(
-        "channel.shoutout.receive",
-        "1",
-        scope="moderator:read:shoutouts",
-        with_moderator=True,
-        label="Shoutouts received",
-        also_scopes=("moderator:manage:shoutouts",),
-    ),
-    EventType(
-        "channel.charity_campaign.donate",
-        "1",
-        scope="channel:read:charity",
-        label="Charity donations",
-    ),
-    EventType("channel.ad_break.begin", "1", scope="channel:read:ads", label="Ad breaks"),
-)
-
-CATALOGUE: tuple[EventType, ...] = PUBLIC_TYPES + CONNECTED_TYPES
-# One subscription per app, not per broadcaster: a user who disconnects SEV on Twitch's
-# Connections page. Its condition names SEV's client id (EventType.condition(client_id)).
-AUTHORIZATION_REVOKE = EventType("user.authorization.revoke", "1", "client_id", label="Logins")
-CONNECT_SCOPES: tuple[str, ...] = tuple(
-    sorted({entry.scope for entry in CONNECTED_TYPES if entry.scope})
-)
-_CONDITION_KEYS = (
-    "broadcaster_user_id",
-    "to_broadcaster_user_id",
-    "from_broadcaster_user_id",
-    "user_id",
-)
-
-
-def wanted_types(granted_scopes: set[str] | frozenset[str]) -> list[EventType]:
-    """The subscriptions SEV wants for a broadcaster who granted these scopes."""
-    return [entry for entry in CATALOGUE if entry.allowed_by(granted_scopes)]
-
-
-def broadcaster_id_of(condition: Mapping[str, Any]) -> str | None:
-    """Whose events a subscription carries: the channel its condition names."""
-    for key in _CONDITION_KEYS:
-        value = condition.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 # -- building an Event -------------------------------------------------------------------------
@@ -325,6 +209,49 @@ def _poll_end(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
     best = max(choices, key=lambda c: int(c.get("votes") or 0), default=None)
     line = f"Poll ended: {_text(data.get('title'))}"
     return f"{line} — “{_text(best.get('title'))}” won" if best else line
+
+
+# What a creator goal counts, by its documented `type`.
+_GOAL_KINDS = {
+    "follower": "Follower goal",
+    "subscription": "Sub goal",
+    "subscription_count": "Sub count goal",
+    "new_subscription": "New sub goal",
+    "new_subscription_count": "New sub count goal",
+    "new_bit": "Bits goal",
+    "new_cheerer": "New cheerer goal",
+}
+
+
+def _goal(data: Mapping[str, Any]) -> tuple[str, str]:
+    """A goal's kind with its description, and its "current / target" (or "")."""
+    kind = _GOAL_KINDS.get(str(data.get("type")), "Goal")
+    description = _text(data.get("description"), 60)
+    current, target = _count(data.get("current_amount")), _count(data.get("target_amount"))
+    amounts = f"{current:,} / {target:,}" if current is not None and target is not None else ""
+    return (f"{kind} “{description}”" if description else kind), amounts
+
+
+def _goal_begin(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
+    goal, amounts = _goal(data)
+    return f"{goal} started" + (f" at {amounts}" if amounts else "")
+
+
+def _goal_progress(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
+    goal, amounts = _goal(data)
+    return f"{goal}: {amounts}" if amounts else f"{goal} made progress"
+
+
+def _goal_end(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
+    goal, amounts = _goal(data)
+    outcome = "achieved" if data.get("is_achieved") is True else "ended"
+    return f"{goal} {outcome}" + (f" at {amounts}" if amounts else "")
+
+
+def _shoutout_create(data: Mapping[str, Any], broadcaster: Person, actor: Person | None) -> str:
+    viewers = _count(data.get("viewer_count"))
+    line = f"{broadcaster.name} shouted out {_who(actor)}"
+    return line + (f" to {viewers:,} viewers" if viewers is not None else "")
 
 
 # A Twitch login (lower-case letters, digits, underscores): only such a name is put in a link
@@ -457,11 +384,11 @@ def summary_parts(event_type: str, summary: str) -> list[dict[str, str]]:
 class EventDisplay:
     """How the page shows one event type: its family (icon and colour), label, amounts, summary.
 
-    The one place these live: the streamer page and static/streamer.js read them from here
-    (`display_table`), and static/sev.css colours each family.
+    Each catalogue entry carries one (`EventType.display`): the streamer page and
+    static/streamer.js read them from there (`display_table`), and static/sev.css colours each
+    family.
     """
 
-    type: str
     family: str
     label: str
     summary: _Summary | None = None
@@ -469,6 +396,11 @@ class EventDisplay:
     badges: tuple[Badge, ...] = ()
     # Whether the summary may hold cheermotes ("Cheer100"), shown as bits badges.
     cheermotes: bool = False
+    # Where the event names the person who did it (the first prefix present wins); () for
+    # events nobody in particular did (going live, a poll). Raids pick their side themselves.
+    actor: tuple[str, ...] = ("user",)
+    # Where the event carries its own time (the first present wins); else the message's.
+    time_fields: tuple[str, ...] = ("followed_at", "redeemed_at", "ended_at", "started_at")
 
     @property
     def icon(self) -> str:
@@ -510,7 +442,7 @@ FAMILIES: tuple[str, ...] = (
 FAMILY_LABELS: dict[str, str] = {
     "live": "Going live",
     "offline": "Going offline",
-    "update": "Title and profile changes",
+    "update": "Titles, profiles and goals",
     "raid": "Raids",
     "follow": "Follows",
     "sub": "Subs and resubs",
@@ -526,103 +458,282 @@ FAMILY_LABELS: dict[str, str] = {
     "other": "Other events",
 }
 
-_DISPLAYS: tuple[EventDisplay, ...] = (
-    EventDisplay("stream.online", "live", "Live", _stream_online),
-    EventDisplay("stream.offline", "offline", "Offline", lambda d, b, a: f"{b.name} went offline"),
-    EventDisplay("channel.update", "update", "Stream info", _channel_update),
-    EventDisplay(
-        "user.update", "update", "Profile", lambda d, b, a: f"{_who(a or b)} updated their profile"
+# -- the catalogue ------------------------------------------------------------------------------
+
+_RAID = EventDisplay("raid", "Raid", _raid, (Badge("viewers", "viewers"),))
+
+# Every type SEV subscribes to, with how the page shows it: adding a type is adding its entry
+# here (the simulated Twitch must know the type too: twitchsim/catalog.py and generator.py).
+PUBLIC_TYPES: tuple[EventType, ...] = (
+    EventType(
+        "stream.online",
+        "1",
+        label="Going live",
+        display=EventDisplay("live", "Live", _stream_online, actor=()),
     ),
-    EventDisplay("channel.raid", "raid", "Raid", _raid, (Badge("viewers", "viewers"),)),
-    EventDisplay("channel.follow", "follow", "Follow", lambda d, b, a: f"{_who(a)} followed"),
-    EventDisplay(
-        "channel.subscribe",
-        "sub",
-        "Sub",
-        lambda d, b, a: (
-            f"{_who(a)} received a gifted {_tier(d)} sub"
-            if d.get("is_gift")
-            else f"{_who(a)} subscribed ({_tier(d)})"
+    EventType(
+        "stream.offline",
+        "1",
+        label="Going offline",
+        display=EventDisplay(
+            "offline", "Offline", lambda d, b, a: f"{b.name} went offline", actor=()
         ),
-        (Badge("tier", "tier"),),
     ),
-    EventDisplay(
-        "channel.subscription.message",
-        "sub",
-        "Resub",
-        _resub,
-        (Badge("tier", "tier"), Badge("cumulative_months", "months")),
+    EventType(
+        "channel.update",
+        "2",
+        label="Title and category changes",
+        display=EventDisplay("update", "Stream info", _channel_update, actor=()),
     ),
-    EventDisplay(
-        "channel.subscription.gift",
-        "gift",
-        "Gift subs",
-        _gift,
-        (Badge("total", "gifts"), Badge("tier", "tier")),
+    EventType("channel.raid", "1", "to_broadcaster_user_id", label="Incoming raids", display=_RAID),
+    EventType(
+        "channel.raid", "1", "from_broadcaster_user_id", label="Outgoing raids", display=_RAID
     ),
-    EventDisplay(
-        "channel.cheer", "cheer", "Cheer", _cheer, (Badge("bits", "bits"),), cheermotes=True
-    ),
-    EventDisplay(
-        "channel.hype_train.begin",
-        "hype",
-        "Hype train",
-        lambda d, b, a: f"Hype train started (level {d.get('level', 1)})",
-        (Badge("level", "level"),),
-    ),
-    EventDisplay(
-        "channel.hype_train.end",
-        "hype",
-        "Hype train",
-        lambda d, b, a: f"Hype train ended at level {d.get('level', 1)}",
-        (Badge("level", "level"),),
-    ),
-    EventDisplay(
-        "channel.poll.begin",
-        "poll",
-        "Poll",
-        lambda d, b, a: f"Poll started: {_text(d.get('title'))}",
-    ),
-    EventDisplay("channel.poll.end", "poll", "Poll", _poll_end),
-    EventDisplay(
-        "channel.prediction.begin",
-        "prediction",
-        "Prediction",
-        lambda d, b, a: f"Prediction started: {_text(d.get('title'))}",
-    ),
-    EventDisplay("channel.prediction.end", "prediction", "Prediction", _prediction_end),
-    EventDisplay(
-        "channel.channel_points_custom_reward_redemption.add",
-        "points",
-        "Redemption",
-        _redemption,
-        (Badge("reward.cost", "points"),),
-    ),
-    EventDisplay(
-        "channel.shoutout.receive",
-        "shoutout",
-        "Shoutout",
-        lambda d, b, a: f"{_who(a)} shouted out {b.name} to {d.get('viewer_count', 0)} viewers",
-        (Badge("viewer_count", "viewers"),),
-    ),
-    EventDisplay(
-        "channel.charity_campaign.donate",
-        "charity",
-        "Charity",
-        _charity,
-        (Badge("amount", "money"),),
-    ),
-    EventDisplay(
-        "channel.ad_break.begin",
-        "ad",
-        "Ad break",
-        lambda d, b, a: f"{d.get('duration_seconds', 0)}s ad break started",
-        (Badge("duration_seconds", "seconds"),),
+    EventType(
+        "user.update",
+        "1",
+        "user_id",
+        label="Profile changes",
+        display=EventDisplay(
+            "update", "Profile", lambda d, b, a: f"{_who(a or b)} updated their profile"
+        ),
     ),
 )
-DISPLAYS: dict[str, EventDisplay] = {display.type: display for display in _DISPLAYS}
+
+CONNECTED_TYPES: tuple[EventType, ...] = (
+    EventType(
+        "channel.follow",
+        "2",
+        scope="moderator:read:followers",
+        with_moderator=True,
+        label="Follows",
+        display=EventDisplay("follow", "Follow", lambda d, b, a: f"{_who(a)} followed"),
+    ),
+    EventType(
+        "channel.subscribe",
+        "1",
+        scope="channel:read:subscriptions",
+        label="Subscriptions",
+        display=EventDisplay(
+            "sub",
+            "Sub",
+            lambda d, b, a: (
+                f"{_who(a)} received a gifted {_tier(d)} sub"
+                if d.get("is_gift")
+                else f"{_who(a)} subscribed ({_tier(d)})"
+            ),
+            (Badge("tier", "tier"),),
+        ),
+    ),
+    EventType(
+        "channel.subscription.gift",
+        "1",
+        scope="channel:read:subscriptions",
+        label="Gift subscriptions",
+        display=EventDisplay(
+            "gift", "Gift subs", _gift, (Badge("total", "gifts"), Badge("tier", "tier"))
+        ),
+    ),
+    EventType(
+        "channel.subscription.message",
+        "1",
+        scope="channel:read:subscriptions",
+        label="Resubscriptions",
+        display=EventDisplay(
+            "sub", "Resub", _resub, (Badge("tier", "tier"), Badge("cumulative_months", "months"))
+        ),
+    ),
+    EventType(
+        "channel.cheer",
+        "1",
+        scope="bits:read",
+        label="Cheers",
+        display=EventDisplay("cheer", "Cheer", _cheer, (Badge("bits", "bits"),), cheermotes=True),
+    ),
+    EventType(
+        "channel.hype_train.begin",
+        "2",
+        scope="channel:read:hype_train",
+        label="Hype trains",
+        display=EventDisplay(
+            "hype",
+            "Hype train",
+            lambda d, b, a: f"Hype train started (level {d.get('level', 1)})",
+            (Badge("level", "level"),),
+            actor=(),
+        ),
+    ),
+    EventType(
+        "channel.hype_train.end",
+        "2",
+        scope="channel:read:hype_train",
+        label="Hype train results",
+        display=EventDisplay(
+            "hype",
+            "Hype train",
+            lambda d, b, a: f"Hype train ended at level {d.get('level', 1)}",
+            (Badge("level", "level"),),
+            actor=(),
+        ),
+    ),
+    EventType(
+        "channel.poll.begin",
+        "1",
+        scope="channel:read:polls",
+        label="Polls",
+        also_scopes=("channel:manage:polls",),
+        display=EventDisplay(
+            "poll", "Poll", lambda d, b, a: f"Poll started: {_text(d.get('title'))}", actor=()
+        ),
+    ),
+    EventType(
+        "channel.poll.end",
+        "1",
+        scope="channel:read:polls",
+        label="Poll results",
+        also_scopes=("channel:manage:polls",),
+        display=EventDisplay("poll", "Poll", _poll_end, actor=()),
+    ),
+    EventType(
+        "channel.prediction.begin",
+        "1",
+        scope="channel:read:predictions",
+        label="Predictions",
+        also_scopes=("channel:manage:predictions",),
+        display=EventDisplay(
+            "prediction",
+            "Prediction",
+            lambda d, b, a: f"Prediction started: {_text(d.get('title'))}",
+            actor=(),
+        ),
+    ),
+    EventType(
+        "channel.prediction.end",
+        "1",
+        scope="channel:read:predictions",
+        label="Prediction results",
+        also_scopes=("channel:manage:predictions",),
+        display=EventDisplay("prediction", "Prediction", _prediction_end, actor=()),
+    ),
+    EventType(
+        "channel.channel_points_custom_reward_redemption.add",
+        "1",
+        scope="channel:read:redemptions",
+        label="Channel point redemptions",
+        also_scopes=("channel:manage:redemptions",),
+        display=EventDisplay(
+            "points", "Redemption", _redemption, (Badge("reward.cost", "points"),)
+        ),
+    ),
+    EventType(
+        "channel.shoutout.receive",
+        "1",
+        scope="moderator:read:shoutouts",
+        with_moderator=True,
+        label="Shoutouts received",
+        also_scopes=("moderator:manage:shoutouts",),
+        display=EventDisplay(
+            "shoutout",
+            "Shoutout",
+            lambda d, b, a: f"{_who(a)} shouted out {b.name} to {d.get('viewer_count', 0)} viewers",
+            (Badge("viewer_count", "viewers"),),
+            actor=("from_broadcaster_user",),
+        ),
+    ),
+    EventType(
+        "channel.shoutout.create",
+        "1",
+        scope="moderator:read:shoutouts",
+        with_moderator=True,
+        label="Shoutouts given",
+        also_scopes=("moderator:manage:shoutouts",),
+        display=EventDisplay(
+            "shoutout",
+            "Shoutout",
+            _shoutout_create,
+            (Badge("viewer_count", "viewers"),),
+            actor=("to_broadcaster_user",),
+        ),
+    ),
+    EventType(
+        "channel.charity_campaign.donate",
+        "1",
+        scope="channel:read:charity",
+        label="Charity donations",
+        display=EventDisplay("charity", "Charity", _charity, (Badge("amount", "money"),)),
+    ),
+    EventType(
+        "channel.ad_break.begin",
+        "1",
+        scope="channel:read:ads",
+        label="Ad breaks",
+        display=EventDisplay(
+            "ad",
+            "Ad break",
+            lambda d, b, a: f"{d.get('duration_seconds', 0)}s ad break started",
+            (Badge("duration_seconds", "seconds"),),
+            actor=("requester_user",),
+        ),
+    ),
+    EventType(
+        "channel.goal.begin",
+        "1",
+        scope="channel:read:goals",
+        label="Goals",
+        display=EventDisplay("update", "Goal", _goal_begin, actor=(), time_fields=("started_at",)),
+    ),
+    # A goal's progress carries the goal's start, not the moment of progress: the message's
+    # timestamp is when it happened.
+    EventType(
+        "channel.goal.progress",
+        "1",
+        scope="channel:read:goals",
+        label="Goal progress",
+        display=EventDisplay("update", "Goal", _goal_progress, actor=(), time_fields=()),
+    ),
+    EventType(
+        "channel.goal.end",
+        "1",
+        scope="channel:read:goals",
+        label="Goal results",
+        display=EventDisplay("update", "Goal", _goal_end, actor=(), time_fields=("ended_at",)),
+    ),
+)
+
+CATALOGUE: tuple[EventType, ...] = PUBLIC_TYPES + CONNECTED_TYPES
+# One subscription per app, not per broadcaster: a user who disconnects SEV on Twitch's
+# Connections page. Its condition names SEV's client id (EventType.condition(client_id)).
+AUTHORIZATION_REVOKE = EventType("user.authorization.revoke", "1", "client_id", label="Logins")
+CONNECT_SCOPES: tuple[str, ...] = tuple(
+    sorted({entry.scope for entry in CONNECTED_TYPES if entry.scope})
+)
+_CONDITION_KEYS = (
+    "broadcaster_user_id",
+    "to_broadcaster_user_id",
+    "from_broadcaster_user_id",
+    "user_id",
+)
+
+
+def wanted_types(granted_scopes: set[str] | frozenset[str]) -> list[EventType]:
+    """The subscriptions SEV wants for a broadcaster who granted these scopes."""
+    return [entry for entry in CATALOGUE if entry.allowed_by(granted_scopes)]
+
+
+def broadcaster_id_of(condition: Mapping[str, Any]) -> str | None:
+    """Whose events a subscription carries: the channel its condition names."""
+    for key in _CONDITION_KEYS:
+        value = condition.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+DISPLAYS: dict[str, EventDisplay] = {
+    entry.type: entry.display for entry in CATALOGUE if entry.display is not None
+}
 # A type SEV does not know (Twitch added one, or the catalogue dropped it): shown generically.
-OTHER = EventDisplay("", "other", "Event")
+OTHER = EventDisplay("other", "Event")
 
 
 def display_of(event_type: str) -> EventDisplay:
@@ -634,20 +745,10 @@ def display_table() -> dict[str, Any]:
     """`{"types": {type: display}, "other": display, "cheermotes": [prefix]}`: the page's copy
     of the displays."""
     return {
-        "types": {display.type: display.to_json() for display in _DISPLAYS},
+        "types": {type_: display.to_json() for type_, display in DISPLAYS.items()},
         "other": OTHER.to_json(),
         "cheermotes": list(CHEERMOTE_PREFIXES),
     }
-
-
-# Where each type names the person who did it (the first prefix present wins).
-_ACTOR_PREFIXES: dict[str, tuple[str, ...]] = {
-    "channel.shoutout.receive": ("from_broadcaster_user",),
-    "channel.ad_break.begin": ("requester_user",),
-    "user.update": ("user",),
-}
-# Where each type carries its own time; else the message timestamp is used.
-_TIME_FIELDS = ("followed_at", "redeemed_at", "ended_at", "started_at")
 
 
 def _actor(event_type: str, data: Mapping[str, Any], broadcaster_id: str) -> Person | None:
@@ -657,11 +758,7 @@ def _actor(event_type: str, data: Mapping[str, Any], broadcaster_id: str) -> Per
     if event_type == "channel.raid":
         side = "from" if data.get("to_broadcaster_user_id") == broadcaster_id else "to"
         return _person(data, f"{side}_broadcaster_user")
-    if event_type in ("stream.online", "stream.offline", "channel.update") or event_type.startswith(
-        ("channel.hype_train.", "channel.poll.", "channel.prediction.")
-    ):
-        return None
-    for prefix in _ACTOR_PREFIXES.get(event_type, ("user",)):
+    for prefix in display_of(event_type).actor:
         person = _person(data, prefix)
         if person:
             return person
@@ -705,7 +802,8 @@ def build_event(
     broadcaster = _broadcaster(data, broadcaster_id, known_broadcaster)
     actor = _actor(event_type, data, broadcaster_id)
     occurred_at = next(
-        (str(data[f]) for f in _TIME_FIELDS if isinstance(data.get(f), str)), message_timestamp
+        (str(data[f]) for f in display_of(event_type).time_fields if isinstance(data.get(f), str)),
+        message_timestamp,
     )
     occurred_at = normalize_timestamp(occurred_at)
     return Event(

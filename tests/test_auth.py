@@ -28,7 +28,7 @@ from sev.app import create_app
 from sev.auth import LOGGED_OUT_ELSEWHERE
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.deps import services_of
-from sev.events import CONNECT_SCOPES, wanted_types
+from sev.events import CONNECT_SCOPES, normalize_condition, wanted_types
 from sev.store import Store, User
 from sev.tokens import DISCONNECTED_ON_TWITCH, LOGIN_ENDED
 from tests.support.apps import test_settings as app_settings
@@ -471,6 +471,26 @@ async def test_connect_channel_records_scopes_and_subscribes_then_disconnect_rem
         broadcaster = await store.get_broadcaster(STREAMER_ID)
     assert broadcaster is not None and set(broadcaster.granted_scopes) == set(CONNECT_SCOPES)
     assert _connected_subscriptions(simulator, STREAMER_ID) == CONNECTED_TYPES
+    made = {
+        (
+            sub["type"],
+            sub["version"],
+            json.dumps(normalize_condition(sub["condition"]), sort_keys=True),
+        )
+        for sub in simulator.subscriptions()
+    }
+    for entry in wanted_types(set(CONNECT_SCOPES)):
+        condition = json.dumps(entry.condition(STREAMER_ID), sort_keys=True)
+        assert (entry.type, entry.version, condition) in made, entry.key
+    # The types issue 15 added, as Twitch's reference has them.
+    me = {"broadcaster_user_id": STREAMER_ID}
+    for type_, condition_of in (
+        ("channel.goal.begin", me),
+        ("channel.goal.progress", me),
+        ("channel.goal.end", me),
+        ("channel.shoutout.create", {**me, "moderator_user_id": STREAMER_ID}),
+    ):
+        assert (type_, "1", json.dumps(condition_of, sort_keys=True)) in made, type_
     page = await client.get(f"{sev.url}/streamers/{STREAMER}")
     assert page.status_code == 200 and "Disconnect your channel" in page.text
 

@@ -26,6 +26,7 @@ from sev.events import (
     wanted_types,
 )
 from sev.templating import STATIC_DIR, TEMPLATES_DIR
+from twitchsim.catalog import CATALOG as SIM_CATALOG
 
 B = {
     "broadcaster_user_id": "1",
@@ -201,11 +202,15 @@ def test_build_event_summarizes(
     assert event.broadcaster.id == "1"
 
 
-def test_catalogue_covers_every_documented_type() -> None:
-    types = {entry.type for entry in CATALOGUE}
-    assert len(types) == 20
+def test_catalogue_entries_match_the_simulated_twitch_s_types() -> None:
+    for entry in CATALOGUE:
+        spec = SIM_CATALOG[entry.type]
+        assert (entry.version, entry.scope) == (spec.version, spec.scope), entry.type
+        assert set(entry.also_scopes) == set(spec.also_scopes), entry.type
+        assert set(entry.condition("7")) <= set(spec.condition), entry.type
     assert sum(1 for e in CATALOGUE if e.type == "channel.raid") == 2
-    assert "moderator:read:followers" in CONNECT_SCOPES
+    assert set(CONNECT_SCOPES) == {e.scope for e in CATALOGUE if e.scope}
+    assert {"moderator:read:followers", "channel:read:goals"} <= set(CONNECT_SCOPES)
 
 
 def test_wanted_types_adds_connected_types_by_scope() -> None:

@@ -27,7 +27,7 @@ from markupsafe import escape
 from playwright.async_api import Browser, Page
 
 from sev.config import SIMULATOR_MOUNT
-from sev.events import display_table
+from sev.events import CATALOGUE, display_table
 from sev.store import MAX_CATCH_UP
 from sev.streamers import CONNECTION_STATES, KIND_STATES, PAGE_SIZE, STREAM_STATES
 
@@ -962,7 +962,7 @@ async def test_streamer_page_shows_events_first_on_a_phone_and_all_ten_on_a_lapt
     shares = page.locator("#shares-details")
     assert await shares.get_attribute("open") is None
     summary = await page.locator("#shares-title").inner_text()
-    assert re.search(r"\d+ of 21 kinds of event on", summary), summary
+    assert re.search(rf"\d+ of {len(CATALOGUE)} kinds of event on", summary), summary
     [line] = await _boxes(page, "#shares-title")
     assert line["bottom"] - line["top"] < 60
     assert not await page.locator('.kind[data-type="channel.follow"]').is_visible()

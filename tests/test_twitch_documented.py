@@ -13,6 +13,7 @@ key out), so SEV must read both the same.
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sev.events import CATALOGUE, EventType, build_event
+from sev.events import CATALOGUE, EventType, badges_of, build_event
 from sev.store import Broadcaster, SubscriptionRecord, User
 from sev.streamers import describe
 from sev.twitch import Budget, Subscription, TokenInfo
@@ -29,6 +30,8 @@ from tests.support.factories import signed_request
 from tests.support.polling import eventually
 from tests.support.servers import Receiver, serve_all
 from twitchsim import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Simulator, SimulatorConfig
+from twitchsim.directory import Directory
+from twitchsim.generator import generate_event
 
 # Create EventSub Subscription, the reference's example response (202).
 CREATE_RESPONSE: dict[str, Any] = {
@@ -182,6 +185,76 @@ ANONYMOUS_GIFT_CLI = {
 }
 
 
+# The documented examples of the types issue 15 added: (subscription condition, event) as in
+# the reference's "Notification example" of each. Sources:
+# channel.goal.*: dev.twitch.tv/docs/eventsub/reference/goal (Goal Begin / Progress / End);
+#   the same fields in twitch-cli internal/events/types/goal/goal_event.go.
+GOAL_BEGIN_DOCUMENTED = {
+    "id": "12345-cool-event",
+    "broadcaster_user_id": "141981764",
+    "broadcaster_user_name": "TwitchDev",
+    "broadcaster_user_login": "twitchdev",
+    "type": "subscription",
+    "description": "Help me get partner!",
+    "current_amount": 100,
+    "target_amount": 220,
+    "started_at": "2021-07-15T17:16:03.17106713Z",
+}
+GOAL_END_DOCUMENTED = {
+    **GOAL_BEGIN_DOCUMENTED,
+    "is_achieved": False,
+    "ended_at": "2020-07-16T17:16:03.17106713Z",
+}
+# channel.shoutout.create: dev.twitch.tv/docs/eventsub/reference/shoutout (Shoutout Create);
+#   the same fields in twitch-cli internal/events/types/shoutout/shoutout.go.
+SHOUTOUT_CREATE_DOCUMENTED = {
+    "broadcaster_user_id": "12345",
+    "broadcaster_user_name": "SimplySimple",
+    "broadcaster_user_login": "simplysimple",
+    "moderator_user_id": "98765",
+    "moderator_user_name": "ParticularlyParticular123",
+    "moderator_user_login": "particularlyparticular123",
+    "to_broadcaster_user_id": "626262",
+    "to_broadcaster_user_name": "SandySanderman",
+    "to_broadcaster_user_login": "sandysanderman",
+    "started_at": "2022-07-26T17:00:03.17106713Z",
+    "viewer_count": 860,
+    "cooldown_ends_at": "2022-07-26T17:02:03.17106713Z",
+    "target_cooldown_ends_at": "2022-07-26T18:00:03.17106713Z",
+}
+# type -> (condition, event, the summary SEV shows, its badges, its actor's name)
+DOCUMENTED_EVENTS: dict[str, tuple[dict[str, str], dict[str, Any], str, list[str], str | None]] = {
+    "channel.goal.begin": (
+        {"broadcaster_user_id": "141981764"},
+        GOAL_BEGIN_DOCUMENTED,
+        "Sub goal “Help me get partner!” started at 100 / 220",
+        [],
+        None,
+    ),
+    "channel.goal.progress": (
+        {"broadcaster_user_id": "141981764"},
+        GOAL_BEGIN_DOCUMENTED,
+        "Sub goal “Help me get partner!”: 100 / 220",
+        [],
+        None,
+    ),
+    "channel.goal.end": (
+        {"broadcaster_user_id": "141981764"},
+        GOAL_END_DOCUMENTED,
+        "Sub goal “Help me get partner!” ended at 100 / 220",
+        [],
+        None,
+    ),
+    "channel.shoutout.create": (
+        {"broadcaster_user_id": "12345", "moderator_user_id": "98765"},
+        SHOUTOUT_CREATE_DOCUMENTED,
+        "SimplySimple shouted out SandySanderman to 860 viewers",
+        ["860 viewers"],
+        "SandySanderman",
+    ),
+}
+
+
 def _entry(type_: str, condition_key: str = "broadcaster_user_id") -> EventType:
     return next(e for e in CATALOGUE if e.type == type_ and e.condition_key == condition_key)
 
@@ -308,6 +381,81 @@ async def _post(app: AppHandle, body: dict[str, Any], message_type: str) -> http
     headers["Twitch-Eventsub-Subscription-Type"] = body["subscription"]["type"]
     headers["Twitch-Eventsub-Subscription-Version"] = body["subscription"]["version"]
     return await app.client.post("/webhooks/eventsub", headers=headers, content=raw)
+
+
+@pytest.mark.parametrize("event_type", DOCUMENTED_EVENTS)
+async def test_documented_example_of_each_added_type_is_stored_and_summarised(
+    app: AppHandle, event_type: str
+) -> None:
+    condition, data, summary, badges, actor = DOCUMENTED_EVENTS[event_type]
+    entry = _entry(event_type)
+    body = {
+        "subscription": {
+            "id": "f1c2a387-161a-49f9-a165-0f21d7a4e1c4", "type": event_type,
+            "version": entry.version, "status": "enabled", "cost": 0, "condition": condition,
+            "transport": {"method": "webhook", "callback": "https://example.com/webhooks/callback"},
+            "created_at": "2019-11-16T10:11:12.634234626Z",
+        },
+        "event": data,
+    }  # fmt: skip
+    response = await _post(app, body, "notification")
+    assert response.status_code == 204
+    [event] = await app.store.latest_events(condition["broadcaster_user_id"], 10)
+    assert (event.type, event.version, event.data) == (event_type, entry.version, data)
+    assert event.broadcaster.name == data["broadcaster_user_name"]
+    assert event.summary == summary
+    assert (event.actor.name if event.actor else None) == actor
+    assert [badge["text"] for badge in badges_of(event_type, event.data)] == badges
+
+
+GOAL = "Sub goal “Help me get partner!”"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "summary"),
+    [
+        ("channel.goal.begin", {**GOAL_BEGIN_DOCUMENTED, "type": "follower", "description": ""},
+         "Follower goal started at 100 / 220"),
+        ("channel.goal.begin", {**GOAL_BEGIN_DOCUMENTED, "type": "brand_new"},
+         "Goal “Help me get partner!” started at 100 / 220"),
+        ("channel.goal.progress", {**GOAL_BEGIN_DOCUMENTED, "current_amount": -1},
+         f"{GOAL} made progress"),
+        ("channel.goal.progress", {**GOAL_BEGIN_DOCUMENTED, "target_amount": 10**30},
+         f"{GOAL} made progress"),
+        ("channel.goal.progress", {**GOAL_BEGIN_DOCUMENTED, "current_amount": True},
+         f"{GOAL} made progress"),
+        ("channel.goal.begin", {**GOAL_BEGIN_DOCUMENTED, "description": "x" * 500},
+         "Sub goal “" + "x" * 59 + "…” started at 100 / 220"),
+        ("channel.goal.end", {**GOAL_END_DOCUMENTED, "is_achieved": True, "current_amount": 220},
+         f"{GOAL} achieved at 220 / 220"),
+        ("channel.goal.end", {**GOAL_END_DOCUMENTED, "is_achieved": "yes"},
+         f"{GOAL} ended at 100 / 220"),
+        ("channel.shoutout.create", {**SHOUTOUT_CREATE_DOCUMENTED, "viewer_count": "lots"},
+         "SimplySimple shouted out SandySanderman"),
+        ("channel.shoutout.create", {**SHOUTOUT_CREATE_DOCUMENTED, "viewer_count": 12345},
+         "SimplySimple shouted out SandySanderman to 12,345 viewers"),
+    ],
+)  # fmt: skip
+def test_added_types_summaries_stay_bounded_on_odd_amounts(
+    event_type: str, data: dict[str, Any], summary: str
+) -> None:
+    event = build_event(
+        message_id="m", event_type=event_type, version="1",
+        broadcaster_id=str(data["broadcaster_user_id"]), data=data,
+        message_timestamp="2026-11-28T10:11:12.123456789Z",
+        received_at="2026-11-28T10:11:12.200Z",
+    )  # fmt: skip
+    assert event.summary == summary
+
+
+@pytest.mark.parametrize("event_type", DOCUMENTED_EVENTS)
+def test_simulator_generates_exactly_the_documented_fields_of_each_added_type(
+    event_type: str,
+) -> None:
+    directory = Directory()
+    broadcaster = next(account for account in directory if account.streamer)
+    generated = generate_event(event_type, broadcaster, directory, random.Random(event_type))
+    assert _keys(generated) == _keys(DOCUMENTED_EVENTS[event_type][1])
 
 
 async def test_documented_revocation_of_a_held_subscription_is_recorded(app: AppHandle) -> None:

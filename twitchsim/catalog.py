@@ -95,7 +95,18 @@ CATALOG: dict[str, TypeSpec] = {
             scope_user="moderator_user_id",
             also_scopes=("moderator:manage:shoutouts",),
         ),
+        TypeSpec(
+            "channel.shoutout.create",
+            "1",
+            ("broadcaster_user_id", "moderator_user_id"),
+            "moderator:read:shoutouts",
+            scope_user="moderator_user_id",
+            also_scopes=("moderator:manage:shoutouts",),
+        ),
         _spec("channel.charity_campaign.donate", "1", "channel:read:charity"),
+        _spec("channel.goal.begin", "1", "channel:read:goals"),
+        _spec("channel.goal.progress", "1", "channel:read:goals"),
+        _spec("channel.goal.end", "1", "channel:read:goals"),
         _spec("channel.ad_break.begin", "1", "channel:read:ads"),
         # Condition: the app's own client id (it must match the app access token's).
         TypeSpec("user.authorization.revoke", "1", ("client_id",)),

@@ -272,6 +272,50 @@ def _shoutout(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     }
 
 
+def _shoutout_create(b: Account, d: Directory, rng: random.Random) -> SimEvent:
+    # The broadcaster shouts out another channel; the broadcaster is the moderator who did it.
+    other = d.someone_else(rng, b, streamer=True)
+    return {
+        **b.user_fields("broadcaster_user"),
+        **other.user_fields("to_broadcaster_user"),
+        **b.user_fields("moderator_user"),
+        "viewer_count": rng.randrange(5, 3000),
+        "started_at": rfc3339_nano(),
+        "cooldown_ends_at": rfc3339_offset(120),
+        "target_cooldown_ends_at": rfc3339_offset(3600),
+    }
+
+
+_GOALS = (
+    ("follower", "Road to the next follower milestone", 1000),
+    ("subscription", "Sub points for the emote slot", 200),
+    ("new_subscription", "New subs this stream", 25),
+)
+
+
+def _goal(b: Account, d: Directory, rng: random.Random, *, stage: str) -> SimEvent:
+    # One goal per channel at a time: its id is the channel's, so begin, progress and end agree.
+    kind, description, target = _GOALS[sum(map(ord, b.id)) % len(_GOALS)]
+    if stage == "begin":
+        current = rng.randrange(0, target // 4)
+    elif stage == "progress":
+        current = rng.randrange(target // 4, target)
+    else:
+        current = rng.choice((target, rng.randrange(target // 2, target)))
+    event: SimEvent = {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "goal-" + b.id)),
+        **b.user_fields("broadcaster_user"),
+        "type": kind,
+        "description": description,
+        "current_amount": current,
+        "target_amount": target,
+        "started_at": rfc3339_offset(-60) if stage == "begin" else rfc3339_offset(-3600),
+    }
+    if stage == "end":
+        event |= {"is_achieved": current >= target, "ended_at": rfc3339_nano()}
+    return event
+
+
 def _charity(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     return {
         "id": _new_id(rng),
@@ -316,7 +360,11 @@ BUILDERS: dict[str, Builder] = {
     "channel.prediction.end": lambda b, d, rng: _prediction(b, d, rng, ended=True),
     "channel.channel_points_custom_reward_redemption.add": _redemption,
     "channel.shoutout.receive": _shoutout,
+    "channel.shoutout.create": _shoutout_create,
     "channel.charity_campaign.donate": _charity,
+    "channel.goal.begin": lambda b, d, rng: _goal(b, d, rng, stage="begin"),
+    "channel.goal.progress": lambda b, d, rng: _goal(b, d, rng, stage="progress"),
+    "channel.goal.end": lambda b, d, rng: _goal(b, d, rng, stage="end"),
     "channel.ad_break.begin": _ad_break,
 }
 

@@ -47,6 +47,10 @@ ALIASES: tuple[Alias, ...] = (
     Alias("prediction-end", "channel.prediction.end"),
     Alias("add-redemption", "channel.channel_points_custom_reward_redemption.add"),
     Alias("shoutout-received", "channel.shoutout.receive"),
+    Alias("shoutout-create", "channel.shoutout.create"),
+    Alias("goal-begin", "channel.goal.begin"),
+    Alias("goal-progress", "channel.goal.progress"),
+    Alias("goal-end", "channel.goal.end"),
     Alias("charity-donate", "channel.charity_campaign.donate"),
     Alias("ad-begin", "channel.ad_break.begin"),
 )

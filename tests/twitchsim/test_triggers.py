@@ -23,6 +23,10 @@ def test_trigger_aliases_are_unique_and_name_types_a_trigger_sends() -> None:
         ("gift", ("channel.subscribe", {"is_gift": True})),
         ("channel-gift", ("channel.subscription.gift", {})),
         ("add-redemption", ("channel.channel_points_custom_reward_redemption.add", {})),
+        ("goal-begin", ("channel.goal.begin", {})),
+        ("goal-progress", ("channel.goal.progress", {})),
+        ("goal-end", ("channel.goal.end", {})),
+        ("shoutout-create", ("channel.shoutout.create", {})),
     ],
 )
 def test_trigger_name_resolves_to_its_type_and_fixed_fields(
