@@ -254,6 +254,17 @@ def _shoutout_create(data: Mapping[str, Any], broadcaster: Person, actor: Person
     return line + (f" to {viewers:,} viewers" if viewers is not None else "")
 
 
+def _campaign(data: Mapping[str, Any], stage: str) -> str:
+    raised, target = _money(data.get("current_amount")), _money(data.get("target_amount"))
+    line = f"Charity campaign for {_text(data.get('charity_name'), 80) or 'charity'}"
+    if stage == "start":
+        return f"{line} started" + (f", aiming for {target}" if target else "")
+    line += " ended" if stage == "stop" else ""
+    if raised:
+        return f"{line}: {raised} raised" + (f" of {target}" if target else "")
+    return line if stage == "stop" else f"{line} made progress"
+
+
 # A Twitch login (lower-case letters, digits, underscores): only such a name is put in a link
 # to twitch.tv. static/feed.js TWITCH_LOGIN is the same pattern.
 TWITCH_LOGIN = re.compile(r"^[a-z0-9_]{1,25}$")
@@ -663,6 +674,46 @@ CONNECTED_TYPES: tuple[EventType, ...] = (
         display=EventDisplay("charity", "Charity", _charity, (Badge("amount", "money"),)),
     ),
     EventType(
+        "channel.charity_campaign.start",
+        "1",
+        scope="channel:read:charity",
+        label="Charity campaigns",
+        display=EventDisplay(
+            "charity",
+            "Charity",
+            lambda d, b, a: _campaign(d, "start"),
+            (Badge("target_amount", "money"),),
+            actor=(),
+        ),
+    ),
+    EventType(
+        "channel.charity_campaign.progress",
+        "1",
+        scope="channel:read:charity",
+        label="Charity campaign progress",
+        display=EventDisplay(
+            "charity",
+            "Charity",
+            lambda d, b, a: _campaign(d, "progress"),
+            (Badge("current_amount", "money"),),
+            actor=(),
+        ),
+    ),
+    EventType(
+        "channel.charity_campaign.stop",
+        "1",
+        scope="channel:read:charity",
+        label="Charity campaign results",
+        display=EventDisplay(
+            "charity",
+            "Charity",
+            lambda d, b, a: _campaign(d, "stop"),
+            (Badge("current_amount", "money"),),
+            actor=(),
+            time_fields=("stopped_at",),
+        ),
+    ),
+    EventType(
         "channel.ad_break.begin",
         "1",
         scope="channel:read:ads",
@@ -766,7 +817,10 @@ def _actor(event_type: str, data: Mapping[str, Any], broadcaster_id: str) -> Per
 
 
 def _broadcaster(data: Mapping[str, Any], broadcaster_id: str, known: Person | None) -> Person:
-    for prefix in ("broadcaster_user", "to_broadcaster_user", "from_broadcaster_user", "user"):
+    # Charity campaigns name the channel `broadcaster_id` (no `_user`), the rest
+    # `broadcaster_user_id`.
+    prefixes = ("broadcaster_user", "broadcaster", "to_broadcaster_user", "from_broadcaster_user")
+    for prefix in (*prefixes, "user"):
         person = _person(data, prefix)
         if person and person.id == broadcaster_id:
             return person

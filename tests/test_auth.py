@@ -488,6 +488,9 @@ async def test_connect_channel_records_scopes_and_subscribes_then_disconnect_rem
         ("channel.goal.begin", me),
         ("channel.goal.progress", me),
         ("channel.goal.end", me),
+        ("channel.charity_campaign.start", me),
+        ("channel.charity_campaign.progress", me),
+        ("channel.charity_campaign.stop", me),
         ("channel.shoutout.create", {**me, "moderator_user_id": STREAMER_ID}),
     ):
         assert (type_, "1", json.dumps(condition_of, sort_keys=True)) in made, type_

@@ -222,6 +222,28 @@ SHOUTOUT_CREATE_DOCUMENTED = {
     "cooldown_ends_at": "2022-07-26T17:02:03.17106713Z",
     "target_cooldown_ends_at": "2022-07-26T18:00:03.17106713Z",
 }
+# channel.charity_campaign.start / .progress / .stop: dev.twitch.tv/docs/eventsub/reference/charity
+#   (Charity Campaign Start / Progress / Stop); the channel is broadcaster_id/_login/_name there.
+CHARITY_START_DOCUMENTED = {
+    "id": "123-abc-456-def",
+    "broadcaster_id": "123456",
+    "broadcaster_name": "SunnySideUp",
+    "broadcaster_login": "sunnysideup",
+    "charity_name": "Example name",
+    "charity_description": "Example description",
+    "charity_logo": "https://abc.cloudfront.net/ppgf/1000/100.png",
+    "charity_website": "https://www.example.com",
+    "current_amount": {"value": 0, "decimal_places": 2, "currency": "USD"},
+    "target_amount": {"value": 1500000, "decimal_places": 2, "currency": "USD"},
+    "started_at": "2022-07-26T17:00:03.17106713Z",
+}
+CHARITY_PROGRESS_DOCUMENTED = {
+    key: value for key, value in CHARITY_START_DOCUMENTED.items() if key != "started_at"
+} | {"current_amount": {"value": 260000, "decimal_places": 2, "currency": "USD"}}
+CHARITY_STOP_DOCUMENTED = CHARITY_PROGRESS_DOCUMENTED | {
+    "current_amount": {"value": 1450000, "decimal_places": 2, "currency": "USD"},
+    "stopped_at": "2022-07-26T22:00:03.17106713Z",
+}
 # type -> (condition, event, the summary SEV shows, its badges, its actor's name)
 DOCUMENTED_EVENTS: dict[str, tuple[dict[str, str], dict[str, Any], str, list[str], str | None]] = {
     "channel.goal.begin": (
@@ -243,6 +265,27 @@ DOCUMENTED_EVENTS: dict[str, tuple[dict[str, str], dict[str, Any], str, list[str
         GOAL_END_DOCUMENTED,
         "Sub goal “Help me get partner!” ended at 100 / 220",
         [],
+        None,
+    ),
+    "channel.charity_campaign.start": (
+        {"broadcaster_user_id": "123456"},
+        CHARITY_START_DOCUMENTED,
+        "Charity campaign for Example name started, aiming for 15,000.00 USD",
+        ["15,000.00 USD"],
+        None,
+    ),
+    "channel.charity_campaign.progress": (
+        {"broadcaster_user_id": "123456"},
+        CHARITY_PROGRESS_DOCUMENTED,
+        "Charity campaign for Example name: 2,600.00 USD raised of 15,000.00 USD",
+        ["2,600.00 USD"],
+        None,
+    ),
+    "channel.charity_campaign.stop": (
+        {"broadcaster_user_id": "123456"},
+        CHARITY_STOP_DOCUMENTED,
+        "Charity campaign for Example name ended: 14,500.00 USD raised of 15,000.00 USD",
+        ["14,500.00 USD"],
         None,
     ),
     "channel.shoutout.create": (
@@ -402,7 +445,8 @@ async def test_documented_example_of_each_added_type_is_stored_and_summarised(
     assert response.status_code == 204
     [event] = await app.store.latest_events(condition["broadcaster_user_id"], 10)
     assert (event.type, event.version, event.data) == (event_type, entry.version, data)
-    assert event.broadcaster.name == data["broadcaster_user_name"]
+    assert event.broadcaster.id == condition["broadcaster_user_id"]
+    assert event.broadcaster.name == data.get("broadcaster_user_name", data.get("broadcaster_name"))
     assert event.summary == summary
     assert (event.actor.name if event.actor else None) == actor
     assert [badge["text"] for badge in badges_of(event_type, event.data)] == badges
@@ -430,6 +474,15 @@ GOAL = "Sub goal “Help me get partner!”"
          f"{GOAL} achieved at 220 / 220"),
         ("channel.goal.end", {**GOAL_END_DOCUMENTED, "is_achieved": "yes"},
          f"{GOAL} ended at 100 / 220"),
+        ("channel.charity_campaign.progress",
+         {**CHARITY_PROGRESS_DOCUMENTED, "current_amount": {"value": 5, "decimal_places": 10**9,
+                                                            "currency": "USD"}},
+         "Charity campaign for Example name made progress"),
+        ("channel.charity_campaign.stop",
+         {**CHARITY_STOP_DOCUMENTED, "target_amount": "lots", "charity_name": None},
+         "Charity campaign for charity ended: 14,500.00 USD raised"),
+        ("channel.charity_campaign.start", {**CHARITY_START_DOCUMENTED, "target_amount": None},
+         "Charity campaign for Example name started"),
         ("channel.shoutout.create", {**SHOUTOUT_CREATE_DOCUMENTED, "viewer_count": "lots"},
          "SimplySimple shouted out SandySanderman"),
         ("channel.shoutout.create", {**SHOUTOUT_CREATE_DOCUMENTED, "viewer_count": 12345},
@@ -441,7 +494,7 @@ def test_added_types_summaries_stay_bounded_on_odd_amounts(
 ) -> None:
     event = build_event(
         message_id="m", event_type=event_type, version="1",
-        broadcaster_id=str(data["broadcaster_user_id"]), data=data,
+        broadcaster_id=str(data.get("broadcaster_user_id", data.get("broadcaster_id"))), data=data,
         message_timestamp="2026-11-28T10:11:12.123456789Z",
         received_at="2026-11-28T10:11:12.200Z",
     )  # fmt: skip

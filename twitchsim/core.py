@@ -44,6 +44,10 @@ def _matches(sub: SimSubscription, event: SimEvent) -> bool:
         key = f"{side}_broadcaster_user_id"
     else:
         key = "user_id" if sub.type == "user.update" else "broadcaster_user_id"
+    if key not in event:
+        # Charity campaign events name the channel `broadcaster_id` though their condition
+        # says `broadcaster_user_id`.
+        return condition.get(key) == event.get("broadcaster_id")
     return condition.get(key) == event.get(key)
 
 

@@ -330,6 +330,32 @@ def _charity(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     }
 
 
+_CHARITY_TARGET = 1_500_000  # cents
+
+
+def _campaign(b: Account, d: Directory, rng: random.Random, *, stage: str) -> SimEvent:
+    # Campaign events name the channel broadcaster_id/_login/_name, unlike the donations.
+    raised = {"start": 0, "progress": rng.randrange(10_000, _CHARITY_TARGET),
+              "stop": rng.randrange(_CHARITY_TARGET // 2, _CHARITY_TARGET * 2)}[stage]  # fmt: skip
+    event: SimEvent = {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "charity-" + b.id)),
+        "broadcaster_id": b.id,
+        "broadcaster_name": b.display_name,
+        "broadcaster_login": b.login,
+        "charity_name": "Example Cats Rescue",
+        "charity_description": "Finding homes for cats since 2009.",
+        "charity_logo": _CHARITY_LOGO,
+        "charity_website": "https://www.example.org",
+        "current_amount": {"value": raised, "decimal_places": 2, "currency": "USD"},
+        "target_amount": {"value": _CHARITY_TARGET, "decimal_places": 2, "currency": "USD"},
+    }
+    if stage == "start":
+        event["started_at"] = rfc3339_nano()
+    elif stage == "stop":
+        event["stopped_at"] = rfc3339_nano()
+    return event
+
+
 def _ad_break(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     return {
         "duration_seconds": rng.choice((30, 60, 90, 180)),
@@ -362,6 +388,9 @@ BUILDERS: dict[str, Builder] = {
     "channel.shoutout.receive": _shoutout,
     "channel.shoutout.create": _shoutout_create,
     "channel.charity_campaign.donate": _charity,
+    "channel.charity_campaign.start": lambda b, d, rng: _campaign(b, d, rng, stage="start"),
+    "channel.charity_campaign.progress": lambda b, d, rng: _campaign(b, d, rng, stage="progress"),
+    "channel.charity_campaign.stop": lambda b, d, rng: _campaign(b, d, rng, stage="stop"),
     "channel.goal.begin": lambda b, d, rng: _goal(b, d, rng, stage="begin"),
     "channel.goal.progress": lambda b, d, rng: _goal(b, d, rng, stage="progress"),
     "channel.goal.end": lambda b, d, rng: _goal(b, d, rng, stage="end"),

@@ -252,6 +252,10 @@ async def test_fault_delay_holds_deliveries(world: World) -> None:
 
 B = {"broadcaster_user_id", "broadcaster_user_login", "broadcaster_user_name"}
 U = {"user_id", "user_login", "user_name"}
+# Charity campaigns name the channel broadcaster_id/_login/_name.
+CAMPAIGN = {"id", "broadcaster_id", "broadcaster_login", "broadcaster_name", "charity_name",
+            "charity_description", "charity_logo", "charity_website", "current_amount",
+            "target_amount"}  # fmt: skip
 EVENT_FIELDS: dict[str, set[str]] = {
     "stream.online": {"id", *B, "type", "started_at"},
     "stream.offline": B,
@@ -298,6 +302,9 @@ EVENT_FIELDS: dict[str, set[str]] = {
     "channel.charity_campaign.donate": {"id", "campaign_id", *B, *U, "charity_name",
                                         "charity_description", "charity_logo", "charity_website",
                                         "amount"},
+    "channel.charity_campaign.start": {*CAMPAIGN, "started_at"},
+    "channel.charity_campaign.progress": CAMPAIGN,
+    "channel.charity_campaign.stop": {*CAMPAIGN, "stopped_at"},
     "channel.ad_break.begin": {"duration_seconds", "started_at", "is_automatic", *B,
                                "requester_user_id", "requester_user_login",
                                "requester_user_name"},
@@ -324,6 +331,8 @@ async def test_trigger_sends_documented_fields(world: World, type_: str) -> None
     event = delivery.json["event"]
     assert EVENT_FIELDS[type_] <= set(event), EVENT_FIELDS[type_] - set(event)
     channel = "to_broadcaster_user_id" if type_ == "channel.raid" else "broadcaster_user_id"
+    if type_.startswith("channel.charity_campaign.") and type_ != "channel.charity_campaign.donate":
+        channel = "broadcaster_id"
     owner = "user_id" if type_ == "user.update" else channel
     assert event[owner] == STREAMER_ID
 
