@@ -2,9 +2,11 @@
 
 A session goes live (stream.online), changes its title or category now and then
 (channel.update), brings a steady trickle of viewer events (follows most, then redemptions,
-subs, resubs, cheers and gift subs; now and then a raid; rarely a poll, a prediction or a hype
-train, each ended a few minutes later) and, hours later, ends (stream.offline), often just after
-raiding another channel. The channel then stays offline for a while before the next session.
+subs, resubs, cheers and gift subs; now and then a raid or a shoutout; rarely a poll, a
+prediction or a hype train, each ended a few minutes later, or a follower goal or a charity
+campaign, which makes progress for an hour or so and then ends) and, hours later, ends
+(stream.offline), often just after raiding another channel. The channel then stays offline
+for a while before the next session.
 
 Pure: a seeded random source and times passed in (seconds on the caller's clock), so a test can
 play a whole day in no time, and the same seed plays the same day.
@@ -36,6 +38,12 @@ MIX: tuple[tuple[str, float], ...] = (
     ("channel.poll.begin", 0.5),
     ("channel.prediction.begin", 0.5),
     ("channel.hype_train.begin", 0.5),
+    ("channel.goal.begin", 0.3),
+    ("channel.charity_campaign.start", 0.1),
+    # Only while their goal or campaign runs (PROGRESS).
+    ("channel.goal.progress", 3),
+    ("channel.charity_campaign.progress", 3),
+    ("channel.shoutout.create", 0.3),
     ("user.update", 0.1),
 )
 # What ends a poll, a prediction or a hype train, and how long after it began.
@@ -43,6 +51,16 @@ ENDS: dict[str, tuple[str, tuple[float, float]]] = {
     "channel.poll.begin": ("channel.poll.end", (2 * MINUTE, 3 * MINUTE)),
     "channel.prediction.begin": ("channel.prediction.end", (3 * MINUTE, 6 * MINUTE)),
     "channel.hype_train.begin": ("channel.hype_train.end", (5 * MINUTE, 10 * MINUTE)),
+    "channel.goal.begin": ("channel.goal.end", (30 * MINUTE, 90 * MINUTE)),
+    "channel.charity_campaign.start": (
+        "channel.charity_campaign.stop",
+        (45 * MINUTE, 100 * MINUTE),
+    ),
+}
+# What a running goal or charity campaign brings now and then until it ends.
+PROGRESS: dict[str, str] = {
+    "channel.goal.progress": "channel.goal.begin",
+    "channel.charity_campaign.progress": "channel.charity_campaign.start",
 }
 # How often a session ends with a raid out of the channel.
 RAID_OUT_CHANCE = 0.5
@@ -74,11 +92,14 @@ def gap(rng: random.Random, mean_s: float) -> float:
 
 
 def _pick(rng: random.Random, running: set[str], left_s: float) -> str:
-    # One poll, one prediction, one hype train at a time, and none the stream cannot see end.
+    # One poll, prediction, hype train, goal, campaign at a time, none the stream cannot see
+    # end, and progress only on a running goal or campaign.
     choices = [
         (type_, weight)
         for type_, weight in MIX
-        if type_ not in running and (type_ not in ENDS or ENDS[type_][1][1] < left_s)
+        if type_ not in running
+        and (type_ not in ENDS or ENDS[type_][1][1] < left_s)
+        and (type_ not in PROGRESS or PROGRESS[type_] in running)
     ]
     return rng.choices([t for t, _ in choices], weights=[w for _, w in choices])[0]
 
