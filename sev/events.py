@@ -265,6 +265,30 @@ def _campaign(data: Mapping[str, Any], stage: str) -> str:
     return line if stage == "stop" else f"{line} made progress"
 
 
+# What each automatic channel points reward does, by its documented `reward.type`.
+_AUTOMATIC_REWARDS = {
+    "single_message_bypass_sub_mode": "a message in sub-only mode",
+    "send_highlighted_message": "a highlighted message",
+    "random_sub_emote_unlock": "a random sub emote",
+    "chosen_sub_emote_unlock": "a sub emote of their choice",
+    "chosen_modified_sub_emote_unlock": "a modified sub emote",
+}
+
+
+def _automatic_redemption(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
+    reward = _AUTOMATIC_REWARDS.get(str(_nested(data, "reward", "type")), "an automatic reward")
+    emote = _text(_nested(data, "reward", "emote", "name"), 40)
+    message = _text(_nested(data, "message", "text"))
+    line = f"{_who(actor)} redeemed {reward}" + (f" ({emote})" if emote else "")
+    return f"{line}: {message}" if message else line
+
+
+def _hype_train_progress(data: Mapping[str, Any], _: Person, __: Person | None) -> str:
+    level, progress, goal = (_count(data.get(key)) for key in ("level", "progress", "goal"))
+    line = f"Hype train at level {level:,}" if level is not None else "Hype train rolling"
+    return line + (f": {progress:,} / {goal:,}" if progress is not None and goal else "")
+
+
 # A Twitch login (lower-case letters, digits, underscores): only such a name is put in a link
 # to twitch.tv. static/feed.js TWITCH_LOGIN is the same pattern.
 TWITCH_LOGIN = re.compile(r"^[a-z0-9_]{1,25}$")
@@ -587,6 +611,21 @@ CONNECTED_TYPES: tuple[EventType, ...] = (
             actor=(),
         ),
     ),
+    # Progress comes with each contribution; its level badge shows the level-ups.
+    EventType(
+        "channel.hype_train.progress",
+        "2",
+        scope="channel:read:hype_train",
+        label="Hype train progress",
+        display=EventDisplay(
+            "hype",
+            "Hype train",
+            _hype_train_progress,
+            (Badge("level", "level"),),
+            actor=(),
+            time_fields=(),
+        ),
+    ),
     EventType(
         "channel.poll.begin",
         "1",
@@ -634,6 +673,19 @@ CONNECTED_TYPES: tuple[EventType, ...] = (
         also_scopes=("channel:manage:redemptions",),
         display=EventDisplay(
             "points", "Redemption", _redemption, (Badge("reward.cost", "points"),)
+        ),
+    ),
+    EventType(
+        "channel.channel_points_automatic_reward_redemption.add",
+        "2",
+        scope="channel:read:redemptions",
+        label="Automatic reward redemptions",
+        also_scopes=("channel:manage:redemptions",),
+        display=EventDisplay(
+            "points",
+            "Redemption",
+            _automatic_redemption,
+            (Badge("reward.channel_points", "points"),),
         ),
     ),
     EventType(

@@ -53,6 +53,7 @@ STREAMER_ID = "41000001"
 VIEWER = "viewer_vic"
 VIEWER_ID = "42000001"
 CONNECTED_TYPES = {e.type for e in wanted_types(set(CONNECT_SCOPES)) if e.scope}
+AUTOMATIC = "channel.channel_points_automatic_reward_redemption.add"
 
 
 async def _user(sev: SevProcess, user_id: str) -> User:
@@ -494,6 +495,8 @@ async def test_connect_channel_records_scopes_and_subscribes_then_disconnect_rem
         ("channel.shoutout.create", {**me, "moderator_user_id": STREAMER_ID}),
     ):
         assert (type_, "1", json.dumps(condition_of, sort_keys=True)) in made, type_
+    for type_ in ("channel.hype_train.progress", AUTOMATIC):
+        assert (type_, "2", json.dumps(me, sort_keys=True)) in made, type_
     page = await client.get(f"{sev.url}/streamers/{STREAMER}")
     assert page.status_code == 200 and "Disconnect your channel" in page.text
 

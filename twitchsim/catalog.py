@@ -67,6 +67,7 @@ CATALOG: dict[str, TypeSpec] = {
         _spec("channel.subscription.message", "1", "channel:read:subscriptions"),
         _spec("channel.cheer", "1", "bits:read"),
         _spec("channel.hype_train.begin", "2", "channel:read:hype_train"),
+        _spec("channel.hype_train.progress", "2", "channel:read:hype_train"),
         _spec("channel.hype_train.end", "2", "channel:read:hype_train"),
         _spec("channel.poll.begin", "1", "channel:read:polls", "channel:manage:polls"),
         _spec("channel.poll.end", "1", "channel:read:polls", "channel:manage:polls"),
@@ -86,6 +87,12 @@ CATALOG: dict[str, TypeSpec] = {
             "channel:read:redemptions",
             optional=("reward_id",),
             also_scopes=("channel:manage:redemptions",),
+        ),
+        _spec(
+            "channel.channel_points_automatic_reward_redemption.add",
+            "2",
+            "channel:read:redemptions",
+            "channel:manage:redemptions",
         ),
         TypeSpec(
             "channel.shoutout.receive",

@@ -183,6 +183,18 @@ def _hype_train_begin(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     }
 
 
+def _hype_train_progress(b: Account, d: Directory, rng: random.Random) -> SimEvent:
+    event = _hype_train_common(b, d, rng)
+    level, total = event["level"], event["total"]
+    return {
+        **event,
+        "progress": total % 1000,
+        "goal": 1000 + 500 * level,
+        "started_at": rfc3339_offset(-120),
+        "expires_at": rfc3339_offset(180),
+    }
+
+
 def _hype_train_end(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     return {
         **_hype_train_common(b, d, rng),
@@ -258,6 +270,29 @@ def _redemption(b: Account, d: Directory, rng: random.Random) -> SimEvent:
         "status": "unfulfilled",
         "reward": {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, b.id + title)), "title": title,
                    "cost": cost, "prompt": prompt},
+        "redeemed_at": rfc3339_nano(),
+    }  # fmt: skip
+
+
+_AUTOMATIC_REWARDS = (
+    ("send_highlighted_message", 150),
+    ("single_message_bypass_sub_mode", 100),
+    ("random_sub_emote_unlock", 240),
+    ("chosen_sub_emote_unlock", 2400),
+)
+
+
+def _automatic_redemption(b: Account, d: Directory, rng: random.Random) -> SimEvent:
+    kind, points = rng.choice(_AUTOMATIC_REWARDS)
+    emote = {"id": "emotesv2_" + _new_id(rng).replace("-", "")[:20], "name": "pixelHype"}
+    text = rng.choice(_MESSAGES)
+    return {
+        **b.user_fields("broadcaster_user"),
+        **_actor(rng, d, b).user_fields(),
+        "id": _new_id(rng),
+        "reward": {"type": kind, "channel_points": points,
+                   "emote": emote if kind.endswith("emote_unlock") else None},
+        "message": {"text": text, "fragments": [{"type": "text", "text": text, "emote": None}]},
         "redeemed_at": rfc3339_nano(),
     }  # fmt: skip
 
@@ -379,12 +414,14 @@ BUILDERS: dict[str, Builder] = {
     "channel.subscription.message": _resub,
     "channel.cheer": _cheer,
     "channel.hype_train.begin": _hype_train_begin,
+    "channel.hype_train.progress": _hype_train_progress,
     "channel.hype_train.end": _hype_train_end,
     "channel.poll.begin": lambda b, d, rng: _poll(b, d, rng, ended=False),
     "channel.poll.end": lambda b, d, rng: _poll(b, d, rng, ended=True),
     "channel.prediction.begin": lambda b, d, rng: _prediction(b, d, rng, ended=False),
     "channel.prediction.end": lambda b, d, rng: _prediction(b, d, rng, ended=True),
     "channel.channel_points_custom_reward_redemption.add": _redemption,
+    "channel.channel_points_automatic_reward_redemption.add": _automatic_redemption,
     "channel.shoutout.receive": _shoutout,
     "channel.shoutout.create": _shoutout_create,
     "channel.charity_campaign.donate": _charity,

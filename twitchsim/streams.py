@@ -27,6 +27,7 @@ TITLE_CHANGE_EVERY_S = (10 * MINUTE, 40 * MINUTE)
 MIX: tuple[tuple[str, float], ...] = (
     ("channel.follow", 40),
     ("channel.channel_points_custom_reward_redemption.add", 14),
+    ("channel.channel_points_automatic_reward_redemption.add", 3),
     ("channel.subscribe", 10),
     ("channel.subscription.message", 9),
     ("channel.cheer", 9),
@@ -41,6 +42,7 @@ MIX: tuple[tuple[str, float], ...] = (
     ("channel.goal.begin", 0.3),
     ("channel.charity_campaign.start", 0.1),
     # Only while their goal or campaign runs (PROGRESS).
+    ("channel.hype_train.progress", 20),
     ("channel.goal.progress", 3),
     ("channel.charity_campaign.progress", 3),
     ("channel.shoutout.create", 0.3),
@@ -57,8 +59,9 @@ ENDS: dict[str, tuple[str, tuple[float, float]]] = {
         (45 * MINUTE, 100 * MINUTE),
     ),
 }
-# What a running goal or charity campaign brings now and then until it ends.
+# What a running hype train, goal or charity campaign brings now and then until it ends.
 PROGRESS: dict[str, str] = {
+    "channel.hype_train.progress": "channel.hype_train.begin",
     "channel.goal.progress": "channel.goal.begin",
     "channel.charity_campaign.progress": "channel.charity_campaign.start",
 }

@@ -40,6 +40,7 @@ ALIASES: tuple[Alias, ...] = (
     Alias("subscribe-message", "channel.subscription.message"),
     Alias("cheer", "channel.cheer"),
     Alias("hype-train-begin", "channel.hype_train.begin"),
+    Alias("hype-train-progress", "channel.hype_train.progress"),
     Alias("hype-train-end", "channel.hype_train.end"),
     Alias("poll-begin", "channel.poll.begin"),
     Alias("poll-end", "channel.poll.end"),

@@ -24,6 +24,7 @@ def test_trigger_aliases_are_unique_and_name_types_a_trigger_sends() -> None:
         ("channel-gift", ("channel.subscription.gift", {})),
         ("add-redemption", ("channel.channel_points_custom_reward_redemption.add", {})),
         ("goal-begin", ("channel.goal.begin", {})),
+        ("hype-train-progress", ("channel.hype_train.progress", {})),
         ("goal-progress", ("channel.goal.progress", {})),
         ("goal-end", ("channel.goal.end", {})),
         ("shoutout-create", ("channel.shoutout.create", {})),
