@@ -289,6 +289,27 @@ def _hype_train_progress(data: Mapping[str, Any], _: Person, __: Person | None) 
     return line + (f": {progress:,} / {goal:,}" if progress is not None and goal else "")
 
 
+# What each Power-up is, by its documented `power_up.type`.
+_POWER_UPS = {
+    "message_effect": "a message effect",
+    "celebration": "an on-screen celebration",
+    "gigantify_an_emote": "a gigantified emote",
+}
+
+
+def _bits_use(data: Mapping[str, Any], _: Person, actor: Person | None) -> str:
+    kind = data.get("type")
+    if kind == "power_up":
+        power_up = _POWER_UPS.get(str(_nested(data, "power_up", "type")), "a Power-up")
+        line = f"{_who(actor)} used bits on {power_up}"
+    elif kind == "combo":
+        line = f"{_who(actor)} sent a combo"
+    else:
+        line = f"{_who(actor)} used bits"
+    message = _text(_nested(data, "message", "text"))
+    return f"{line}: {message}" if message else line
+
+
 # A Twitch login (lower-case letters, digits, underscores): only such a name is put in a link
 # to twitch.tv. static/feed.js TWITCH_LOGIN is the same pattern.
 TWITCH_LOGIN = re.compile(r"^[a-z0-9_]{1,25}$")
@@ -436,6 +457,13 @@ class EventDisplay:
     actor: tuple[str, ...] = ("user",)
     # Where the event carries its own time (the first present wins); else the message's.
     time_fields: tuple[str, ...] = ("followed_at", "redeemed_at", "ended_at", "started_at")
+    # Which of its events SEV stores; None: all. An event another subscribed type already
+    # carries is left out (channel.bits.use repeats every cheer channel.cheer brings).
+    kept: Callable[[Mapping[str, Any]], bool] | None = None
+
+    def keeps(self, data: Mapping[str, Any]) -> bool:
+        """Whether SEV stores and shows this event."""
+        return self.kept is None or self.kept(data)
 
     @property
     def icon(self) -> str:
@@ -584,6 +612,21 @@ CONNECTED_TYPES: tuple[EventType, ...] = (
         scope="bits:read",
         label="Cheers",
         display=EventDisplay("cheer", "Cheer", _cheer, (Badge("bits", "bits"),), cheermotes=True),
+    ),
+    # Power-ups and combos; its cheers are channel.cheer's, so those are not stored twice.
+    EventType(
+        "channel.bits.use",
+        "1",
+        scope="bits:read",
+        label="Power-ups and combos",
+        display=EventDisplay(
+            "cheer",
+            "Bits",
+            _bits_use,
+            (Badge("bits", "bits"),),
+            kept=lambda data: data.get("type") != "cheer",
+            time_fields=(),
+        ),
     ),
     EventType(
         "channel.hype_train.begin",

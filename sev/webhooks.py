@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from sev.clock import now_utc
 from sev.deps import IngestorDep, LiveDep, SettingsDep, StoreDep, SubscriptionsDep
-from sev.events import AUTHORIZATION_REVOKE, broadcaster_id_of, build_event
+from sev.events import AUTHORIZATION_REVOKE, broadcaster_id_of, build_event, display_of
 from sev.eventsub import (
     MAX_BODY_BYTES,
     MessageType,
@@ -91,6 +91,10 @@ async def receive_eventsub(
                 ):
                     await end_authorization(store, subscriptions, live.end_sessions, user_id)
             await store.note_message(message.message_id, received)
+            return Response(status_code=204)
+        if not display_of(message.subscription_type).keeps(event_data):
+            # Another subscription carries the same happening (a bits.use cheer is a cheer).
+            log.debug("notification %s is shown by another type; not stored", message.message_id)
             return Response(status_code=204)
         broadcaster_id = broadcaster_id_of(message.condition) or broadcaster_id_of(event_data)
         if broadcaster_id is None:

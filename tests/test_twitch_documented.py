@@ -288,6 +288,40 @@ AUTOMATIC_REWARD_DOCUMENTED = {
     },
     "redeemed_at": "2024-08-12T21:14:34.260398045Z",
 }
+# channel.bits.use v1: dev.twitch.tv/docs/eventsub/reference/bits (Bits Use). Its cheer example
+#   (type "cheer", power_up null) is what channel.cheer also brings; the Power-up one carries
+#   power_up {type, emote, message_effect_id} as the reference's field table has it.
+BITS_USE_CHEER_DOCUMENTED = {
+    "user_id": "1234",
+    "user_login": "cool_user",
+    "user_name": "Cool_User",
+    "broadcaster_user_id": "1337",
+    "broadcaster_user_login": "cooler_user",
+    "broadcaster_user_name": "Cooler_User",
+    "bits": 2,
+    "type": "cheer",
+    "power_up": None,
+    "message": {
+        "text": "cheer1 hi cheer1",
+        "fragments": [
+            {"type": "cheermote", "text": "cheer1",
+             "cheermote": {"prefix": "cheer", "bits": 1, "tier": 1}, "emote": None},
+            {"type": "text", "text": " hi ", "cheermote": None, "emote": None},
+            {"type": "cheermote", "text": "cheer1",
+             "cheermote": {"prefix": "cheer", "bits": 1, "tier": 1}, "emote": None},
+        ],
+    },
+}  # fmt: skip
+BITS_USE_POWER_UP_DOCUMENTED = {
+    **BITS_USE_CHEER_DOCUMENTED,
+    "bits": 50,
+    "type": "power_up",
+    "power_up": {"type": "message_effect", "emote": None, "message_effect_id": "cosmic-abyss"},
+    "message": {
+        "text": "hi",
+        "fragments": [{"type": "text", "text": "hi", "cheermote": None, "emote": None}],
+    },
+}
 # type -> (condition, event, the summary SEV shows, its badges, its actor's name)
 DOCUMENTED_EVENTS: dict[str, tuple[dict[str, str], dict[str, Any], str, list[str], str | None]] = {
     "channel.goal.begin": (
@@ -331,6 +365,13 @@ DOCUMENTED_EVENTS: dict[str, tuple[dict[str, str], dict[str, Any], str, list[str
         "Charity campaign for Example name ended: 14,500.00 USD raised of 15,000.00 USD",
         ["14,500.00 USD"],
         None,
+    ),
+    "channel.bits.use": (
+        {"broadcaster_user_id": "1337"},
+        BITS_USE_POWER_UP_DOCUMENTED,
+        "Cool_User used bits on a message effect: hi",
+        ["50 bits"],
+        "Cool_User",
     ),
     "channel.hype_train.progress": (
         {"broadcaster_user_id": "1337"},
@@ -510,6 +551,29 @@ async def test_documented_example_of_each_added_type_is_stored_and_summarised(
     assert [badge["text"] for badge in badges_of(event_type, event.data)] == badges
 
 
+async def test_documented_bits_use_cheer_is_left_to_channel_cheer(app: AppHandle) -> None:
+    body = {
+        "subscription": {
+            "id": "f1c2a387-161a-49f9-a165-0f21d7a4e1c4", "type": "channel.bits.use",
+            "version": "1", "status": "enabled", "cost": 0,
+            "condition": {"broadcaster_user_id": "1337"},
+            "transport": {"method": "webhook", "callback": "https://example.com/webhooks/callback"},
+            "created_at": "2019-11-16T10:11:12.634234626Z",
+        },
+        "event": BITS_USE_CHEER_DOCUMENTED,
+    }  # fmt: skip
+    response = await _post(app, body, "notification")
+    assert response.status_code == 204
+    assert await app.store.latest_events("1337", 10) == []
+    # The same cheer as channel.cheer brings it is stored.
+    cheer = {**body, "subscription": {**body["subscription"], "type": "channel.cheer"},
+             "event": {**ANONYMOUS_CHEER_CLI, "is_anonymous": False, "message": "cheer1 hi cheer1",
+                       "bits": 2}}  # fmt: skip
+    assert (await _post(app, cheer, "notification")).status_code == 204
+    [event] = await app.store.latest_events("1337", 10)
+    assert event.type == "channel.cheer"
+
+
 GOAL = "Sub goal “Help me get partner!”"
 
 
@@ -541,6 +605,10 @@ GOAL = "Sub goal “Help me get partner!”"
          "Charity campaign for charity ended: 14,500.00 USD raised"),
         ("channel.charity_campaign.start", {**CHARITY_START_DOCUMENTED, "target_amount": None},
          "Charity campaign for Example name started"),
+        ("channel.bits.use", {**BITS_USE_POWER_UP_DOCUMENTED, "type": "combo", "power_up": None,
+                              "message": None}, "Cool_User sent a combo"),
+        ("channel.bits.use", {**BITS_USE_POWER_UP_DOCUMENTED, "power_up": {"type": "new_thing"},
+                              "message": "odd"}, "Cool_User used bits on a Power-up"),
         ("channel.hype_train.progress", {**HYPE_TRAIN_PROGRESS_DOCUMENTED, "level": -3},
          "Hype train rolling: 200 / 1,000"),
         ("channel.hype_train.progress", {**HYPE_TRAIN_PROGRESS_DOCUMENTED, "goal": 0},
@@ -583,9 +651,10 @@ def test_simulator_generates_exactly_the_documented_fields_of_each_added_type(
 
 
 def _fits(generated: Any, documented: Any) -> bool:
-    """The same keys and JSON types, except that where the example is null (a nullable
-    object, e.g. an automatic reward's emote) the simulator may send an object."""
-    if documented == "NoneType" and (generated == "NoneType" or isinstance(generated, dict)):
+    """The same keys and JSON types, except for nullable fields: where the example is null (an
+    automatic reward's emote) the simulator may send an object, and null where the example
+    has a value (a combo's power_up, a celebration's message_effect_id)."""
+    if generated == "NoneType" or (documented == "NoneType" and isinstance(generated, dict)):
         return True
     if isinstance(documented, dict) and isinstance(generated, dict):
         return generated.keys() == documented.keys() and all(

@@ -66,6 +66,7 @@ CATALOG: dict[str, TypeSpec] = {
         _spec("channel.subscription.gift", "1", "channel:read:subscriptions"),
         _spec("channel.subscription.message", "1", "channel:read:subscriptions"),
         _spec("channel.cheer", "1", "bits:read"),
+        _spec("channel.bits.use", "1", "bits:read"),
         _spec("channel.hype_train.begin", "2", "channel:read:hype_train"),
         _spec("channel.hype_train.progress", "2", "channel:read:hype_train"),
         _spec("channel.hype_train.end", "2", "channel:read:hype_train"),

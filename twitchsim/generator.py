@@ -147,6 +147,31 @@ def _cheer(b: Account, d: Directory, rng: random.Random) -> SimEvent:
     }
 
 
+_POWER_UPS = (("message_effect", 30), ("celebration", 100), ("gigantify_an_emote", 50))
+
+
+def _bits_use(b: Account, d: Directory, rng: random.Random) -> SimEvent:
+    # Power-ups and combos: the bits channel.cheer does not carry (its cheers the simulator
+    # sends as channel.cheer).
+    power_up_type, bits = rng.choice(_POWER_UPS)
+    combo = rng.random() < 0.3
+    text = rng.choice(_MESSAGES)
+    emote = {"id": "25", "name": "Kappa"} if power_up_type == "gigantify_an_emote" else None
+    return {
+        **_actor(rng, d, b).user_fields(),
+        **b.user_fields("broadcaster_user"),
+        "bits": 5 if combo else bits,
+        "type": "combo" if combo else "power_up",
+        "power_up": None if combo else {
+            "type": power_up_type,
+            "emote": emote,
+            "message_effect_id": "cosmic-abyss" if power_up_type == "message_effect" else None,
+        },
+        "message": {"text": text, "fragments": [{"type": "text", "text": text, "cheermote": None,
+                                                 "emote": None}]},
+    }  # fmt: skip
+
+
 def _contributions(b: Account, d: Directory, rng: random.Random) -> list[dict[str, Any]]:
     people = rng.sample([a for a in d if a != b], 2)
     return [
@@ -413,6 +438,7 @@ BUILDERS: dict[str, Builder] = {
     "channel.subscription.gift": _gift,
     "channel.subscription.message": _resub,
     "channel.cheer": _cheer,
+    "channel.bits.use": _bits_use,
     "channel.hype_train.begin": _hype_train_begin,
     "channel.hype_train.progress": _hype_train_progress,
     "channel.hype_train.end": _hype_train_end,

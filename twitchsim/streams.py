@@ -31,6 +31,7 @@ MIX: tuple[tuple[str, float], ...] = (
     ("channel.subscribe", 10),
     ("channel.subscription.message", 9),
     ("channel.cheer", 9),
+    ("channel.bits.use", 1),
     ("channel.subscription.gift", 5),
     ("channel.raid", 0.6),
     ("channel.ad_break.begin", 1),

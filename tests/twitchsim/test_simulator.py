@@ -271,6 +271,7 @@ EVENT_FIELDS: dict[str, set[str]] = {
     "channel.subscription.message": {*U, *B, "tier", "message", "cumulative_months",
                                      "streak_months", "duration_months"},
     "channel.cheer": {"is_anonymous", *U, *B, "message", "bits"},
+    "channel.bits.use": {*U, *B, "bits", "type", "power_up", "message"},
     "channel.hype_train.begin": {"id", *B, "total", "progress", "goal", "top_contributions",
                                  "level", "all_time_high_level", "all_time_high_total",
                                  "shared_train_participants", "started_at", "expires_at", "type",
