@@ -1,9 +1,10 @@
 """The Event model and the catalogue of EventSub types SEV listens to.
 
 Pure code: nothing here does I/O or reads the clock. `build_event` turns one verified EventSub
-notification into SEV's Event JSON (ARCHITECTURE.md). Each type the page shows has one
-`EventDisplay` here (family, label, amounts, one-line summary); a type SEV does not know still
-becomes an Event, with a generic summary and display.
+notification into SEV's Event JSON (ARCHITECTURE.md). Each type SEV subscribes to is one
+catalogue entry (`EventType`: version, condition, scope) carrying its `EventDisplay` (family,
+label, icon, badges, summary, actor, time); adding a type is adding that entry. A type SEV does
+not know still becomes an Event, with a generic summary and display.
 """
 
 from __future__ import annotations
