@@ -284,3 +284,119 @@ export function readHidden(stored) {
 export function writeHidden(hidden) {
   return JSON.stringify([...hidden].sort());
 }
+
+// ---- bursts: a community gift with its gifted subs, and repeats, as one item each ------------
+
+// Twitch sends a community gift's channel.subscription.gift and its recipients' gifted
+// channel.subscribe events within moments, in any order; a minute is ample.
+export const GIFT_WINDOW_MS = 60 * 1000;
+// The same event again (a viewer's repeated 100-bit cheers) within this of the previous one.
+export const REPEAT_WINDOW_MS = 2 * 60 * 1000;
+const COMMUNITY_GIFT = "channel.subscription.gift";
+const SUBSCRIBE = "channel.subscribe";
+
+function timeOf(event) {
+  const then = Date.parse(event.occurred_at);
+  return Number.isNaN(then) ? null : then;
+}
+
+function within(a, b, windowMs) {
+  const [ta, tb] = [timeOf(a), timeOf(b)];
+  return ta !== null && tb !== null && Math.abs(ta - tb) <= windowMs;
+}
+
+function dataOf(event) {
+  return event.data !== null && typeof event.data === "object" ? event.data : {};
+}
+
+function isGiftedSub(event) {
+  return event.type === SUBSCRIBE && dataOf(event).is_gift === true;
+}
+
+/**
+ * What makes two events "the same again": type, actor and their amounts (else their text);
+ * null for an event never taken as a repeat. Only cheers and generic events repeat: a second
+ * follow or sub of the same viewer is news, and several viewers' follows are several events.
+ */
+function repeatKey(event, table) {
+  const display = displayOf(table, String(event.type));
+  if (event.type !== "channel.cheer" && display.family !== "other") return null;
+  const badges = badgesOf(display, dataOf(event));
+  const what = badges.length ? badges.map((b) => b.text).join("|") : String(event.summary);
+  return JSON.stringify([event.type, (event.actor && event.actor.id) || "", what]);
+}
+
+const highestFirst = (a, b) => b - a;
+
+/**
+ * The items a set of events makes, highest `lead` first: `{lead, seqs, kind}`, `lead` the seq
+ * of the event the item shows, `seqs` all of its events' (highest first). `kind` is "gift" (a
+ * community gift with up to `total` gifted subs of its tier from the same moment, whichever
+ * arrived first), "repeat" (a viewer's same cheer, or the same generic event, again within
+ * REPEAT_WINDOW_MS of the last; the newest leads) or "single". Duplicates (a replayed seq) count once; the order they come in
+ * does not matter, so the page regroups everything it holds whenever an event arrives.
+ */
+export function groupEvents(events, table) {
+  const bySeq = new Map();
+  for (const event of Array.isArray(events) ? events : []) {
+    if (isEvent(event)) bySeq.set(event.seq, event);
+  }
+  const ordered = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  const claimed = new Set();
+  const groups = [];
+  for (const gift of ordered) {
+    if (gift.type !== COMMUNITY_GIFT) continue;
+    const { total, tier } = dataOf(gift);
+    const wanted = Number.isInteger(total) && total > 0 ? total : 0;
+    const recipients = ordered
+      .filter(
+        (sub) =>
+          !claimed.has(sub.seq) &&
+          isGiftedSub(sub) &&
+          dataOf(sub).tier === tier &&
+          within(sub, gift, GIFT_WINDOW_MS)
+      )
+      .sort((a, b) => Math.abs(a.seq - gift.seq) - Math.abs(b.seq - gift.seq) || a.seq - b.seq)
+      .slice(0, wanted);
+    claimed.add(gift.seq);
+    for (const sub of recipients) claimed.add(sub.seq);
+    const seqs = [gift.seq, ...recipients.map((sub) => sub.seq)].sort(highestFirst);
+    groups.push({ lead: gift.seq, seqs, kind: recipients.length ? "gift" : "single" });
+  }
+  const open = new Map(); // repeat key → the group its latest event is in
+  for (const event of ordered) {
+    if (claimed.has(event.seq)) continue;
+    const key = repeatKey(event, table);
+    const group = key === null ? undefined : open.get(key);
+    if (group && within(bySeq.get(group.lead), event, REPEAT_WINDOW_MS)) {
+      group.seqs.unshift(event.seq);
+      group.lead = event.seq;
+      group.kind = "repeat";
+    } else {
+      const fresh = { lead: event.seq, seqs: [event.seq], kind: "single" };
+      groups.push(fresh);
+      if (key !== null) open.set(key, fresh);
+    }
+  }
+  return groups.sort((a, b) => b.lead - a.lead);
+}
+
+/**
+ * The live list's view of `events`: its first `max` items (a burst counts as one) and the
+ * seqs of every event outside them, which leave the list (highest first).
+ */
+export function listView(events, table, max = MAX_EVENTS) {
+  const groups = groupEvents(events, table);
+  const dropped = groups.slice(max).flatMap((group) => group.seqs);
+  return { groups: groups.slice(0, max), dropped: dropped.sort(highestFirst) };
+}
+
+/** The recipients an item of kind "gift" lists (oldest first): their names, as text. */
+export function recipientsOf(group, bySeq) {
+  return group.seqs
+    .filter((seq) => seq !== group.lead)
+    .sort((a, b) => a - b)
+    .map((seq) => bySeq.get(seq))
+    .filter(Boolean)
+    .map((event) => (event.actor && event.actor.name ? String(event.actor.name) : "Someone"));
+}

@@ -18,10 +18,12 @@ import {
   catchUpNote,
   confirmedByAck,
   displayOf,
+  groupEvents,
   isEvent,
+  listView,
   oldestFirst,
-  placement,
   readHidden,
+  recipientsOf,
   relativeText,
   streamAfter,
   summaryParts,
@@ -75,8 +77,11 @@ function start(root) {
 
   // ---- the list ---------------------------------------------------------------------------
 
-  let order = []; // the seqs shown, highest first, at most maxEvents
+  // Every event held is its own <li>, by seq; a burst (feed.js groupEvents) shows as its lead's
+  // item, the others hidden in it, and counts as one of the maxEvents items.
+  let order = []; // the seqs in the live list, highest first
   const items = new Map(); // seq → <li>
+  const held = new Map(); // seq → event, of both lists: what the grouping reads
   const resume = new ResumePoint(); // `after` for the next watch
   let holeTimer = null;
   let sessionEnded = false;
@@ -88,34 +93,99 @@ function start(root) {
 
   /* Put one event in its place by seq; false when it is already held or too old to show. */
   function place(event, animate) {
-    const where = placement(order, event.seq, maxEvents);
-    if (where === null) return false;
-    const item = renderEvent(event);
-    filterItem(item);
-    list.insertBefore(item, items.get(order[where.index]) || null);
-    items.set(event.seq, item);
-    // Lowest first, each to the top of the older list, which so stays highest first.
-    for (const seq of [...where.dropped].reverse()) {
+    if (items.has(event.seq) || olderItems.has(event.seq)) return false;
+    held.set(event.seq, event);
+    const view = listView(
+      [...order, event.seq].map((seq) => held.get(seq)),
+      kinds,
+      maxEvents
+    );
+    const kept = !view.dropped.includes(event.seq);
+    if (kept) {
+      const item = renderEvent(event);
+      const below = order.find((seq) => seq < event.seq);
+      list.insertBefore(item, below === undefined ? null : items.get(below));
+      items.set(event.seq, item);
+    }
+    order = [...order, event.seq].filter((seq) => !view.dropped.includes(seq));
+    order.sort((a, b) => b - a);
+    // What falls off the live list moves down to the older list while the viewer reads
+    // history, else away.
+    for (const seq of view.dropped) {
       const dropped = items.get(seq);
       items.delete(seq);
-      if (olderItems.size > 0) {
-        // The viewer is reading history: what falls off the live list moves down, not away.
-        older.insertBefore(dropped, older.firstChild);
+      if (dropped && olderItems.size > 0) {
+        const below = [...olderItems.keys()].filter((s) => s < seq).sort((a, b) => b - a)[0];
+        older.insertBefore(dropped, below === undefined ? null : olderItems.get(below));
         olderItems.set(seq, dropped);
       } else {
-        dropped.remove();
+        if (dropped) dropped.remove();
+        held.delete(seq);
       }
     }
-    order = where.order;
+    const leads = regroup(items);
+    if (view.dropped.length && olderItems.size > 0) regroup(olderItems);
     showOlderButton();
-    if (animate) {
-      item.classList.add("event-new");
-      item.addEventListener("animationend", () => item.classList.remove("event-new"), {
+    const shown = items.get(leads.get(event.seq));
+    if (kept && animate && shown) {
+      shown.classList.add("event-new");
+      shown.addEventListener("animationend", () => shown.classList.remove("event-new"), {
         once: true,
       });
     }
     emptyNote.hidden = order.length > 0;
-    return true;
+    return kept;
+  }
+
+  /* Show the bursts among these items (seq → <li>) as one item each: the lead carries the
+   * count or the recipients, the others are hidden. Returns each seq's lead. */
+  function regroup(itemsBySeq) {
+    const leads = new Map();
+    const events = [...itemsBySeq.keys()].map((seq) => held.get(seq)).filter(Boolean);
+    for (const group of groupEvents(events, kinds)) {
+      for (const seq of group.seqs) {
+        leads.set(seq, group.lead);
+        const item = itemsBySeq.get(seq);
+        if (!item) continue;
+        item.classList.toggle("event-member", seq !== group.lead);
+        if (seq === group.lead) showGroup(item, group);
+        filterItem(item);
+      }
+    }
+    return leads;
+  }
+
+  /* The lead's part of a burst: "×3" for a repeat, a disclosure of the recipients for a gift
+   * (its open state kept while it only grows). Names are text, never HTML. */
+  function showGroup(item, group) {
+    const signature = group.kind === "single" ? "" : `${group.kind}:${group.seqs.join(",")}`;
+    if ((item.getAttribute("data-group") || "") === signature) return;
+    const previous = item.querySelector(".event-group");
+    const wasOpen = Boolean(previous && previous.open);
+    for (const old of item.querySelectorAll(".event-group, .event-count")) old.remove();
+    item.setAttribute("data-group", signature);
+    if (group.kind === "repeat") {
+      const times = element("span", "event-count");
+      times.appendChild(element("span", null, `×${group.seqs.length}`)).setAttribute(
+        "aria-hidden",
+        "true"
+      );
+      times.appendChild(element("span", "visually-hidden", `${group.seqs.length} times`));
+      const kind = item.querySelector(".event-kind");
+      if (kind) kind.after(times);
+    } else if (group.kind === "gift") {
+      const names = recipientsOf(group, held);
+      const details = element("details", "event-group");
+      details.open = wasOpen;
+      const word = names.length === 1 ? "recipient" : "recipients";
+      details.appendChild(element("summary", "event-group-summary", `${names.length} ${word}`));
+      const recipients = element("ul", "event-recipients");
+      for (const name of names) recipients.appendChild(element("li", null, name));
+      details.appendChild(recipients);
+      // In the meta line, so that a folded burst takes no more room than any other item.
+      const meta = item.querySelector(".event-meta");
+      if (meta) meta.appendChild(details);
+    }
   }
 
   function renderEvent(event) {
@@ -204,7 +274,8 @@ function start(root) {
   }
 
   function filterItem(item) {
-    item.hidden = hidden.has(item.getAttribute("data-family"));
+    item.hidden =
+      item.classList.contains("event-member") || hidden.has(item.getAttribute("data-family"));
   }
 
   function applyFilter() {
@@ -240,31 +311,50 @@ function start(root) {
     return seqs.length ? Math.min(...seqs) : null;
   }
 
+  /* The stored events just below `before`, highest first (at most maxEvents). */
+  async function fetchOlder(before) {
+    const url =
+      `/api/streamers/${encodeURIComponent(login)}/events` +
+      `?before=${encodeURIComponent(before)}&limit=${encodeURIComponent(maxEvents)}`;
+    const response = await fetch(url, {
+      credentials: "same-origin",
+      headers: { accept: "application/json" },
+    });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    const body = await response.json();
+    return oldestFirst(body && body.events, streamerId)
+      .filter((event) => event.seq < before)
+      .reverse();
+  }
+
+  /* The server renders its latest maxEvents events; a burst among them is one item, so the
+   * list tops itself up from the events before them (a few pages at most) to maxEvents items. */
+  async function fillList() {
+    let full = initialEvents.length < maxEvents; // the server had no more
+    for (let page = 0; page < 5 && !full; page += 1) {
+      const groups = groupEvents([...items.keys()].map((seq) => held.get(seq)), kinds);
+      if (groups.length >= maxEvents || order.length === 0) return;
+      const events = await fetchOlder(order[order.length - 1]);
+      for (const event of events) place(event, false);
+      full = events.length < maxEvents;
+    }
+  }
+
   async function showOlder() {
     const before = lowestShown();
     if (before === null) return;
     olderButton.disabled = true;
     olderNote.textContent = "Loading…";
     try {
-      const url =
-        `/api/streamers/${encodeURIComponent(login)}/events` +
-        `?before=${encodeURIComponent(before)}&limit=${encodeURIComponent(maxEvents)}`;
-      const response = await fetch(url, {
-        credentials: "same-origin",
-        headers: { accept: "application/json" },
-      });
-      if (!response.ok) throw new Error("HTTP " + response.status);
-      const body = await response.json();
-      const events = oldestFirst(body && body.events, streamerId)
-        .filter((event) => event.seq < before)
-        .reverse();
+      const events = await fetchOlder(before);
       for (const event of events) {
         if (items.has(event.seq) || olderItems.has(event.seq)) continue;
         const item = renderEvent(event);
-        filterItem(item);
         older.appendChild(item);
         olderItems.set(event.seq, item);
+        held.set(event.seq, event);
       }
+      regroup(olderItems);
       older.hidden = olderItems.size === 0;
       olderEnd = events.length < maxEvents;
       olderNote.textContent = olderEnd ? "That is every event SEV has stored." : "";
@@ -560,23 +650,33 @@ function start(root) {
 
   // ---- start --------------------------------------------------------------------------------
 
-  // The server-rendered list is the first paint: adopt its items, highest seq first.
+  // The server-rendered list is the first paint: adopt its items, highest seq first, and
+  // group its bursts as live ones are (the server renders every event as its own item).
+  const initialEvents = oldestFirst(initial.events, streamerId);
+  for (const event of initialEvents) held.set(event.seq, event);
   for (const item of list.querySelectorAll("li[data-seq]")) {
     const seq = Number(item.getAttribute("data-seq"));
     items.set(seq, item);
     order.push(seq);
   }
   order.sort((a, b) => b - a);
-  for (const event of oldestFirst(initial.events, streamerId)) {
+  for (const event of initialEvents) {
     place(event, false);
     if (resume.mark === null || event.seq > resume.mark) resume.mark = event.seq;
   }
+  regroup(items);
   tick();
   applyFilter();
   showOlderButton();
   window.setInterval(tick, TICK_MS);
   setConnection("connecting");
-  connect();
+  // Topped up before the live connection, so that "live" means the list is complete.
+  fillList()
+    .catch(() => {}) // not topped up: the list stays as the server rendered it
+    .finally(() => {
+      tick();
+      connect();
+    });
 }
 
 // ---- the Twitch embed -----------------------------------------------------------------------

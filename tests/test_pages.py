@@ -228,6 +228,14 @@ async def _as_viewer(page: Page, sev: SevProcess, login: str = OTHER_VIEWER) -> 
     )
 
 
+async def _item_ids(page: Page) -> list[str]:
+    """The message ids of the live list's items, top to bottom: a burst's lead, not its rest."""
+    ids: list[str] = await page.eval_on_selector_all(
+        "#events > li:not(.event-member)", "items => items.map(i => i.dataset.id)"
+    )
+    return ids
+
+
 async def _boxes(page: Page, selector: str) -> list[dict[str, float]]:
     """The bounding boxes (top, bottom, left, right) of every match, in viewport pixels."""
     boxes: list[dict[str, float]] = await page.eval_on_selector_all(
@@ -505,11 +513,12 @@ async def test_viewer_logs_in_sets_a_favourite_and_sees_events_live(
         # A raid reaches the raider's channel too: let it come from a channel SEV does not
         # follow here, or its outgoing-raid subscription would get a copy of its own.
         raider: dict[str, Any] = RAIDER if event_type == "channel.raid" else {}
-        [message_id] = simulator.trigger(event_type, STREAMER, **raider)
+        # A community gift comes with its recipients' gifted subs, shown inside its item.
+        message_id, *_ = simulator.trigger(event_type, STREAMER, **raider)
         await _appears(page, message_id)
         triggered.append(message_id)
 
-    ids = await _ids_on_page(page)
+    ids = await _item_ids(page)
     assert ids[: len(triggered)] == triggered[::-1]  # newest first
     assert len(ids) == len(set(ids)) <= 10
     seqs = await _seqs_on_page(page)
@@ -771,6 +780,11 @@ async def test_events_are_placed_by_seq_deduplicated_capped_and_caught_up_after_
         await page.evaluate("([name, args]) => window.__sio.fire(name, ...args)", [name, args])
 
     async def connect() -> None:
+        # The page opens its socket once its list is complete (a burst may need a top-up).
+        deadline = time.monotonic() + 5
+        while not await page.evaluate("window.__sio.socket !== null"):
+            assert time.monotonic() < deadline, "the page never opened its socket"
+            await asyncio.sleep(0.05)
         await page.evaluate("window.__sio.socket.connected = true")
         await fire("connect")
 
@@ -951,7 +965,7 @@ async def test_streamer_page_shows_events_first_on_a_phone_and_all_ten_on_a_lapt
     await page.locator('#stream[data-status="live"]').wait_for()
 
     # A laptop: all ten events in the window, without scrolling.
-    events = await _boxes(page, "#events li")
+    events = await _boxes(page, "#events > li:not(.event-member)")  # a burst is one item
     assert len(events) == 10
     assert await page.evaluate("window.scrollY") == 0
     assert events[-1]["bottom"] <= 800, events[-1]
@@ -976,7 +990,7 @@ async def test_streamer_page_shows_events_first_on_a_phone_and_all_ten_on_a_lapt
     await eventually(
         lambda: page.evaluate("document.documentElement.clientWidth == 375"), what="resize"
     )
-    events = await _boxes(page, "#events li")
+    events = await _boxes(page, "#events > li:not(.event-member)")
     [stage] = await _boxes(page, ".stage")
     assert events[0]["top"] < 400, events[0]
     assert stage["top"] > events[-1]["bottom"]
@@ -1222,19 +1236,21 @@ async def test_show_older_pages_back_through_history_and_the_live_list_goes_on(
         await eventually(answered, what="older events")
 
     live = await _seqs_on_page(page)
-    assert len(live) == 10
+    # Ten items; a burst (a community gift and its gifted subs) is one item of several events.
+    assert len(await _item_ids(page)) == 10
     await show_older()
     assert await older_seqs() == list(range(min(live) - 1, min(live) - 11, -1))
     await show_older()
     assert await older_seqs() == list(range(min(live) - 1, min(live) - 21, -1))
 
-    # A live event: the live list keeps ten, and the one that falls off moves to the history.
+    # A live event: the live list keeps ten items, and what falls off moves to the history.
     [message_id] = demo.twitch.trigger("channel.follow", STREAMER)
     await _appears(page, message_id, 2000)
     now_live = await _seqs_on_page(page)
-    assert len(now_live) == 10 and now_live[0] > live[0]
+    assert len(await _item_ids(page)) <= 10 and now_live[0] > live[0]
     history = await older_seqs()
-    assert history[0] == live[-1]
+    fallen = set(live) - set(now_live)
+    assert fallen and fallen <= set(history)
     everything = now_live + history
     assert everything == list(range(everything[0], everything[0] - len(everything), -1))
 
@@ -1285,5 +1301,66 @@ async def test_viewer_hides_kinds_of_event_and_the_choice_survives_a_reload(
     await page.get_by_label("Follows").check()
     assert await item(follow).is_visible()
     assert await page.evaluate("localStorage.getItem('sev.hidden-families')") == "[]"
+    assert watched.errors == []
+    await page.context.close()
+
+
+async def test_a_community_gift_is_one_item_listing_its_recipients_live_and_after_a_reload(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    streamer_id = simulator.account_id(STREAMER)
+    await eventually(
+        lambda: "channel.subscription.gift" in simulator.enabled_types(streamer_id),
+        what="the gift subscription",
+    )
+    watched = await _open(browser)
+    page = watched.page
+    await _as_viewer(page, sev)
+    await page.goto(f"{sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+    follows = [simulator.trigger("channel.follow", STREAMER)[0] for _ in range(10)]
+    for message_id in follows:
+        await _appears(page, message_id)
+    assert await _item_ids(page) == follows[::-1]
+
+    # The simulated Twitch sends the gift and, as Twitch does, each recipient's gifted sub.
+    gift, *recipients = simulator.trigger(
+        "channel.subscription.gift", STREAMER, total=5, tier="1000", is_anonymous=False
+    )
+    assert len(recipients) == 5
+    for message_id in (gift, *recipients):
+        await page.wait_for_selector(f'#events li[data-id="{message_id}"]', state="attached")
+    item = page.locator(f'#events li[data-id="{gift}"]')
+
+    async def names_of_recipients() -> list[str]:
+        names = [
+            await page.locator(f'#events li[data-id="{r}"] .event-actor').text_content() or ""
+            for r in recipients
+        ]
+        return sorted(names)
+
+    async def check(rest: list[str]) -> None:
+        # One item for the burst, the others as they were; the recipients fold into it.
+        assert await _item_ids(page) == [gift, *rest]
+        for message_id in recipients:
+            assert not await page.locator(f'#events li[data-id="{message_id}"]').is_visible()
+        summary = item.locator(".event-group > summary")
+        assert await summary.inner_text() == "5 recipients"
+        listed = item.locator(".event-recipients li")
+        assert not await listed.first.is_visible()
+        await summary.focus()
+        await page.keyboard.press("Enter")  # by keyboard, as a viewer without a mouse
+        assert await item.locator(".event-group").get_attribute("open") is not None
+        assert sorted(await listed.all_inner_texts()) == await names_of_recipients()
+        assert await listed.count() == 5
+
+    # Live: the burst is one of the ten, so nine of the follows before it stay.
+    await check(follows[::-1][:9])
+    # Reloaded: the server renders ten events (the burst and four follows); the page groups
+    # them and tops the list up from the events before, to ten items again.
+    await page.reload()
+    await _wait_live(page)
+    await check(follows[::-1][:9])
     assert watched.errors == []
     await page.context.close()

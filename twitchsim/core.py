@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .config import Faults, SimulatorConfig
 from .control import ControlRoutes
 from .deliveries import Deliveries, envelope
-from .directory import Directory
-from .generator import SimEvent, generate_event
+from .directory import Account, Directory
+from .generator import SimEvent, generate_event, gift_recipients
 from .helix import HelixRoutes
 from .images import PROFILE_IMAGES, ImageRoutes
 from .oauth import OAuthRoutes
@@ -231,7 +231,7 @@ class Simulator:
         for _ in range(count):
             event = generate_event(type, account, self.directory, self._rng, raided=raided)
             event.update(overrides)
-            sent += self._fan_out(type, event)
+            sent += self._send(type, event, account, self._rng)
         return sent
 
     def why_nothing_sent(self, name: str, broadcaster_login: str) -> dict[str, Any]:
@@ -242,6 +242,15 @@ class Simulator:
             raise LookupError(f"unknown broadcaster {broadcaster_login!r}")
         granted = self.tokens.granted_scopes(self.config.client_id, account.id)
         return why_nothing_sent(type_, account, self.subscriptions.values(), granted)
+
+    def _send(self, type_: str, event: SimEvent, account: Account, rng: random.Random) -> list[str]:
+        """Fan an event out; a community gift is followed by each recipient's channel.subscribe
+        (`is_gift: true`), as Twitch sends them. The message ids, the gift's first."""
+        sent = self._fan_out(type_, event)
+        if type_ == "channel.subscription.gift":
+            for recipient in gift_recipients(event, account, self.directory, rng):
+                sent += self._fan_out("channel.subscribe", recipient)
+        return sent
 
     def _fan_out(self, type_: str, event: SimEvent) -> list[str]:
         sent = []
@@ -287,7 +296,7 @@ class Simulator:
                         event = generate_event(
                             planned.type, account, self.directory, show.rng, raided=planned.raided
                         )
-                        self._fan_out(planned.type, event)
+                        self._send(planned.type, event, account, show.rng)
             wake = min((show.next_at for show in shows.values()), default=now + 1)
             # At least once a second: a streamer may have gained their first subscriber.
             await asyncio.sleep(min(max(wake - now, 0.0), 1.0))

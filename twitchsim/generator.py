@@ -461,6 +461,31 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
+def gift_recipients(
+    gift: SimEvent, broadcaster: Account, directory: Directory, rng: random.Random
+) -> list[SimEvent]:
+    """The channel.subscribe events (`is_gift: true`, the gift's tier) of a community gift's
+    `total` recipients, as Twitch sends one per recipient beside the channel.subscription.gift:
+    never the gifter or the broadcaster, all different while the demo directory has enough."""
+    total = gift.get("total")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+        return []
+    pool = [a for a in directory.accounts if a != broadcaster and a.id != gift.get("user_id")]
+    if not pool:
+        return []
+    chosen = rng.sample(pool, min(total, len(pool)))
+    chosen += [rng.choice(pool) for _ in range(total - len(chosen))]
+    return [
+        {
+            **recipient.user_fields(),
+            **broadcaster.user_fields("broadcaster_user"),
+            "tier": gift.get("tier"),
+            "is_gift": True,
+        }
+        for recipient in chosen
+    ]
+
+
 def generate_event(
     type_: str,
     broadcaster: Account,

@@ -10,7 +10,10 @@ import {
   catchUpNote,
   confirmedByAck,
   displayOf,
+  groupEvents,
   isEvent,
+  listView,
+  recipientsOf,
   oldestFirst,
   placement,
   relativeText,
@@ -345,4 +348,180 @@ describe("readHidden and writeHidden", () => {
       assert.deepEqual([...readHidden(stored)], []);
     });
   }
+});
+
+// ---- bursts ----------------------------------------------------------------------------------
+
+const T0 = Date.parse("2026-12-04T12:00:00Z");
+const at = (seconds) => new Date(T0 + seconds * 1000).toISOString();
+const GIFT_TABLE = {
+  types: {
+    "channel.cheer": { family: "cheer", badges: [{ unit: "bits", path: "bits" }] },
+    "channel.follow": { family: "follow" },
+    "channel.subscribe": { family: "sub" },
+    "channel.subscription.gift": { family: "gift", badges: [{ unit: "gifts", path: "total" }] },
+  },
+  other: { family: "other" },
+};
+
+function gift(seq, total, seconds = 0, tier = "1000") {
+  return event(seq, {
+    type: "channel.subscription.gift",
+    actor: { id: "9", login: "gifter", name: "Gifter" },
+    data: { total, tier },
+    occurred_at: at(seconds),
+  });
+}
+
+function giftedSub(seq, who, seconds = 0, tier = "1000") {
+  return event(seq, {
+    type: "channel.subscribe",
+    actor: { id: `u${who}`, login: `user${who}`, name: `User${who}` },
+    data: { tier, is_gift: true },
+    occurred_at: at(seconds),
+  });
+}
+
+function follow(seq, who, seconds = 0) {
+  return event(seq, {
+    type: "channel.follow",
+    actor: { id: `u${who}`, login: `user${who}`, name: `User${who}` },
+    summary: `User${who} followed`,
+    occurred_at: at(seconds),
+  });
+}
+
+function cheer(seq, who, bits, seconds = 0) {
+  return event(seq, {
+    type: "channel.cheer",
+    actor: { id: `u${who}`, login: `user${who}`, name: `User${who}` },
+    data: { bits },
+    summary: `User${who} cheered ${bits} bits: message ${seq}`,
+    occurred_at: at(seconds),
+  });
+}
+
+const shape = (groups) => groups.map((g) => [g.kind, g.lead, g.seqs]);
+
+describe("groupEvents", () => {
+  test("a community gift and its gifted subs are one item led by the gift", () => {
+    const events = [gift(1, 3), giftedSub(2, 1), giftedSub(3, 2), giftedSub(4, 3)];
+    assert.deepEqual(shape(groupEvents(events, GIFT_TABLE)), [["gift", 1, [4, 3, 2, 1]]]);
+  });
+
+  test("gifted subs that arrived before their community gift join it when it comes", () => {
+    const subs = [giftedSub(1, 1), giftedSub(2, 2, 1)];
+    assert.deepEqual(shape(groupEvents(subs, GIFT_TABLE)), [
+      ["single", 2, [2]],
+      ["single", 1, [1]],
+    ]);
+    const all = [...subs, gift(3, 2, 1)];
+    assert.deepEqual(shape(groupEvents(all, GIFT_TABLE)), [["gift", 3, [3, 2, 1]]]);
+  });
+
+  test("other events interleaved with the burst stay items of their own", () => {
+    const events = [giftedSub(1, 1), follow(2, 7), gift(3, 2), follow(4, 8), giftedSub(5, 2)];
+    assert.deepEqual(shape(groupEvents(events, GIFT_TABLE)), [
+      ["single", 4, [4]],
+      ["gift", 3, [5, 3, 1]],
+      ["single", 2, [2]],
+    ]);
+  });
+
+  test("a reconnect's replay and any arrival order give the same items", () => {
+    const events = [follow(1, 7), gift(2, 3), giftedSub(3, 1), giftedSub(4, 2), giftedSub(5, 3)];
+    const expected = shape(groupEvents(events, GIFT_TABLE));
+    const replayed = [...events.slice(3), ...events.slice(0, 2), ...events.slice(1), events[4]];
+    assert.deepEqual(shape(groupEvents(replayed, GIFT_TABLE)), expected);
+    assert.deepEqual(shape(groupEvents([...events].reverse(), GIFT_TABLE)), expected);
+  });
+
+  test("a gift claims no more than its total, its tier only, from the same moment", () => {
+    const events = [
+      gift(1, 2, 0, "2000"),
+      giftedSub(2, 1, 0, "2000"),
+      giftedSub(3, 2, 1, "1000"), // another tier
+      giftedSub(4, 3, 2, "2000"),
+      giftedSub(5, 4, 3, "2000"), // beyond the total of 2
+      giftedSub(6, 5, 600, "2000"), // ten minutes later
+    ];
+    const groups = groupEvents(events, GIFT_TABLE);
+    assert.deepEqual(groups.find((g) => g.lead === 1).seqs, [4, 2, 1]);
+    assert.deepEqual(
+      groups.filter((g) => g.kind === "single").map((g) => g.lead),
+      [6, 5, 3]
+    );
+  });
+
+  test("two community gifts each take their own recipients", () => {
+    const events = [gift(1, 2), giftedSub(2, 1), giftedSub(3, 2), gift(4, 1), giftedSub(5, 3)];
+    assert.deepEqual(shape(groupEvents(events, GIFT_TABLE)), [
+      ["gift", 4, [5, 4]],
+      ["gift", 1, [3, 2, 1]],
+    ]);
+  });
+
+  test("the same viewer's same cheer again and again is one item, the newest leading", () => {
+    const events = [cheer(1, 1, 100, 0), cheer(2, 1, 100, 30), cheer(3, 1, 100, 60)];
+    assert.deepEqual(shape(groupEvents(events, GIFT_TABLE)), [["repeat", 3, [3, 2, 1]]]);
+  });
+
+  test("another amount, another viewer or a long pause is not a repeat", () => {
+    const events = [
+      cheer(1, 1, 100, 0),
+      cheer(2, 1, 500, 1), // another amount
+      cheer(3, 2, 100, 2), // another viewer
+      cheer(4, 1, 100, 1000), // long after
+    ];
+    const groups = groupEvents(events, GIFT_TABLE);
+    assert.deepEqual(
+      groups.map((g) => g.kind),
+      ["single", "single", "single", "single"]
+    );
+  });
+
+  test("identical generic events group; anything without a seq is left out", () => {
+    const generic = (seq, summary) =>
+      event(seq, { type: "channel.new_thing", summary, occurred_at: at(seq) });
+    const events = [generic(1, "same"), generic(2, "same"), { summary: "no seq" }, null];
+    assert.deepEqual(shape(groupEvents(events, GIFT_TABLE)), [["repeat", 2, [2, 1]]]);
+    const other = [generic(1, "same"), generic(2, "not the same")];
+    assert.deepEqual(
+      groupEvents(other, GIFT_TABLE).map((g) => g.kind),
+      ["single", "single"]
+    );
+  });
+
+  test("the same viewer's follow again is news, not a repeat", () => {
+    const events = [follow(1, 7), follow(2, 7, 5)];
+    assert.deepEqual(shape(groupEvents(events, GIFT_TABLE)), [
+      ["single", 2, [2]],
+      ["single", 1, [1]],
+    ]);
+  });
+});
+
+describe("listView", () => {
+  test("a burst counts as one item, so the ten before it stay", () => {
+    const before = Array.from({ length: 10 }, (_, i) => follow(i + 1, i + 1, i));
+    const burst = [gift(11, 5, 20), ...[1, 2, 3, 4, 5].map((n) => giftedSub(11 + n, n, 20))];
+    const view = listView([...before, ...burst], GIFT_TABLE, 10);
+    assert.equal(view.groups.length, 10);
+    assert.equal(view.groups[0].kind, "gift");
+    assert.deepEqual(view.groups[0].seqs, [16, 15, 14, 13, 12, 11]);
+    assert.deepEqual(view.dropped, [1]);
+  });
+
+  test("a gift that falls off the list takes its recipients with it", () => {
+    const events = [giftedSub(1, 1), gift(2, 1), follow(3, 7, 1000), follow(4, 8, 1001)];
+    assert.deepEqual(listView(events, GIFT_TABLE, 2).dropped, [2, 1]);
+  });
+});
+
+test("recipientsOf names a gift's recipients oldest first, as text", () => {
+  const events = [gift(3, 2), giftedSub(1, 1), giftedSub(2, 2)];
+  events[2].actor.name = "<b>Two</b>";
+  const bySeq = new Map(events.map((e) => [e.seq, e]));
+  const [group] = groupEvents(events, GIFT_TABLE);
+  assert.deepEqual(recipientsOf(group, bySeq), ["User1", "<b>Two</b>"]);
 });

@@ -1270,3 +1270,28 @@ async def test_callbacks_can_be_limited_to_the_apps_own(
             body["transport"]["callback"] = callback
             response = await world.create(body)
             assert response.status_code == status, response.text
+
+
+async def test_community_gift_brings_each_recipients_gifted_subscribe(world: World) -> None:
+    await world.user_tokens(STREAMER, ALL_SCOPES)
+    await world.subscribe("channel.subscribe")
+    await world.subscribe("channel.subscription.gift")
+    response = await world.http.post(
+        f"{world.base}/control/trigger",
+        json={
+            "type": "channel-gift",
+            "broadcaster": STREAMER,
+            "overrides": {"total": 3, "tier": "2000", "is_anonymous": False},
+        },
+    )
+    assert response.status_code == 200
+    assert len(response.json()["sent"]) == 4
+    gift, *subs = await world.notifications(4)
+    assert gift.json["subscription"]["type"] == "channel.subscription.gift"
+    assert [d.json["subscription"]["type"] for d in subs] == ["channel.subscribe"] * 3
+    events = [d.json["event"] for d in subs]
+    assert all(e["is_gift"] is True and e["tier"] == "2000" for e in events)
+    recipients = {e["user_id"] for e in events}
+    assert len(recipients) == 3
+    assert gift.json["event"]["user_id"] not in recipients
+    assert STREAMER_ID not in recipients
