@@ -400,3 +400,60 @@ export function recipientsOf(group, bySeq) {
     .filter(Boolean)
     .map((event) => (event.actor && event.actor.name ? String(event.actor.name) : "Someone"));
 }
+
+// ---- minimum amounts the viewer asks for (kept in localStorage) ------------------------------
+
+export const MINIMUM_KEY = "sev.minimums";
+const TIER_RANK = { prime: 1000, 1000: 1000, 2000: 2000, 3000: 3000 };
+export const MINIMUM_TIERS = [0, 1000, 2000, 3000];
+
+function wholeAtLeastZero(value) {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 0 && n <= MAX_AMOUNT ? n : 0;
+}
+
+/** The minimums stored under MINIMUM_KEY (`{bits, viewers, tier}`, 0: none); zeros if unreadable. */
+export function readMinimums(stored) {
+  let value = null;
+  try {
+    value = JSON.parse(stored);
+  } catch (error) {
+    value = null;
+  }
+  const given = value !== null && typeof value === "object" ? value : {};
+  const tier = wholeAtLeastZero(given.tier);
+  return {
+    bits: wholeAtLeastZero(given.bits),
+    viewers: wholeAtLeastZero(given.viewers),
+    tier: MINIMUM_TIERS.includes(tier) ? tier : 0,
+  };
+}
+
+/** What to store under MINIMUM_KEY for these minimums. */
+export function writeMinimums(minimums) {
+  return JSON.stringify(readMinimums(JSON.stringify(minimums)));
+}
+
+/** How many of the minimums are set (for the filter's "· N hidden" count). */
+export function minimumsSet(minimums) {
+  return ["bits", "viewers", "tier"].filter((key) => minimums[key] > 0).length;
+}
+
+/**
+ * Whether an event falls below the viewer's minimums: a cheer's bits, a raid's viewers, a
+ * sub's, resub's or gift's tier (Prime counts as Tier 1). Events without such an amount never do.
+ */
+export function belowMinimum(event, minimums) {
+  if (!event || !minimums) return false;
+  const data = event.data !== null && typeof event.data === "object" ? event.data : {};
+  if (event.type === "channel.cheer" && minimums.bits > 0) {
+    return count(data.bits) !== null && data.bits < minimums.bits;
+  }
+  if (event.type === "channel.raid" && minimums.viewers > 0) {
+    return count(data.viewers) !== null && data.viewers < minimums.viewers;
+  }
+  if (minimums.tier > 0 && Object.hasOwn(TIER_RANK, String(data.tier))) {
+    return TIER_RANK[String(data.tier)] < minimums.tier;
+  }
+  return false;
+}

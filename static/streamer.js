@@ -12,23 +12,28 @@
 import {
   FILTER_KEY,
   MAX_EVENTS,
+  MINIMUM_KEY,
   ResumePoint,
   announcement,
   badgesOf,
+  belowMinimum,
   catchUpNote,
   confirmedByAck,
   displayOf,
   groupEvents,
   isEvent,
   listView,
+  minimumsSet,
   oldestFirst,
   readHidden,
+  readMinimums,
   recipientsOf,
   relativeText,
   streamAfter,
   summaryParts,
   twitchUrl,
   writeHidden,
+  writeMinimums,
 } from "./feed.js";
 import { FACE_SIZE, faceSrc } from "./faces.js";
 
@@ -273,14 +278,24 @@ function start(root) {
     // Storage refused (private mode, a policy): the filter still works for this page.
   }
 
+  let minimums = readMinimums(null);
+  try {
+    minimums = readMinimums(window.localStorage.getItem(MINIMUM_KEY));
+  } catch (error) {
+    // As for the kinds: the minimums still work for this page.
+  }
+
   function filterItem(item) {
     item.hidden =
-      item.classList.contains("event-member") || hidden.has(item.getAttribute("data-family"));
+      item.classList.contains("event-member") ||
+      hidden.has(item.getAttribute("data-family")) ||
+      belowMinimum(held.get(Number(item.getAttribute("data-seq"))), minimums);
   }
 
   function applyFilter() {
     for (const item of root.querySelectorAll(".events li[data-family]")) filterItem(item);
-    if (filtersCount) filtersCount.textContent = hidden.size ? ` · ${hidden.size} hidden` : "";
+    const count = hidden.size + minimumsSet(minimums);
+    if (filtersCount) filtersCount.textContent = count ? ` · ${count} hidden` : "";
   }
 
   if (filters) {
@@ -291,6 +306,18 @@ function start(root) {
         else hidden.add(box.value);
         try {
           window.localStorage.setItem(FILTER_KEY, writeHidden(hidden));
+        } catch (error) {
+          // As above: kept for this page only.
+        }
+        applyFilter();
+      });
+    }
+    for (const field of filters.querySelectorAll(".minimum")) {
+      field.value = String(minimums[field.name] || 0);
+      field.addEventListener("change", () => {
+        minimums = readMinimums(JSON.stringify({ ...minimums, [field.name]: field.value }));
+        try {
+          window.localStorage.setItem(MINIMUM_KEY, writeMinimums(minimums));
         } catch (error) {
           // As above: kept for this page only.
         }

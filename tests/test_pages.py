@@ -1364,3 +1364,50 @@ async def test_a_community_gift_is_one_item_listing_its_recipients_live_and_afte
     await check(follows[::-1][:9])
     assert watched.errors == []
     await page.context.close()
+
+
+async def test_viewer_sets_minimum_amounts_and_they_survive_a_reload(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    watched = await _open(browser)
+    page = watched.page
+    await _as_viewer(page, sev)
+    await page.goto(f"{sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+
+    def item(message_id: str) -> Any:
+        return page.locator(f'#events li[data-id="{message_id}"]')
+
+    [earlier] = simulator.trigger("channel.cheer", STREAMER, bits=10, is_anonymous=False)
+    await _appears(page, earlier)
+    await page.locator("#filters summary").click()
+    bits = page.get_by_label("Bits")
+    await bits.fill("500")
+    await bits.press("Enter")
+    # Applied to what is shown already ...
+    assert not await item(earlier).is_visible()
+    assert "1 hidden" in await page.locator("#filters summary").inner_text()
+    # ... and to what arrives live: below the minimum is placed but hidden, above it shows.
+    [small] = simulator.trigger("channel.cheer", STREAMER, bits=100, is_anonymous=False)
+    [large] = simulator.trigger("channel.cheer", STREAMER, bits=1000, is_anonymous=False)
+    await _appears(page, large)
+    await page.wait_for_selector(f'#events li[data-id="{small}"]', state="attached")
+    assert not await item(small).is_visible()
+
+    # After a reload, as the server rendered them.
+    await page.reload()
+    await _wait_live(page)
+    assert await item(large).is_visible()
+    for message_id in (earlier, small):
+        assert await item(message_id).count() == 1
+        assert not await item(message_id).is_visible()
+    await page.locator("#filters summary").click()
+    assert await page.get_by_label("Bits").input_value() == "500"
+    await page.get_by_label("Bits").fill("0")
+    await page.get_by_label("Bits").press("Enter")
+    assert await item(small).is_visible()
+    stored = await page.evaluate("localStorage.getItem('sev.minimums')")
+    assert json.loads(stored) == {"bits": 0, "viewers": 0, "tier": 0}
+    assert watched.errors == []
+    await page.context.close()

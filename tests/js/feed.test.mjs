@@ -7,6 +7,10 @@ import {
   ResumePoint,
   announcement,
   badgesOf,
+  belowMinimum,
+  minimumsSet,
+  readMinimums,
+  writeMinimums,
   catchUpNote,
   confirmedByAck,
   displayOf,
@@ -524,4 +528,61 @@ test("recipientsOf names a gift's recipients oldest first, as text", () => {
   const bySeq = new Map(events.map((e) => [e.seq, e]));
   const [group] = groupEvents(events, GIFT_TABLE);
   assert.deepEqual(recipientsOf(group, bySeq), ["User1", "<b>Two</b>"]);
+});
+
+// ---- minimums --------------------------------------------------------------------------------
+
+describe("minimums", () => {
+  const none = { bits: 0, viewers: 0, tier: 0 };
+  const cheerOf = (bits) => event(1, { type: "channel.cheer", data: { bits } });
+  const raidOf = (viewers) => event(2, { type: "channel.raid", data: { viewers } });
+  const subOf = (type, tier) => event(3, { type, data: { tier } });
+
+  test("read back what was written; anything else reads as no minimum", () => {
+    const set = { bits: 500, viewers: 20, tier: 2000 };
+    assert.deepEqual(readMinimums(writeMinimums(set)), set);
+    assert.deepEqual(readMinimums(null), none);
+    assert.deepEqual(readMinimums("not json"), none);
+    assert.deepEqual(readMinimums('{"bits": -5, "viewers": "x", "tier": 1500}'), none);
+    assert.deepEqual(readMinimums('{"bits": 2.5, "tier": "3000"}'), { ...none, tier: 3000 });
+    assert.equal(minimumsSet(set), 3);
+    assert.equal(minimumsSet(none), 0);
+  });
+
+  test("a cheer below the bits minimum is below, one at or above it is not", () => {
+    const minimums = { ...none, bits: 500 };
+    assert.equal(belowMinimum(cheerOf(100), minimums), true);
+    assert.equal(belowMinimum(cheerOf(500), minimums), false);
+    assert.equal(belowMinimum(cheerOf(1000), minimums), false);
+    assert.equal(belowMinimum(cheerOf(100), none), false);
+  });
+
+  test("a raid below the viewers minimum is below", () => {
+    const minimums = { ...none, viewers: 50 };
+    assert.equal(belowMinimum(raidOf(10), minimums), true);
+    assert.equal(belowMinimum(raidOf(50), minimums), false);
+  });
+
+  test("subs, resubs and gifts below the tier minimum are below; Prime is Tier 1", () => {
+    const minimums = { ...none, tier: 2000 };
+    for (const type of [
+      "channel.subscribe",
+      "channel.subscription.message",
+      "channel.subscription.gift",
+    ]) {
+      assert.equal(belowMinimum(subOf(type, "1000"), minimums), true, type);
+      assert.equal(belowMinimum(subOf(type, "prime"), minimums), true, type);
+      assert.equal(belowMinimum(subOf(type, "2000"), minimums), false, type);
+      assert.equal(belowMinimum(subOf(type, "3000"), minimums), false, type);
+    }
+  });
+
+  test("events without the amount, or with a malformed one, are never below", () => {
+    const minimums = { bits: 500, viewers: 50, tier: 3000 };
+    assert.equal(belowMinimum(event(4, { type: "channel.follow" }), minimums), false);
+    assert.equal(belowMinimum(cheerOf("lots"), minimums), false);
+    assert.equal(belowMinimum(event(5, { type: "channel.cheer", data: null }), minimums), false);
+    assert.equal(belowMinimum(subOf("channel.subscribe", "gold"), minimums), false);
+    assert.equal(belowMinimum(null, minimums), false);
+  });
 });
