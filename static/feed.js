@@ -457,3 +457,51 @@ export function belowMinimum(event, minimums) {
   }
   return false;
 }
+
+// ---- alerts: a sound and a desktop notification per kind, off until asked --------------------
+
+export const ALERT_KEY = "sev.alerts";
+
+function families(value) {
+  return new Set(Array.isArray(value) ? value.filter((v) => typeof v === "string") : []);
+}
+
+/** The alerts stored under ALERT_KEY: `{sound, notify}` (Sets of families) and `muted`. */
+export function readAlerts(stored) {
+  let value = null;
+  try {
+    value = JSON.parse(stored);
+  } catch (error) {
+    value = null;
+  }
+  const given = value !== null && typeof value === "object" ? value : {};
+  return {
+    sound: families(given.sound),
+    notify: families(given.notify),
+    muted: given.muted === true,
+  };
+}
+
+/** What to store under ALERT_KEY for these alerts. */
+export function writeAlerts(alerts) {
+  return JSON.stringify({
+    sound: [...alerts.sound].sort(),
+    notify: [...alerts.notify].sort(),
+    muted: Boolean(alerts.muted),
+  });
+}
+
+/** Which alerts a live event of `family` brings: none while muted. */
+export function alertsFor(alerts, family) {
+  if (!alerts || alerts.muted) return { sound: false, notify: false };
+  return { sound: alerts.sound.has(family), notify: alerts.notify.has(family) };
+}
+
+/** A desktop notification's title, text and tag for an event (text only, as the list's). */
+export function notificationOf(event, label) {
+  return {
+    title: String(label || "New event"),
+    body: String(event.summary || event.type + " event"),
+    tag: "sev-" + String(event.seq),
+  };
+}

@@ -10,10 +10,12 @@
  * An ES module; socket.io.min.js, a classic script before it, defines the global `io`.
  */
 import {
+  ALERT_KEY,
   FILTER_KEY,
   MAX_EVENTS,
   MINIMUM_KEY,
   ResumePoint,
+  alertsFor,
   announcement,
   badgesOf,
   belowMinimum,
@@ -24,7 +26,9 @@ import {
   isEvent,
   listView,
   minimumsSet,
+  notificationOf,
   oldestFirst,
+  readAlerts,
   readHidden,
   readMinimums,
   recipientsOf,
@@ -32,6 +36,7 @@ import {
   streamAfter,
   summaryParts,
   twitchUrl,
+  writeAlerts,
   writeHidden,
   writeMinimums,
 } from "./feed.js";
@@ -132,14 +137,27 @@ function start(root) {
     if (view.dropped.length && olderItems.size > 0) regroup(olderItems);
     showOlderButton();
     const shown = items.get(leads.get(event.seq));
-    if (kept && animate && shown) {
-      shown.classList.add("event-new");
-      shown.addEventListener("animationend", () => shown.classList.remove("event-new"), {
-        once: true,
-      });
-    }
+    if (kept && animate && shown) highlight(shown);
     emptyNote.hidden = order.length > 0;
     return kept;
+  }
+
+  function highlight(item) {
+    item.classList.remove("event-new");
+    void item.offsetWidth; // a restyle in between, so that the animation starts again
+    item.classList.add("event-new");
+    item.addEventListener("animationend", () => item.classList.remove("event-new"), {
+      once: true,
+    });
+  }
+
+  /* "Replay": the item's highlight again (the button needs JavaScript, so only it adds it). */
+  function addReplay(item) {
+    if (item.querySelector(".event-replay")) return;
+    const replay = element("button", "event-replay", "Replay");
+    replay.type = "button";
+    replay.addEventListener("click", () => highlight(item));
+    item.appendChild(replay);
   }
 
   /* Show the bursts among these items (seq → <li>) as one item each: the lead carries the
@@ -152,6 +170,7 @@ function start(root) {
         leads.set(seq, group.lead);
         const item = itemsBySeq.get(seq);
         if (!item) continue;
+        addReplay(item);
         item.classList.toggle("event-member", seq !== group.lead);
         if (seq === group.lead) showGroup(item, group);
         filterItem(item);
@@ -325,6 +344,112 @@ function start(root) {
       });
     }
     filters.hidden = false;
+  }
+
+  // ---- alerts: a sound and a desktop notification per kind, off until asked ----------------
+
+  const alertsBar = document.getElementById("alerts-bar");
+  const alertsNote = document.getElementById("alerts-note");
+  const muteButton = document.getElementById("alerts-mute");
+  let alerts = readAlerts(null);
+  let audio = null;
+  try {
+    alerts = readAlerts(window.localStorage.getItem(ALERT_KEY));
+  } catch (error) {
+    // As for the filters: the alerts still work for this page.
+  }
+
+  function saveAlerts() {
+    try {
+      window.localStorage.setItem(ALERT_KEY, writeAlerts(alerts));
+    } catch (error) {
+      // Kept for this page only.
+    }
+  }
+
+  /* The page's one AudioContext, made (or resumed) from a click: browsers start sound only so. */
+  function audioContext() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return null;
+    if (audio === null) audio = new Context();
+    if (audio.state === "suspended") audio.resume().catch(() => {});
+    return audio;
+  }
+
+  /* A short two-note chime, generated: no sound file to fetch. */
+  function chime() {
+    const context = audioContext();
+    if (!context) return;
+    const start = context.currentTime;
+    [880, 1320].forEach((frequency, index) => {
+      const tone = context.createOscillator();
+      const gain = context.createGain();
+      const at = start + index * 0.12;
+      tone.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.15, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.2);
+      tone.connect(gain).connect(context.destination);
+      tone.start(at);
+      tone.stop(at + 0.22);
+    });
+  }
+
+  /* A live event shown now: its kind's sound and notification, if the viewer asked for them. */
+  function alertFor(event) {
+    const item = items.get(event.seq);
+    if (!item || item.hidden) return; // a burst's recipient, or a kind or amount filtered out
+    const wanted = alertsFor(alerts, item.getAttribute("data-family"));
+    try {
+      if (wanted.sound) chime();
+      if (wanted.notify && "Notification" in window && Notification.permission === "granted") {
+        const shown = notificationOf(event, displayOf(kinds, String(event.type)).label);
+        new Notification(shown.title, { body: shown.body, tag: shown.tag });
+      }
+    } catch (error) {
+      // No sound device, or notifications refused after all: the list still shows the event.
+    }
+  }
+
+  function showMute() {
+    muteButton.setAttribute("aria-pressed", alerts.muted ? "true" : "false");
+  }
+
+  async function askToNotify(box) {
+    if (!("Notification" in window)) {
+      alertsNote.textContent = "This browser cannot show desktop notifications.";
+      return false;
+    }
+    if (Notification.permission === "granted") return true;
+    // Asked from the viewer's own click, as browsers require.
+    const answer = await Notification.requestPermission();
+    if (answer === "granted") return true;
+    alertsNote.textContent = "Notifications are blocked for SEV in this browser's settings.";
+    box.checked = false;
+    return false;
+  }
+
+  if (alertsBar && muteButton) {
+    for (const box of alertsBar.querySelectorAll('input[name="sound"], input[name="notify"]')) {
+      const chosen = alerts[box.name];
+      box.checked = chosen.has(box.value);
+      box.addEventListener("change", async () => {
+        alertsNote.textContent = "";
+        if (box.checked && box.name === "sound") audioContext();
+        if (box.checked && box.name === "notify" && !(await askToNotify(box))) return;
+        if (box.checked) chosen.add(box.value);
+        else chosen.delete(box.value);
+        saveAlerts();
+      });
+    }
+    muteButton.addEventListener("click", () => {
+      alerts.muted = !alerts.muted;
+      if (!alerts.muted) audioContext();
+      showMute();
+      saveAlerts();
+    });
+    showMute();
+    alertsBar.hidden = false;
   }
 
   // ---- older history, on request ------------------------------------------------------------
@@ -650,7 +775,10 @@ function start(root) {
       if (!isEvent(event, streamerId)) return;
       noteSeen(event.seq);
       noteStream(event);
-      if (place(event, true)) announce(announcement([event]));
+      if (place(event, true)) {
+        announce(announcement([event]));
+        alertFor(event);
+      }
     });
     socket.on("notice", showNotice);
     socket.on(SESSION_ENDED, (notice) => endSession(notice && notice.reason));

@@ -1283,7 +1283,7 @@ async def test_viewer_hides_kinds_of_event_and_the_choice_survives_a_reload(
         return page.locator(f'#events li[data-id="{message_id}"]')
 
     await page.locator("#filters summary").click()
-    await page.get_by_label("Follows").uncheck()
+    await page.get_by_label("Follows", exact=True).uncheck()
     assert not await item(follow).is_visible()
     assert await item(raid).is_visible()
     assert "1 hidden" in await page.locator("#filters summary").inner_text()
@@ -1297,8 +1297,8 @@ async def test_viewer_hides_kinds_of_event_and_the_choice_survives_a_reload(
     assert not await item(follow).is_visible()
     assert await item(raid).is_visible()
     await page.locator("#filters summary").click()
-    assert not await page.get_by_label("Follows").is_checked()
-    await page.get_by_label("Follows").check()
+    assert not await page.get_by_label("Follows", exact=True).is_checked()
+    await page.get_by_label("Follows", exact=True).check()
     assert await item(follow).is_visible()
     assert await page.evaluate("localStorage.getItem('sev.hidden-families')") == "[]"
     assert watched.errors == []
@@ -1409,5 +1409,83 @@ async def test_viewer_sets_minimum_amounts_and_they_survive_a_reload(
     assert await item(small).is_visible()
     stored = await page.evaluate("localStorage.getItem('sev.minimums')")
     assert json.loads(stored) == {"bits": 0, "viewers": 0, "tier": 0}
+    assert watched.errors == []
+    await page.context.close()
+
+
+# Counts the tones the page starts, on the browser's own AudioContext (not our code).
+TONE_SPY = """
+window.__tones = 0;
+if (window.AudioContext) {
+  const create = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function () {
+    const tone = create.call(this);
+    const start = tone.start;
+    tone.start = function (...args) {
+      window.__tones += 1;
+      return start.apply(this, args);
+    };
+    return tone;
+  };
+}
+"""
+
+
+async def test_sound_per_kind_is_off_until_asked_mute_stops_it_and_replay_highlights(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    watched = await _open(browser)
+    page = watched.page
+    await page.add_init_script(TONE_SPY)
+    await _as_viewer(page, sev)
+    await page.goto(f"{sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+
+    async def tones() -> int:
+        count: int = await page.evaluate("window.__tones")
+        return count
+
+    async def follow() -> str:
+        [message_id] = simulator.trigger("channel.follow", STREAMER)
+        await _appears(page, message_id)
+        return message_id
+
+    # Off by default: a follow arrives, nothing sounds.
+    await follow()
+    assert await tones() == 0
+
+    # Sound for follows, turned on by keyboard: the next follow sounds.
+    await page.locator("#alerts summary").click()
+    sound = page.get_by_label("Sound for Follows", exact=True)
+    await sound.focus()
+    await page.keyboard.press("Space")
+    assert await sound.is_checked()
+    await follow()
+    assert await tones() > 0
+    heard = await tones()
+    # Another kind still sounds nothing.
+    [raid] = simulator.trigger("channel.raid", STREAMER, **RAIDER)
+    await _appears(page, raid)
+    assert await tones() == heard
+
+    # Muted: nothing, and the mute is kept across a reload.
+    mute = page.get_by_role("button", name="Mute alerts")
+    await mute.click()
+    assert await mute.get_attribute("aria-pressed") == "true"
+    latest = await follow()
+    assert await tones() == heard
+    await page.reload()
+    await _wait_live(page)
+    assert await mute.get_attribute("aria-pressed") == "true"
+    await page.locator("#alerts summary").click()
+    assert await page.get_by_label("Sound for Follows", exact=True).is_checked()
+
+    # Replay: the event's highlight again, by keyboard.
+    item = page.locator(f'#events li[data-id="{latest}"]')
+    assert "event-new" not in (await item.get_attribute("class") or "")
+    await item.get_by_role("button", name="Replay").focus()
+    await page.keyboard.press("Enter")
+    assert "event-new" in (await item.get_attribute("class") or "")
     assert watched.errors == []
     await page.context.close()

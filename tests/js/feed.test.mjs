@@ -4,6 +4,10 @@ import { describe, test } from "node:test";
 
 import {
   MAX_EVENTS,
+  alertsFor,
+  notificationOf,
+  readAlerts,
+  writeAlerts,
   ResumePoint,
   announcement,
   badgesOf,
@@ -584,5 +588,37 @@ describe("minimums", () => {
     assert.equal(belowMinimum(event(5, { type: "channel.cheer", data: null }), minimums), false);
     assert.equal(belowMinimum(subOf("channel.subscribe", "gold"), minimums), false);
     assert.equal(belowMinimum(null, minimums), false);
+  });
+});
+
+// ---- alerts ----------------------------------------------------------------------------------
+
+describe("alerts", () => {
+  test("nothing alerts by default or from unreadable storage", () => {
+    for (const stored of [null, "", "not json", "[1]", '{"sound": "follow"}']) {
+      const alerts = readAlerts(stored);
+      assert.deepEqual(alertsFor(alerts, "follow"), { sound: false, notify: false }, stored);
+      assert.equal(alerts.muted, false);
+    }
+  });
+
+  test("the kinds asked for alert, each in its own way, and read back as written", () => {
+    const alerts = { sound: new Set(["follow"]), notify: new Set(["raid"]), muted: false };
+    const back = readAlerts(writeAlerts(alerts));
+    assert.deepEqual(alertsFor(back, "follow"), { sound: true, notify: false });
+    assert.deepEqual(alertsFor(back, "raid"), { sound: false, notify: true });
+    assert.deepEqual(alertsFor(back, "cheer"), { sound: false, notify: false });
+  });
+
+  test("mute silences every kind and is kept", () => {
+    const alerts = { sound: new Set(["follow"]), notify: new Set(["follow"]), muted: true };
+    const back = readAlerts(writeAlerts(alerts));
+    assert.equal(back.muted, true);
+    assert.deepEqual(alertsFor(back, "follow"), { sound: false, notify: false });
+  });
+
+  test("a notification says the kind and the event's text, as text", () => {
+    const shown = notificationOf(event(7, { summary: "<b>X</b> followed" }), "Follow");
+    assert.deepEqual(shown, { title: "Follow", body: "<b>X</b> followed", tag: "sev-7" });
   });
 });
