@@ -391,6 +391,22 @@ export function listView(events, table, max = MAX_EVENTS) {
   return { groups: groups.slice(0, max), dropped: dropped.sort(highestFirst) };
 }
 
+/**
+ * Whether the list, topping itself up after the first paint, should look further back than
+ * `reached` (the oldest event it has looked at): fewer than `max` items, or a gifted sub whose
+ * community gift may lie just below (Twitch sends them within GIFT_WINDOW_MS of each other).
+ */
+export function needsOlder(events, table, reached, max = MAX_EVENTS) {
+  const groups = groupEvents(events, table);
+  if (groups.length < max) return true;
+  if (!reached) return false;
+  const bySeq = new Map(events.filter((event) => isEvent(event)).map((e) => [e.seq, e]));
+  return groups.some((group) => {
+    const lead = bySeq.get(group.lead);
+    return group.kind === "single" && isGiftedSub(lead) && within(lead, reached, GIFT_WINDOW_MS);
+  });
+}
+
 /** The recipients an item of kind "gift" lists (oldest first): their names, as text. */
 export function recipientsOf(group, bySeq) {
   return group.seqs

@@ -26,6 +26,7 @@ import {
   isEvent,
   listView,
   minimumsSet,
+  needsOlder,
   notificationOf,
   oldestFirst,
   readAlerts,
@@ -479,16 +480,19 @@ function start(root) {
       .reverse();
   }
 
-  /* The server renders its latest maxEvents events; a burst among them is one item, so the
-   * list tops itself up from the events before them (a few pages at most) to maxEvents items. */
+  /* The server renders its latest maxEvents events; a burst among them is one item, and a
+   * community gift may lie just below its recipients' subs: the list looks further back (a few
+   * pages at most) until it has maxEvents items and no gifted sub waits for its gift. */
   async function fillList() {
-    let full = initialEvents.length < maxEvents; // the server had no more
-    for (let page = 0; page < 5 && !full; page += 1) {
-      const groups = groupEvents([...items.keys()].map((seq) => held.get(seq)), kinds);
-      if (groups.length >= maxEvents || order.length === 0) return;
-      const events = await fetchOlder(order[order.length - 1]);
+    let reached = initialEvents.length ? initialEvents[0] : null; // the oldest looked at
+    let end = initialEvents.length < maxEvents; // the server had no more
+    for (let page = 0; page < 5 && !end && reached; page += 1) {
+      const shown = [...items.keys()].map((seq) => held.get(seq));
+      if (!needsOlder(shown, kinds, reached, maxEvents)) return;
+      const events = await fetchOlder(reached.seq);
       for (const event of events) place(event, false);
-      full = events.length < maxEvents;
+      end = events.length < maxEvents;
+      if (events.length) reached = events[events.length - 1];
     }
   }
 

@@ -1340,9 +1340,9 @@ async def test_a_community_gift_is_one_item_listing_its_recipients_live_and_afte
         ]
         return sorted(names)
 
-    async def check(rest: list[str]) -> None:
+    async def check(expected: list[str]) -> None:
         # One item for the burst, the others as they were; the recipients fold into it.
-        assert await _item_ids(page) == [gift, *rest]
+        assert await _item_ids(page) == expected
         for message_id in recipients:
             assert not await page.locator(f'#events li[data-id="{message_id}"]').is_visible()
         summary = item.locator(".event-group > summary")
@@ -1356,12 +1356,20 @@ async def test_a_community_gift_is_one_item_listing_its_recipients_live_and_afte
         assert await listed.count() == 5
 
     # Live: the burst is one of the ten, so nine of the follows before it stay.
-    await check(follows[::-1][:9])
+    await check([gift, *follows[::-1][:9]])
     # Reloaded: the server renders ten events (the burst and four follows); the page groups
     # them and tops the list up from the events before, to ten items again.
     await page.reload()
     await _wait_live(page)
-    await check(follows[::-1][:9])
+    await check([gift, *follows[::-1][:9]])
+    # Five events later the server's ten are those and the recipients, not their gift: the
+    # page looks back for it rather than show five lone gifted subs.
+    later = [simulator.trigger("channel.follow", STREAMER)[0] for _ in range(5)]
+    for message_id in later:
+        await _appears(page, message_id)
+    await page.reload()
+    await _wait_live(page)
+    await check([*later[::-1], gift, *follows[::-1][:4]])
     assert watched.errors == []
     await page.context.close()
 
@@ -1487,5 +1495,56 @@ async def test_sound_per_kind_is_off_until_asked_mute_stops_it_and_replay_highli
     await item.get_by_role("button", name="Replay").focus()
     await page.keyboard.press("Enter")
     assert "event-new" in (await item.get_attribute("class") or "")
+    assert watched.errors == []
+    await page.context.close()
+
+
+# Records the desktop notifications the page creates, on the browser's own Notification.
+NOTIFICATION_SPY = """
+window.__notified = [];
+if (window.Notification) {
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      window.__notified.push({title: title, body: options && options.body});
+      super(title, options);
+    }
+  };
+}
+"""
+
+
+async def test_desktop_notification_per_kind_only_after_the_viewer_turns_it_on(
+    stage: Stage, browser: Browser
+) -> None:
+    sev, simulator = stage.sev, stage.simulator
+    watched = await _open(browser)
+    page = watched.page
+    await page.context.grant_permissions(["notifications"], origin=sev.url)
+    await page.add_init_script(NOTIFICATION_SPY)
+    await _as_viewer(page, sev)
+    await page.goto(f"{sev.url}/streamers/{STREAMER}")
+    await _wait_live(page)
+
+    async def notified() -> list[dict[str, str]]:
+        found: list[dict[str, str]] = await page.evaluate("window.__notified")
+        return found
+
+    async def raid() -> str:
+        [message_id] = simulator.trigger("channel.raid", STREAMER, **RAIDER)
+        await _appears(page, message_id)
+        summary = page.locator(f'#events li[data-id="{message_id}"] .event-summary')
+        return await summary.inner_text()
+
+    await raid()
+    assert await notified() == []  # off by default
+    await page.locator("#alerts summary").click()
+    box = page.get_by_label("Notification for Raids", exact=True)
+    await box.check()  # the permission is asked from this click (granted here)
+    summary = await raid()
+    assert await notified() == [{"title": "Raid", "body": summary}]
+    [follow] = simulator.trigger("channel.follow", STREAMER)
+    await _appears(page, follow)
+    assert len(await notified()) == 1  # another kind: nothing
     assert watched.errors == []
     await page.context.close()

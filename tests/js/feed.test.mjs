@@ -21,6 +21,7 @@ import {
   groupEvents,
   isEvent,
   listView,
+  needsOlder,
   recipientsOf,
   oldestFirst,
   placement,
@@ -523,6 +524,28 @@ describe("listView", () => {
   test("a gift that falls off the list takes its recipients with it", () => {
     const events = [giftedSub(1, 1), gift(2, 1), follow(3, 7, 1000), follow(4, 8, 1001)];
     assert.deepEqual(listView(events, GIFT_TABLE, 2).dropped, [2, 1]);
+  });
+});
+
+describe("needsOlder", () => {
+  const follows = (from, n, seconds) =>
+    Array.from({ length: n }, (_, i) => follow(from + i, from + i, seconds));
+
+  test("fewer items than the list holds: look further back", () => {
+    const events = [gift(1, 2), giftedSub(2, 1), giftedSub(3, 2), ...follows(4, 7, 0)];
+    assert.equal(needsOlder(events, GIFT_TABLE, events[0], 10), true);
+    assert.equal(needsOlder(follows(1, 10, 0), GIFT_TABLE, follows(1, 1, 0)[0], 10), false);
+  });
+
+  test("a gifted sub without its gift, from the moment reached: its gift may be just below", () => {
+    const events = [giftedSub(11, 1, 0), giftedSub(12, 2, 0), ...follows(13, 8, 5)];
+    assert.equal(needsOlder(events, GIFT_TABLE, events[0], 10), true);
+    // Looked back past the window: the gift is not there (never sent, or not subscribed).
+    const long = follow(3, 9, -600);
+    assert.equal(needsOlder(events, GIFT_TABLE, long, 10), false);
+    // Its gift found: nothing waits.
+    const found = [gift(10, 2, 0), ...events, follow(9, 9, 0), follow(8, 8, 0)];
+    assert.equal(needsOlder(found, GIFT_TABLE, found[found.length - 1], 10), false);
   });
 });
 
