@@ -382,13 +382,24 @@ export function groupEvents(events, table) {
 }
 
 /**
- * The live list's view of `events`: its first `max` items (a burst counts as one) and the
- * seqs of every event outside them, which leave the list (highest first).
+ * The live list's view of `events`: the newest events that make at most `max` items (a burst
+ * counts as one), and the seqs of the older ones, which leave the list (highest first). What
+ * stays is always every event above a seq, never a list with holes: a burst cut at the bottom
+ * shows what is left of it.
  */
 export function listView(events, table, max = MAX_EVENTS) {
-  const groups = groupEvents(events, table);
-  const dropped = groups.slice(max).flatMap((group) => group.seqs);
-  return { groups: groups.slice(0, max), dropped: dropped.sort(highestFirst) };
+  const bySeq = new Map();
+  for (const event of Array.isArray(events) ? events : []) {
+    if (isEvent(event)) bySeq.set(event.seq, event);
+  }
+  const newestFirst = [...bySeq.values()].sort((a, b) => b.seq - a.seq);
+  for (let keep = newestFirst.length; keep > 0; keep -= 1) {
+    const groups = groupEvents(newestFirst.slice(0, keep), table);
+    if (groups.length <= max) {
+      return { groups, dropped: newestFirst.slice(keep).map((event) => event.seq) };
+    }
+  }
+  return { groups: [], dropped: newestFirst.map((event) => event.seq) };
 }
 
 /**

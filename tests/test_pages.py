@@ -514,8 +514,10 @@ async def test_viewer_logs_in_sets_a_favourite_and_sees_events_live(
         # follow here, or its outgoing-raid subscription would get a copy of its own.
         raider: dict[str, Any] = RAIDER if event_type == "channel.raid" else {}
         # A community gift comes with its recipients' gifted subs, shown inside its item.
-        message_id, *_ = simulator.trigger(event_type, STREAMER, **raider)
+        message_id, *recipients = simulator.trigger(event_type, STREAMER, **raider)
         await _appears(page, message_id)
+        for recipient in recipients:  # all of it placed before the next event is sent
+            await page.wait_for_selector(f'#events li[data-id="{recipient}"]', state="attached")
         triggered.append(message_id)
 
     ids = await _item_ids(page)
@@ -524,7 +526,7 @@ async def test_viewer_logs_in_sets_a_favourite_and_sees_events_live(
     seqs = await _seqs_on_page(page)
     assert seqs == sorted(seqs, reverse=True)
     # Every event has an icon, a kind, a summary and a relative time.
-    first = page.locator("#events li").first
+    first = page.locator("#events > li:not(.event-member)").first
     assert await first.get_attribute("data-family") == "points"
     assert await first.locator(".event-kind").inner_text() == "Redemption"
     assert (await first.locator(".event-summary").inner_text()).strip()
@@ -824,7 +826,7 @@ async def test_events_are_placed_by_seq_deduplicated_capped_and_caught_up_after_
     await fire("event", {**event(top + 6), "broadcaster": {"id": "elsewhere"}})
     seqs = await _seqs_on_page(page)
     assert seqs[:5] == [top + 5, top + 4, top + 3, top + 2, top + 1]
-    assert len(seqs) == len(set(seqs)) <= 10
+    assert len(seqs) == len(set(seqs)) and len(await _item_ids(page)) <= 10
     assert await page.locator("#announcer").inner_text() == "New event: event " + str(top + 4)
 
     # More than ten: the list keeps the ten newest; an older event does not come back.

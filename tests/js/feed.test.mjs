@@ -521,6 +521,17 @@ describe("listView", () => {
     assert.deepEqual(view.dropped, [1]);
   });
 
+  test("what stays is every event above a seq: a burst cut at the bottom, never a hole", () => {
+    // The gift (seq 1) claims a recipient sent long after it (seq 5), within its minute.
+    const events = [gift(1, 1), follow(2, 7), follow(3, 8), follow(4, 9), giftedSub(5, 1)];
+    const view = listView(events, GIFT_TABLE, 3);
+    assert.deepEqual(view.dropped, [2, 1]);
+    assert.deepEqual(
+      view.groups.map((g) => g.seqs),
+      [[5], [4], [3]]
+    );
+  });
+
   test("a gift that falls off the list takes its recipients with it", () => {
     const events = [giftedSub(1, 1), gift(2, 1), follow(3, 7, 1000), follow(4, 8, 1001)];
     assert.deepEqual(listView(events, GIFT_TABLE, 2).dropped, [2, 1]);
