@@ -344,7 +344,8 @@ export function groupEvents(events, table) {
   const ordered = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
   const claimed = new Set();
   const groups = [];
-  for (const gift of ordered) {
+  // Newest gift first: an older one whose own recipients are no longer held must not take them.
+  for (const gift of [...ordered].reverse()) {
     if (gift.type !== COMMUNITY_GIFT) continue;
     const { total, tier } = dataOf(gift);
     const wanted = Number.isInteger(total) && total > 0 ? total : 0;

@@ -93,6 +93,7 @@ function start(root) {
   let order = []; // the seqs in the live list, highest first
   const items = new Map(); // seq → <li>
   const held = new Map(); // seq → event, of both lists: what the grouping reads
+  let floor = -Infinity; // the highest seq that has left the live list
   const resume = new ResumePoint(); // `after` for the next watch
   let holeTimer = null;
   let sessionEnded = false;
@@ -105,6 +106,8 @@ function start(root) {
   /* Put one event in its place by seq; false when it is already held or too old to show. */
   function place(event, animate) {
     if (items.has(event.seq) || olderItems.has(event.seq)) return false;
+    // At or below an event that already left the list: keeping it would leave a hole.
+    if (event.seq <= floor) return false;
     held.set(event.seq, event);
     const view = listView(
       [...order, event.seq].map((seq) => held.get(seq)),
@@ -119,6 +122,7 @@ function start(root) {
       items.set(event.seq, item);
     }
     order = [...order, event.seq].filter((seq) => !view.dropped.includes(seq));
+    floor = Math.max(floor, ...view.dropped);
     order.sort((a, b) => b - a);
     // What falls off the live list moves down to the older list while the viewer reads
     // history, else away.

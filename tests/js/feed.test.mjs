@@ -413,6 +413,14 @@ function cheer(seq, who, bits, seconds = 0) {
 const shape = (groups) => groups.map((g) => [g.kind, g.lead, g.seqs]);
 
 describe("groupEvents", () => {
+  test("an older gift whose recipients are gone does not take a newer gift's", () => {
+    const events = [gift(1, 2), gift(2, 2), giftedSub(3, 1), giftedSub(4, 2)];
+    assert.deepEqual(shape(groupEvents(events, GIFT_TABLE)), [
+      ["gift", 2, [4, 3, 2]],
+      ["single", 1, [1]],
+    ]);
+  });
+
   test("a community gift and its gifted subs are one item led by the gift", () => {
     const events = [gift(1, 3), giftedSub(2, 1), giftedSub(3, 2), giftedSub(4, 3)];
     assert.deepEqual(shape(groupEvents(events, GIFT_TABLE)), [["gift", 1, [4, 3, 2, 1]]]);
