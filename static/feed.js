@@ -357,7 +357,8 @@ export function groupEvents(events, table) {
           dataOf(sub).tier === tier &&
           within(sub, gift, GIFT_WINDOW_MS)
       )
-      .sort((a, b) => Math.abs(a.seq - gift.seq) - Math.abs(b.seq - gift.seq) || a.seq - b.seq)
+      // Nearest first; of two as near, the one after the gift (the order Twitch mostly sends).
+      .sort((a, b) => Math.abs(a.seq - gift.seq) - Math.abs(b.seq - gift.seq) || b.seq - a.seq)
       .slice(0, wanted);
     claimed.add(gift.seq);
     for (const sub of recipients) claimed.add(sub.seq);
