@@ -181,29 +181,27 @@ class Profiles:
         finally:
             del self._pending[login]
 
-    async def images_of(self, user_ids: Iterable[str]) -> dict[str, str]:
-        """Each id's picture ("" when none may be shown), from the cache or Helix in batches of
-        100; ids Twitch does not know are cached as ""; TwitchError when Twitch fails."""
-        wanted = list(dict.fromkeys(i for i in user_ids if i))
-        found: dict[str, str] = {}
-        missing: list[str] = []
-        for user_id in wanted:
+    def _from_cache(self, user_ids: Iterable[str], found: dict[str, str]) -> list[str]:
+        """Put the cached pictures of these ids in `found`; the ids not in the cache."""
+        missing = []
+        for user_id in user_ids:
             hit, url = self.images.get(user_id)
             if hit:
                 found[user_id] = url or ""
             else:
                 missing.append(user_id)
+        return missing
+
+    async def images_of(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """Each id's picture ("" when none may be shown), from the cache or Helix in batches of
+        100; ids Twitch does not know are cached as ""; TwitchError when Twitch fails."""
+        found: dict[str, str] = {}
+        missing = self._from_cache(dict.fromkeys(i for i in user_ids if i), found)
         if not missing:
             return found
         # One lookup at a time: a second caller finds what the first fetched.
         async with self._image_lock:
-            still = []
-            for user_id in missing:
-                hit, url = self.images.get(user_id)
-                if hit:
-                    found[user_id] = url or ""
-                else:
-                    still.append(user_id)
+            still = self._from_cache(missing, found)
             for start in range(0, len(still), USERS_PER_REQUEST):
                 batch = still[start : start + USERS_PER_REQUEST]
                 users = {u.id: u for u in await self._twitch.get_users(ids=batch)}

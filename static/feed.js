@@ -441,15 +441,20 @@ function wholeAtLeastZero(value) {
   return Number.isInteger(n) && n >= 0 && n <= MAX_AMOUNT ? n : 0;
 }
 
-/** The minimums stored under MINIMUM_KEY (`{bits, viewers, tier}`, 0: none); zeros if unreadable. */
-export function readMinimums(stored) {
+/* A setting kept in localStorage as a JSON object; {} when absent or unreadable. */
+function storedObject(stored) {
   let value = null;
   try {
     value = JSON.parse(stored);
   } catch (error) {
     value = null;
   }
-  const given = value !== null && typeof value === "object" ? value : {};
+  return value !== null && typeof value === "object" ? value : {};
+}
+
+/** The minimums stored under MINIMUM_KEY (`{bits, viewers, tier}`, 0: none); zeros if unreadable. */
+export function readMinimums(stored) {
+  const given = storedObject(stored);
   const tier = wholeAtLeastZero(given.tier);
   return {
     bits: wholeAtLeastZero(given.bits),
@@ -497,13 +502,7 @@ function families(value) {
 
 /** The alerts stored under ALERT_KEY: `{sound, notify}` (Sets of families) and `muted`. */
 export function readAlerts(stored) {
-  let value = null;
-  try {
-    value = JSON.parse(stored);
-  } catch (error) {
-    value = null;
-  }
-  const given = value !== null && typeof value === "object" ? value : {};
+  const given = storedObject(stored);
   return {
     sound: families(given.sound),
     notify: families(given.notify),

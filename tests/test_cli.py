@@ -15,7 +15,7 @@ import pytest
 
 import twitchsim
 from sev import cli
-from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SIMULATOR_MOUNT
+from sev.config import DEMO_CLIENT_ID, SIMULATOR_MOUNT
 from sev.crypto import TokenCipher
 from sev.store import User
 from sev.store.sqlite import SqliteStore
@@ -170,15 +170,7 @@ def test_sev_simulate_with_a_data_dir_still_knows_its_tokens_after_a_restart(
     simulator = SevSimulateProcess(tmp_path, data_dir=tmp_path / "twitch")
     simulator.start()
     try:
-        token = httpx.post(
-            f"{simulator.url}/oauth2/token",
-            data={
-                "client_id": DEMO_CLIENT_ID,
-                "client_secret": DEMO_CLIENT_SECRET,
-                "grant_type": "client_credentials",
-            },
-            timeout=10,
-        ).json()["access_token"]
+        token = simulator.app_token()
         simulator.restart()
         validated = httpx.get(
             f"{simulator.url}/oauth2/validate",

@@ -39,7 +39,7 @@ from tests.support.browser import log_in_through_twitch as _log_in_through_twitc
 from tests.support.browser import open_page as _open
 from tests.support.browser import seqs_on_page as _seqs_on_page
 from tests.support.browser import wait_live as _wait_live
-from tests.support.login import connect_channel, csrf_token, log_in
+from tests.support.login import connect_channel, csrf_token, log_in, set_favourite
 from tests.support.polling import eventually
 from tests.support.processes import ROOT, SevProcess, SimulatorProcess, TwitchControl
 from tests.support.services import require
@@ -286,10 +286,7 @@ async def test_favourite_form_shows_its_error_in_place_and_keeps_the_value(
 ) -> None:
     async with httpx.AsyncClient(timeout=20) as client:
         await log_in(client, stage.sev.url, VIEWER)
-        token = await csrf_token(client, stage.sev.url)
-        response = await client.post(
-            f"{stage.sev.url}/favorite", data={"streamer": streamer, "csrf_token": token}
-        )
+        response = await set_favourite(client, stage.sev.url, streamer)
     assert response.status_code == status
     assert message in response.text
     assert 'id="streamer-error"' in response.text
@@ -312,10 +309,7 @@ async def test_favourite_form_asks_for_a_login_it_can_read(
 ) -> None:
     async with httpx.AsyncClient(timeout=20) as client:
         await log_in(client, stage.sev.url, VIEWER)
-        token = await csrf_token(client, stage.sev.url)
-        response = await client.post(
-            f"{stage.sev.url}/favorite", data={"streamer": streamer, "csrf_token": token}
-        )
+        response = await set_favourite(client, stage.sev.url, streamer)
     assert response.status_code == status
     assert message in response.text
     assert 'id="streamer-error"' in response.text
@@ -331,10 +325,7 @@ async def test_favourite_form_takes_a_pasted_name_or_channel_address(
 ) -> None:
     async with httpx.AsyncClient(timeout=20) as client:
         await log_in(client, stage.sev.url, OTHER_VIEWER)
-        token = await csrf_token(client, stage.sev.url)
-        response = await client.post(
-            f"{stage.sev.url}/favorite", data={"streamer": pasted, "csrf_token": token}
-        )
+        response = await set_favourite(client, stage.sev.url, pasted)
     assert response.status_code == 303
     assert response.headers["location"] == f"/streamers/{STREAMER}"
 
@@ -430,9 +421,7 @@ async def test_streamer_page_offers_its_own_streamer_connect_or_disconnect(
     async with httpx.AsyncClient(timeout=20) as client:
         await log_in(client, stage.sev.url, streamer)
         token = await csrf_token(client, stage.sev.url)
-        response = await client.post(
-            f"{stage.sev.url}/favorite", data={"streamer": streamer, "csrf_token": token}
-        )
+        response = await set_favourite(client, stage.sev.url, streamer)
         assert response.status_code == 303
         own = await client.get(f"{stage.sev.url}/streamers/{streamer}")
         # Someone else's page offers nothing of the kind.

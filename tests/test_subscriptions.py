@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from sev.config import DEMO_CLIENT_ID
 from sev.store import Store, User
 from tests.support.factories import CSRF, session_cookie
 from tests.support.polling import eventually
@@ -195,20 +195,6 @@ async def _streamer(client: httpx.AsyncClient, login: str) -> dict[str, Any]:
     return streamer
 
 
-def _app_token(simulator: SimulatorProcess) -> str:
-    return str(
-        httpx.post(
-            f"{simulator.url}/oauth2/token",
-            data={
-                "client_id": DEMO_CLIENT_ID,
-                "client_secret": DEMO_CLIENT_SECRET,
-                "grant_type": "client_credentials",
-            },
-            timeout=10,
-        ).json()["access_token"]
-    )
-
-
 async def test_steady_reconcile_lists_and_writes_nothing(
     simulator: SimulatorProcess, viewer: Callable[[str], httpx.AsyncClient]
 ) -> None:
@@ -235,7 +221,7 @@ async def test_limit_of_three_holds_one_type_back_and_spares_the_others(
 ) -> None:
     sally = await _streamer_id(simulator, "speedrunsally")
     paladin = await _streamer_id(simulator, "pixelpaladin")
-    token = _app_token(simulator)
+    token = simulator.app_token()
     for n in range(3):  # three stream.online subscriptions for Sally elsewhere (failed or not)
         created = httpx.post(
             f"{simulator.url}/helix/eventsub/subscriptions",
@@ -402,7 +388,7 @@ async def test_conflict_adopts_the_existing_subscription_for_every_kind(
     quiet.start()
     try:
         paladin = await _streamer_id(simulator, "pixelpaladin")
-        token = _app_token(simulator)
+        token = simulator.app_token()
         conditions = [
             ("stream.online", "1", {"broadcaster_user_id": paladin}),
             ("channel.raid", "1", {"to_broadcaster_user_id": paladin}),

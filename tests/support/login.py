@@ -96,3 +96,11 @@ async def log_out(client: httpx.AsyncClient, sev_url: str) -> httpx.Response:
     return await client.post(
         f"{sev_url}/logout", data={"csrf_token": token}, follow_redirects=False
     )
+
+
+async def set_favourite(client: httpx.AsyncClient, sev_url: str, streamer: str) -> httpx.Response:
+    """POST SEV's favourite form with the session's CSRF token; returns the answer."""
+    token = await csrf_token(client, sev_url)
+    return await client.post(
+        f"{sev_url}/favorite", data={"streamer": streamer, "csrf_token": token}
+    )

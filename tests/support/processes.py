@@ -182,6 +182,20 @@ class SimulatorProcess(_Process, TwitchControl):
     def environment(self) -> dict[str, str]:
         return _clean_env({})
 
+    def app_token(self) -> str:
+        """An app access token of the demo registration (client credentials grant)."""
+        response = httpx.post(
+            f"{self.url}/oauth2/token",
+            data={
+                "client_id": DEMO_CLIENT_ID,
+                "client_secret": DEMO_CLIENT_SECRET,
+                "grant_type": "client_credentials",
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
     def ready_path(self) -> str:
         return "/control/accounts"
 
