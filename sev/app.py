@@ -30,9 +30,11 @@ from sev.config import (
 )
 from sev.deps import LoginRequired, Services, StoreDep
 from sev.duties import Duties
+from sev.eventsub_socket import SocketTransport
 from sev.ingest import Ingestor
 from sev.limits import RateLimiter
 from sev.live import Live, RedisFanout, RequireRedis
+from sev.notifications import Receiver
 from sev.profiles import DEMO_IMAGES, Profiles
 from sev.runtime import restore_gc, tune_gc
 from sev.security import SecurityHeaders, redact_access_log
@@ -118,7 +120,21 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
             ingestor = Ingestor(store, live.publish, prepare=profiles.with_faces)
             live.faces = profiles.with_faces
             duties = Duties(store)
-            duties.add("reconcile", settings.sev_reconcile_interval_s, subscriptions.reconcile)
+            receiver = Receiver(settings, store, ingestor, subscriptions, live.end_sessions)
+            log.info("%s", settings.transport_reason())
+            sockets: SocketTransport | None = None
+            if settings.eventsub_transport == "websocket":
+                sockets = SocketTransport(
+                    settings,
+                    store,
+                    twitch,
+                    receive=receiver.receive,
+                    note_refusals=subscriptions.note_refusals,
+                    holder=duties.holder,
+                )
+                subscriptions.plan_again = sockets.wake
+            else:
+                duties.add("reconcile", settings.sev_reconcile_interval_s, subscriptions.reconcile)
             auth.add_duties(duties, settings, store, twitch, subscriptions, live.end_sessions)
             app.state.services = Services(
                 settings=settings,
@@ -129,16 +145,21 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 subscriptions=subscriptions,
                 favourite_changes=RateLimiter(FAVOURITE_CHANGES, FAVOURITE_WINDOW_S),
                 profiles=profiles,
+                receiver=receiver,
             )
             await ingestor.start()
             if simulator is not None:
                 await simulator.start()
             await duties.start()
+            if sockets is not None:
+                await sockets.start()
             gc_defaults = tune_gc()
             try:
                 yield
             finally:
                 restore_gc(gc_defaults)
+                if sockets is not None:
+                    await sockets.stop()
                 await duties.stop()
                 if simulator is not None:
                     await simulator.stop()

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TWITCH_API_URL = "https://api.twitch.tv/helix"
 TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
+TWITCH_EVENTSUB_WS_URL = "wss://eventsub.wss.twitch.tv/ws"
 SIMULATOR_MOUNT = "/_twitch"
 # The demo app registration, handed to the simulated Twitch that demo mode starts. Valid only
 # there (real Twitch has never issued these), so public on purpose.
@@ -82,6 +83,11 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     twitch_api_url: str = TWITCH_API_URL
     twitch_auth_url: str = TWITCH_AUTH_URL
+    # How Twitch delivers events: "webhook" (Twitch POSTs to SEV_PUBLIC_URL, which must be
+    # public https) or "websocket" (SEV connects out; no public URL). None: chosen by
+    # `eventsub_transport`.
+    sev_eventsub_transport: Literal["webhook", "websocket"] | None = None
+    twitch_eventsub_ws_url: str = TWITCH_EVENTSUB_WS_URL
     sev_demo: bool = False
     # Per live demo stream: one event every 10-40 s leaves a triggered one in the page's list of
     # ten for minutes.
@@ -137,6 +143,16 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("sev_eventsub_transport", mode="before")
+    @classmethod
+    def _blank_transport_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("twitch_eventsub_ws_url")
+    @classmethod
+    def _check_ws_url(cls, value: str) -> str:
+        return _check_url(value, "TWITCH_EVENTSUB_WS_URL", ("ws", "wss"))
+
     @field_validator("sev_public_url", "twitch_api_url", "twitch_auth_url")
     @classmethod
     def _check_http_url(cls, value: str, info: ValidationInfo) -> str:
@@ -182,6 +198,37 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.sev_public_url.startswith("https://")
+
+    @property
+    def eventsub_transport(self) -> Literal["webhook", "websocket"]:
+        """The EventSub transport: SEV_EVENTSUB_TRANSPORT, or else webhook when Twitch can reach
+        SEV's callback (a public https SEV_PUBLIC_URL, or a simulated Twitch on this machine)
+        and websocket otherwise (a laptop against real Twitch: no tunnel needed)."""
+        if self.sev_eventsub_transport is not None:
+            return self.sev_eventsub_transport
+        return "webhook" if self.twitch_reaches_callback else "websocket"
+
+    @property
+    def twitch_reaches_callback(self) -> bool:
+        """Whether Twitch can deliver webhooks to `callback_url`."""
+        public_https = self.sev_public_url.startswith("https://") and not is_local_url(
+            self.sev_public_url
+        )
+        return public_https or self.demo or is_local_url(self.twitch_api_url)
+
+    def transport_reason(self) -> str:
+        """One line for the start-up log: which transport, and why."""
+        transport = self.eventsub_transport
+        if self.sev_eventsub_transport is not None:
+            why = "SEV_EVENTSUB_TRANSPORT says so"
+        elif transport == "websocket":
+            why = f"SEV_PUBLIC_URL {self.sev_public_url} is not a public https URL Twitch can reach"
+        elif self.twitch_reaches_callback and not self.sev_public_url.startswith("https://"):
+            why = "the simulated Twitch on this machine reaches SEV's webhook"
+        else:
+            why = f"Twitch reaches {self.callback_url}"
+        where = self.twitch_eventsub_ws_url if transport == "websocket" else self.callback_url
+        return f"EventSub transport: {transport} ({where}): {why}"
 
     @property
     def callback_url(self) -> str:
@@ -231,6 +278,7 @@ class Settings(BaseSettings):
             "twitch_client_secret": SecretStr(DEMO_CLIENT_SECRET),
             "twitch_api_url": f"{self.sev_public_url}{SIMULATOR_MOUNT}/helix",
             "twitch_auth_url": f"{self.sev_public_url}{SIMULATOR_MOUNT}/oauth2",
+            "twitch_eventsub_ws_url": _ws_origin(self.sev_public_url) + f"{SIMULATOR_MOUNT}/ws",
         }
         for variable in ("twitch_eventsub_secret", "sev_session_secret", "sev_token_key"):
             if getattr(self, variable) is None:
@@ -238,6 +286,11 @@ class Settings(BaseSettings):
         resolved = self.model_copy(update=updates)
         resolved._demo = True
         return resolved
+
+
+def _ws_origin(http_url: str) -> str:
+    """The ws(s):// form of an http(s):// URL: the simulated Twitch's WebSocket."""
+    return "ws" + http_url.removeprefix("http")
 
 
 def _demo_secrets(data_dir: Path) -> dict[str, str]:

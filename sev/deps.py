@@ -12,6 +12,7 @@ from sev.config import Settings
 from sev.ingest import Ingestor
 from sev.limits import RateLimiter
 from sev.live import Live
+from sev.notifications import Receiver
 from sev.profiles import Profiles
 from sev.sessions import is_current
 from sev.store import Store, User
@@ -39,6 +40,8 @@ class Services:
     favourite_changes: RateLimiter
     # Helix users by login and pictures by id, cached: page views never hammer Twitch.
     profiles: Profiles
+    # Where genuine EventSub messages go, from the webhook or the WebSocket transport.
+    receiver: Receiver
 
 
 def services_of(app: Any) -> Services:
@@ -84,6 +87,10 @@ async def _subscriptions(services: ServicesDep) -> Subscriptions:
     return services.subscriptions
 
 
+async def _receiver(services: ServicesDep) -> Receiver:
+    return services.receiver
+
+
 async def _favourite_changes(services: ServicesDep) -> RateLimiter:
     return services.favourite_changes
 
@@ -100,6 +107,7 @@ IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 SubscriptionsDep = Annotated[Subscriptions, Depends(_subscriptions)]
 FavouriteChangesDep = Annotated[RateLimiter, Depends(_favourite_changes)]
 ProfilesDep = Annotated[Profiles, Depends(_profiles)]
+ReceiverDep = Annotated[Receiver, Depends(_receiver)]
 
 
 async def _optional_user(request: Request, store: StoreDep) -> User | None:

@@ -157,9 +157,8 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _parse(
-    message_id: str, message_type: MessageType, timestamp: str, sent_at: datetime, body: bytes
-) -> Message:
+def _decode(body: bytes) -> Any:
+    """Strict JSON with lone surrogates replaced; RejectedMessage(400) when it is not JSON."""
     try:
         # Strict JSON (RFC 8259): Infinity and NaN are Python's extensions, and a browser's
         # JSON.parse would refuse the event they ended up in.
@@ -173,6 +172,19 @@ def _parse(
             payload = _without_lone_surrogates(payload)
         except RecursionError:
             raise RejectedMessage(400, "body is not JSON") from None
+    return payload
+
+
+def _parse(
+    message_id: str, message_type: MessageType, timestamp: str, sent_at: datetime, body: bytes
+) -> Message:
+    payload = _decode(body)
+    return _message(message_id, message_type, timestamp, sent_at, payload)
+
+
+def _message(
+    message_id: str, message_type: MessageType, timestamp: str, sent_at: datetime, payload: Any
+) -> Message:
     if not isinstance(payload, dict) or not isinstance(payload.get("subscription"), dict):
         raise RejectedMessage(400, "body has no subscription object")
     event = payload.get("event")
@@ -195,4 +207,74 @@ def _parse(
         subscription=payload["subscription"],
         event=event if isinstance(event, dict) else None,
         challenge=challenge if isinstance(challenge, str) else None,
+    )
+
+
+# -- the WebSocket transport ---------------------------------------------------------------------
+
+
+class SocketMessageType(StrEnum):
+    """`metadata.message_type` of EventSub WebSocket messages (Twitch's WebSocket reference)."""
+
+    WELCOME = "session_welcome"
+    KEEPALIVE = "session_keepalive"
+    NOTIFICATION = "notification"
+    RECONNECT = "session_reconnect"
+    REVOCATION = "revocation"
+
+
+@dataclass(frozen=True)
+class SocketMessage:
+    """One message of an EventSub WebSocket, its JSON checked as strictly as a webhook's."""
+
+    message_id: str
+    message_type: SocketMessageType
+    timestamp: str
+    payload: dict[str, Any]
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """`payload.session` of a welcome or reconnect message ({} when absent)."""
+        session = self.payload.get("session")
+        return session if isinstance(session, dict) else {}
+
+    def to_message(self) -> Message:
+        """A notification or revocation as the webhook path has it (RejectedMessage if odd)."""
+        kind = (
+            MessageType.NOTIFICATION
+            if self.message_type is SocketMessageType.NOTIFICATION
+            else MessageType.REVOCATION
+        )
+        try:
+            sent_at = parse_timestamp(self.timestamp)
+        except ValueError:
+            raise RejectedMessage(400, "malformed timestamp") from None
+        # Twitch wants no challenge over a WebSocket, so a payload's own is ignored.
+        payload = {k: v for k, v in self.payload.items() if k != "challenge"}
+        return _message(self.message_id, kind, self.timestamp, sent_at, payload)
+
+
+def parse_socket_message(text: str | bytes) -> SocketMessage:
+    """Parse one WebSocket frame; RejectedMessage(400) for anything that is not a message."""
+    body = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if len(body) > MAX_BODY_BYTES:
+        raise RejectedMessage(413, "message larger than 1 MiB")
+    document = _decode(body)
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    if not isinstance(metadata, dict):
+        raise RejectedMessage(400, "message without metadata")
+    message_id = metadata.get("message_id")
+    timestamp = metadata.get("message_timestamp")
+    if not isinstance(message_id, str) or not message_id or not isinstance(timestamp, str):
+        raise RejectedMessage(400, "message without an id or timestamp")
+    try:
+        message_type = SocketMessageType(str(metadata.get("message_type")))
+    except ValueError:
+        raise RejectedMessage(400, "unknown message type") from None
+    payload = document.get("payload")
+    return SocketMessage(
+        message_id=message_id,
+        message_type=message_type,
+        timestamp=timestamp,
+        payload=payload if isinstance(payload, dict) else {},
     )

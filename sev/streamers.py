@@ -44,6 +44,21 @@ HELD_BACK = {
         "Twitch withdrew the moderator access these events need; SEV asks again within the hour."
     ),
 }
+# The WebSocket transport's own (sev/eventsub_socket.py): its limits are per viewer's login.
+HELD_BACK["socket_no_login"] = (
+    "SEV hears this channel through Twitch's WebSocket with the login of a viewer who favours "
+    "it, and nobody who favours it is logged in right now. Events start when one logs in (or "
+    "when the streamer logs in to SEV)."
+)
+HELD_BACK["socket_cost"] = (
+    "Twitch's WebSocket limit is reached: a viewer's login may watch only a few event types of "
+    "channels that have not authorized SEV (a total cost of 10). These events start when the "
+    "streamer logs in to SEV; SEV asks again within minutes."
+)
+HELD_BACK["socket_limit"] = (
+    "Twitch's WebSocket limits are reached (3 connections per login, 300 subscriptions per "
+    "connection). SEV asks again within minutes."
+)
 REMOVED = "Twitch says this account no longer exists (deleted or suspended), so no events can come."
 # The state of each kind in the "what this streamer shares" panel, and how the page says it.
 KIND_STATES = {

@@ -15,6 +15,7 @@ nothing changed lists subscriptions and writes nothing to Twitch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ from sev.twitch import (
     Subscription,
     SubscriptionConflict,
     SubscriptionRefused,
+    TwitchAuthError,
     TwitchClient,
     TwitchError,
     TwitchForbidden,
@@ -88,11 +90,17 @@ class Subscriptions:
         self._verified: set[str] = set()
         # Retired versions already logged: a version Twitch removes revokes it for everybody.
         self._logged_removals: set[tuple[str, str]] = set()
+        # With the WebSocket transport (sev/eventsub_socket.py) the connections subscribe, not
+        # this class: what would create subscriptions tells them to plan again instead.
+        self.plan_again: Callable[[], None] | None = None
 
     # -- ensure -----------------------------------------------------------------------------
 
     async def ensure(self, broadcaster: Broadcaster) -> None:
         """Create whatever of the wanted set this broadcaster is missing (raises TwitchError)."""
+        if self.plan_again is not None:
+            self.plan_again()
+            return
         async with self._lock, self._owner_locks[broadcaster.id]:
             fresh = await self._store.get_broadcaster(broadcaster.id) or broadcaster
             records = await self._store.list_subscriptions(broadcaster.id)
@@ -249,8 +257,30 @@ class Subscriptions:
         return None
 
     async def _delete(self, record: SubscriptionRecord) -> None:
-        await self._twitch.delete_subscription(record.id)
+        if record.carrier_id:
+            # A WebSocket subscription: only its maker's token can delete it.
+            carrier = await self._store.get_user(record.carrier_id)
+            token = carrier and (carrier.channel_access_token or carrier.access_token)
+            if token:
+                with contextlib.suppress(TwitchAuthError):
+                    await self._twitch.delete_socket_subscription(record.id, token)
+        else:
+            await self._twitch.delete_subscription(record.id)
         await self._store.delete_subscription(record.id)
+
+    async def note_refusals(self, broadcaster_id: str, decided: dict[str, Refusal | None]) -> None:
+        """Record (a Refusal) or clear (None) refusals of a broadcaster's catalogue entries."""
+
+        def change(broadcaster: Broadcaster) -> dict[str, Any]:
+            kept = {r.key: r for r in broadcaster.refusals}
+            for key, value in decided.items():
+                if value is None:
+                    kept.pop(key, None)
+                else:
+                    kept[key] = value
+            return {"refusals": list(kept.values())}
+
+        await self._edit(broadcaster_id, change)
 
     async def verified(self, subscription: dict[str, Any]) -> None:
         """SEV answered this subscription's challenge: Twitch now enables it."""
@@ -274,6 +304,9 @@ class Subscriptions:
 
         A streamer who authorized SEV costs nothing to watch and keeps the grace period.
         """
+        if self.plan_again is not None:
+            self.plan_again()
+            return
         async with self._lock, self._owner_locks[broadcaster_id]:
             if await self._store.favourite_count(broadcaster_id) > 0:
                 return

@@ -350,6 +350,52 @@ class TwitchClient:
         self.budget = Budget.of(answer) or self.budget
         return Subscription.model_validate(answer["data"][0])
 
+    async def _user_helix(
+        self, method: str, path: str, user_token: str, **kwargs: Any
+    ) -> httpx.Response:
+        """A Helix call with a user's token (WebSocket subscriptions need one). A 401 is
+        Twitch refusing that token: TwitchAuthError, for the token keeper to mend."""
+        headers = {"Authorization": f"Bearer {user_token}", "Client-Id": self._client_id}
+        response = await self._send(method, f"{self._api_url}{path}", headers=headers, **kwargs)
+        if response.status_code == 401:
+            raise TwitchAuthError(f"Twitch refused a user token: {_message(response)}", 401)
+        return response
+
+    async def create_socket_subscription(
+        self,
+        type: str,
+        version: str,
+        condition: dict[str, str],
+        session_id: str,
+        user_token: str,
+    ) -> tuple[Subscription, Budget | None]:
+        """Create a WebSocket subscription on `session_id` with a user's token; returns it with
+        that user's own cost figures (a WebSocket budget is per user, not per app)."""
+        body = {
+            "type": type,
+            "version": version,
+            "condition": condition,
+            "transport": {"method": "websocket", "session_id": session_id},
+        }
+        response = await self._user_helix("POST", "/eventsub/subscriptions", user_token, json=body)
+        if response.status_code == 429:
+            message = f"create {type} subscription: 429 {_message(response)}"
+            reason = "cost" if "cost" in message.lower() else "limit"
+            raise SubscriptionRefused(message, 429, reason)
+        self._raise_for(response, f"create {type} subscription")
+        answer = response.json()
+        return Subscription.model_validate(answer["data"][0]), Budget.of(answer)
+
+    async def delete_socket_subscription(self, subscription_id: str, user_token: str) -> bool:
+        """Delete a WebSocket subscription with the token of the user who made it."""
+        response = await self._user_helix(
+            "DELETE", "/eventsub/subscriptions", user_token, params={"id": subscription_id}
+        )
+        if response.status_code == 404:
+            return False
+        self._raise_for(response, "delete subscription")
+        return True
+
     async def list_subscriptions(
         self, *, first: int | None = None, **one_filter: str
     ) -> AsyncIterator[Subscription]:

@@ -128,3 +128,45 @@ def test_importing_settings_loads_neither_the_simulator_nor_uvicorn() -> None:
         check=True,
     )
     assert result.stdout.split() == []
+
+
+@pytest.mark.parametrize(
+    ("values", "transport", "why"),
+    [
+        # A laptop against real Twitch: Twitch cannot reach localhost, so no tunnel is needed.
+        (REAL, "websocket", "not a public https URL"),
+        ({**REAL, "sev_public_url": "http://sev.example.com"}, "websocket", "not a public"),
+        ({**REAL, "sev_public_url": "https://127.0.0.1:8443"}, "websocket", "not a public"),
+        ({**REAL, "sev_public_url": "https://sev.example.com"}, "webhook", "Twitch reaches"),
+        # The simulated Twitch runs on this machine and reaches SEV's webhook wherever it is.
+        ({}, "webhook", "simulated Twitch"),
+        ({**REAL, "twitch_api_url": "http://127.0.0.1:9/helix"}, "webhook", "simulated Twitch"),
+        # Said in so many words, it wins either way.
+        ({**REAL, "sev_eventsub_transport": "webhook"}, "webhook", "SEV_EVENTSUB_TRANSPORT"),
+        ({"sev_eventsub_transport": "websocket"}, "websocket", "SEV_EVENTSUB_TRANSPORT"),
+        ({**REAL, "sev_eventsub_transport": " "}, "websocket", "not a public https URL"),
+    ],
+)
+def test_settings_choose_the_eventsub_transport_and_say_why_in_one_line(
+    tmp_path: Path, values: dict[str, Any], transport: str, why: str
+) -> None:
+    settings = _load(tmp_path, **values)
+    assert settings.eventsub_transport == transport
+    line = settings.transport_reason()
+    assert line.startswith(f"EventSub transport: {transport} (")
+    assert why in line and "\n" not in line
+
+
+def test_settings_point_the_demo_websocket_at_the_simulator_and_check_the_scheme(
+    tmp_path: Path,
+) -> None:
+    assert _load(tmp_path).twitch_eventsub_ws_url == f"ws://localhost:8000{SIMULATOR_MOUNT}/ws"
+    demo = _load(tmp_path, sev_public_url="https://demo.example.com", sev_demo=True)
+    assert demo.twitch_eventsub_ws_url == f"wss://demo.example.com{SIMULATOR_MOUNT}/ws"
+    assert _load(tmp_path, **REAL).twitch_eventsub_ws_url == "wss://eventsub.wss.twitch.tv/ws"
+    with pytest.raises(SettingsError) as error:
+        _load(tmp_path, **REAL, twitch_eventsub_ws_url="https://eventsub.wss.twitch.tv/ws")
+    assert "TWITCH_EVENTSUB_WS_URL" in str(error.value)
+    with pytest.raises(SettingsError) as error:
+        _load(tmp_path, **REAL, sev_eventsub_transport="carrier-pigeon")
+    assert "SEV_EVENTSUB_TRANSPORT" in str(error.value)

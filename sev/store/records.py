@@ -87,6 +87,10 @@ class SubscriptionRecord(BaseModel):
     condition: dict[str, str]
     status: str
     created_at: str = ""
+    # A WebSocket subscription: the user whose token made it, and the session it lives on
+    # (both "" for a webhook subscription, made with the app token).
+    carrier_id: str = ""
+    session_id: str = ""
 
 
 class EventSubState(BaseModel):

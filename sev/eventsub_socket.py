@@ -1,0 +1,692 @@
+"""EventSub over WebSocket: SEV connects out to Twitch, so it needs no public URL.
+
+Twitch's rules (docs/TWITCH.md, "WebSocket transport"), and what SEV does about each:
+- Subscriptions over a WebSocket need a *user* access token, and the connection belongs to that
+  user: SEV opens one connection per user whose token carries subscriptions (a *carrier*).
+  A streamer who logged in to SEV or connected their channel carries their own channel (every
+  type their grant allows, at no cost). A channel whose streamer never authorized SEV is
+  carried by one logged-in viewer who favours it, for the public types only; those cost 1
+  each against that viewer's `max_total_cost` of 10, and a viewer favours one channel at a
+  time, so one viewer's six public types always fit.
+- A subscription must be created within the welcome's keepalive window (10 s) or Twitch closes
+  the connection (4003): SEV subscribes right after the welcome and opens no connection for a
+  carrier with nothing to carry.
+- Silence longer than `keepalive_timeout_seconds` means the connection is dead: SEV drops it,
+  connects anew and subscribes again (subscriptions die with their connection).
+- `session_reconnect` names a URL to move to: SEV connects there while still reading the old
+  connection, and closes the old one only after the new welcome (and after draining what was
+  already on its way); subscriptions carry over, nothing is created again.
+- Revocations arrive on the connection; close codes 4000-4007 each mean something (`CLOSES`).
+- Notifications carry no signature (the TLS connection SEV opened is the trust) but message ids:
+  they take the webhook's own path (sev/notifications.py), so dedup, seq, resume and fan-out are
+  the same. A store outage holds them in order in memory and retries, since Twitch does not
+  resend over a WebSocket.
+
+With several SEV processes, each carrier's connection is held by one process at a time through a
+store lease (`eventsub-socket:{user id}`), renewed every tick and taken over by another process
+within one lease period if the holder dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from sev.clock import now_utc
+from sev.config import Settings
+from sev.events import EventType, wanted_types
+from sev.eventsub import (
+    MAX_BODY_BYTES,
+    Message,
+    RejectedMessage,
+    SocketMessage,
+    SocketMessageType,
+    parse_socket_message,
+)
+from sev.store import Broadcaster, Refusal, Store, StoreUnavailable, SubscriptionRecord, User
+from sev.twitch import (
+    SubscriptionConflict,
+    SubscriptionRefused,
+    TwitchAuthError,
+    TwitchClient,
+    TwitchError,
+    TwitchForbidden,
+    TwitchUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+# Twitch's close codes (EventSub WebSocket reference, "Close message"): what each means, and
+# whether connecting again at once can help (False: only once something changes).
+CLOSES: dict[int, tuple[str, bool]] = {
+    4000: ("Twitch had an internal server error", True),
+    4001: ("SEV sent Twitch a message (only pongs are allowed): a bug in SEV", True),
+    4002: ("SEV did not answer Twitch's ping in time", True),
+    4003: ("no subscription was created within the welcome's window", False),
+    4004: ("SEV did not move to the reconnect URL within the grace time", True),
+    4005: ("network timeout", True),
+    4006: ("network error", True),
+    4007: ("the reconnect URL was invalid", True),
+}
+LEASE_S = 30.0
+TICK_S = 5.0
+_WELCOME_TIMEOUT_S = 10.0
+_DRAIN_S = 1.0
+_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+_MAX_HELD = 10_000
+# Refusal reasons of this transport, worded for the page in sev/streamers.py (HELD_BACK).
+NO_CARRIER = "socket_no_login"
+SOCKET_COST = "socket_cost"
+SOCKET_LIMIT = "socket_limit"
+_SOCKET_RETRY = timedelta(minutes=10)
+
+# sev/notifications.py's Receiver.receive: the webhook's path for a genuine message.
+Receive = Callable[[Message, datetime], Awaitable[None]]
+
+
+# -- who carries what ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One subscription a carrier should hold: a channel's catalogue entry."""
+
+    broadcaster_id: str
+    entry: EventType
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.broadcaster_id, self.entry.key)
+
+
+@dataclass
+class Plan:
+    """Which user's connection carries which subscriptions, and what nobody can carry."""
+
+    carriers: dict[str, list[Wanted]] = field(default_factory=dict)
+    # broadcaster id -> catalogue keys nobody can carry (no logged-in favourer): NO_CARRIER.
+    uncarried: dict[str, list[str]] = field(default_factory=dict)
+
+
+def token_of(user: User | None) -> str | None:
+    """The token a carrier subscribes with: the channel grant's (it has the scopes of the
+    connected types, and works for the public ones too), else the login token."""
+    if user is None:
+        return None
+    return user.channel_access_token or user.access_token
+
+
+def _held(refusal: Refusal | None, entry: EventType, now: datetime) -> bool:
+    if refusal is None or refusal.reason == NO_CARRIER:
+        return False
+    if refusal.reason == "version_removed":
+        return refusal.version == entry.version
+    return refusal.retry_at is None or now < refusal.retry_at
+
+
+def plan(
+    broadcasters: Sequence[Broadcaster],
+    users: Sequence[User],
+    now: datetime,
+    grace: timedelta,
+) -> Plan:
+    """Assign every wanted channel to one carrier (a pure function of the store's state)."""
+    by_id = {user.id: user for user in users}
+    favourers: dict[str, list[User]] = {}
+    for user in sorted(users, key=lambda u: u.id):
+        if user.favorite_id and user.access_token:
+            favourers.setdefault(user.favorite_id, []).append(user)
+    result = Plan()
+    for broadcaster in sorted(broadcasters, key=lambda b: b.id):
+        if broadcaster.removed_at is not None:
+            continue
+        own = by_id.get(broadcaster.id)
+        fans = favourers.get(broadcaster.id, [])
+        if broadcaster.unwanted_since is not None and (
+            not fans and (token_of(own) is None or now - broadcaster.unwanted_since >= grace)
+        ):
+            continue
+        if token_of(own) is not None and own is not None:
+            # Their own channel grant allows the connected types; a login token the public ones.
+            scopes = set(broadcaster.granted_scopes) if own.channel_access_token else set()
+            carrier, entries = own.id, wanted_types(scopes)
+        elif fans:
+            carrier, entries = fans[0].id, wanted_types(set())
+        else:
+            result.uncarried[broadcaster.id] = [e.key for e in wanted_types(set())]
+            continue
+        chosen = [
+            Wanted(broadcaster.id, e)
+            for e in entries
+            if not _held(broadcaster.refusal(e.key), e, now)
+        ]
+        result.carriers.setdefault(carrier, []).extend(chosen)
+    return result
+
+
+def refusal(entry: EventType, reason: str, now: datetime) -> Refusal:
+    """A refusal of this transport (retried after a while, or as soon as the plan changes)."""
+    retry = None if reason == NO_CARRIER else now + _SOCKET_RETRY
+    return Refusal(key=entry.key, version=entry.version, reason=reason, at=now, retry_at=retry)
+
+
+# -- one carrier's connection --------------------------------------------------------------------
+
+
+@dataclass
+class _Connection:
+    ws: ClientConnection
+    session_id: str
+    keepalive_s: float
+
+
+class _Reconnect(Exception):
+    """Twitch asked the connection to move to `url`."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+class CarrierSocket:
+    """One user's EventSub WebSocket and the subscriptions on it."""
+
+    def __init__(self, carrier_id: str, transport: SocketTransport) -> None:
+        self.carrier_id = carrier_id
+        self._transport = transport
+        self._wanted: dict[tuple[str, str], Wanted] = {}
+        # key -> Twitch's subscription id, on the current session.
+        self._subscribed: dict[tuple[str, str], str] = {}
+        self._session_id: str | None = None
+        self._sync_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._resync: asyncio.Task[None] | None = None
+        # Messages the store could not take yet, in arrival order (Twitch does not resend).
+        self._held: deque[SocketMessage] = deque()
+        self._retrying: asyncio.Task[None] | None = None
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session_id
+
+    @property
+    def subscribed(self) -> dict[tuple[str, str], str]:
+        return dict(self._subscribed)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"sev-eventsub-{self.carrier_id}")
+
+    async def stop(self) -> None:
+        """Close the connection (its subscriptions die with it at Twitch)."""
+        for task in (self._task, self._resync, self._retrying):
+            if task is not None:
+                task.cancel()
+        for task in (self._task, self._resync, self._retrying):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self._forget_records("websocket_disconnected")
+
+    async def assign(self, wanted: list[Wanted]) -> None:
+        """What this connection should carry from now on; applied at once if connected."""
+        self._wanted = {w.key: w for w in wanted}
+        if self._session_id is not None:
+            await self._sync()
+
+    # -- the connection's life ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        url = self._transport.url
+        while True:
+            try:
+                connection = await self._open(url)
+                failures = 0
+                url = self._transport.url
+                await self._fresh_session(connection)
+                await self._serve(connection)
+            except asyncio.CancelledError:
+                raise
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd is not None else None
+                meaning, again = CLOSES.get(code or 0, ("connection closed", True))
+                log.warning(
+                    "EventSub WebSocket of %s closed (%s: %s)", self.carrier_id, code, meaning
+                )
+                if not again:
+                    failures = len(_BACKOFF_S) - 2
+            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, RejectedMessage) as error:
+                log.warning(
+                    "EventSub WebSocket of %s failed: %s", self.carrier_id, str(error)[:200]
+                )
+            except Exception:
+                log.exception("EventSub WebSocket of %s failed", self.carrier_id)
+            await self._forget_records("websocket_disconnected")
+            await asyncio.sleep(_BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)])
+            failures += 1
+
+    async def _open(self, url: str) -> _Connection:
+        """Connect and read the welcome."""
+        ws = await connect(
+            url,
+            # SEV must send Twitch nothing but pongs (4001): no pings of its own.
+            ping_interval=None,
+            max_size=MAX_BODY_BYTES,
+            open_timeout=_WELCOME_TIMEOUT_S,
+            close_timeout=2,
+        )
+        try:
+            raw = await asyncio.wait_for(ws.recv(), _WELCOME_TIMEOUT_S)
+            message = parse_socket_message(raw)
+            if message.message_type is not SocketMessageType.WELCOME:
+                raise RejectedMessage(400, f"expected a welcome, got {message.message_type}")
+            session_id = message.session.get("id")
+            keepalive = message.session.get("keepalive_timeout_seconds")
+            if not isinstance(session_id, str) or not session_id:
+                raise RejectedMessage(400, "welcome without a session id")
+        except BaseException:
+            await ws.close()
+            raise
+        seconds = float(keepalive) if isinstance(keepalive, int | float) and keepalive > 0 else 10
+        return _Connection(ws, session_id, seconds)
+
+    async def _fresh_session(self, connection: _Connection) -> None:
+        # A new session (not a reconnect): the old session's subscriptions died with it.
+        await self._forget_records(None)
+        self._subscribed.clear()
+        self._session_id = connection.session_id
+        log.info(
+            "EventSub WebSocket of %s connected (session %s, keepalive %gs)",
+            self.carrier_id,
+            connection.session_id,
+            connection.keepalive_s,
+        )
+        await self._sync()
+
+    async def _serve(self, connection: _Connection) -> None:
+        """Read messages until the connection ends; follow reconnects on the way."""
+        while True:
+            try:
+                await self._read(connection.ws, connection.keepalive_s)
+            except _Reconnect as reconnect:
+                connection = await self._move(connection, reconnect.url)
+
+    async def _read(self, ws: ClientConnection, keepalive_s: float) -> None:
+        """Handle messages until a reconnect (raised) or the end (ConnectionClosed)."""
+        while True:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), _deadline(keepalive_s))
+            except TimeoutError:
+                log.warning(
+                    "EventSub WebSocket of %s: no message for %gs; connecting anew",
+                    self.carrier_id,
+                    _deadline(keepalive_s),
+                )
+                # Not a clean close: Twitch may never answer a dead connection.
+                ws.transport.abort()
+                raise
+            message = self._parse(raw)
+            if message is None:
+                continue
+            if message.message_type is SocketMessageType.RECONNECT:
+                url = message.session.get("reconnect_url")
+                if isinstance(url, str) and url:
+                    raise _Reconnect(url)
+                continue
+            await self._handle(message)
+
+    async def _move(self, old: _Connection, url: str) -> _Connection:
+        """Connect to the reconnect URL while still reading the old connection, then switch."""
+        log.info("EventSub WebSocket of %s moves to a new URL, as Twitch asks", self.carrier_id)
+        opening = asyncio.create_task(self._open(url))
+        reading = asyncio.create_task(self._read(old.ws, old.keepalive_s))
+        try:
+            done, _ = await asyncio.wait({opening, reading}, return_when=asyncio.FIRST_COMPLETED)
+            if opening not in done:
+                # The old connection ended (or asked again) before the new one said welcome.
+                opening.cancel()
+                await reading  # raises what ended it
+            new = opening.result()
+        except BaseException:
+            opening.cancel()
+            reading.cancel()
+            raise
+        # The new one is live: what was already on its way on the old one is still read (a
+        # message id seen twice is dropped by the store), then the old one is closed.
+        with contextlib.suppress(asyncio.TimeoutError, TimeoutError, ConnectionClosed, _Reconnect):
+            await asyncio.wait_for(reading, _DRAIN_S)
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reading
+        await old.ws.close()
+        self._session_id = new.session_id
+        await self._transport.moved(self.carrier_id, set(self._subscribed.values()), new.session_id)
+        return new
+
+    def _parse(self, raw: str | bytes) -> SocketMessage | None:
+        try:
+            return parse_socket_message(raw)
+        except RejectedMessage as rejected:
+            log.warning("EventSub WebSocket of %s: %s; ignored", self.carrier_id, rejected.reason)
+            return None
+
+    # -- messages -------------------------------------------------------------------------------
+
+    async def _handle(self, message: SocketMessage) -> None:
+        if message.message_type in (SocketMessageType.WELCOME, SocketMessageType.KEEPALIVE):
+            return
+        if message.message_type is SocketMessageType.REVOCATION:
+            subscription = message.payload.get("subscription")
+            if isinstance(subscription, dict):
+                gone = str(subscription.get("id", ""))
+                for key in [k for k, v in self._subscribed.items() if v == gone]:
+                    del self._subscribed[key]
+        if self._held:
+            self._hold(message)
+            return
+        try:
+            await self._transport.receive(message)
+        except StoreUnavailable:
+            self._hold(message)
+        if message.message_type is SocketMessageType.REVOCATION:
+            self._transport.wake()
+
+    def _hold(self, message: SocketMessage) -> None:
+        if len(self._held) >= _MAX_HELD:
+            dropped = self._held.popleft()
+            log.error("store down too long: EventSub message %s lost", dropped.message_id)
+        self._held.append(message)
+        if self._retrying is None or self._retrying.done():
+            log.warning("store unavailable: holding EventSub messages until it is back")
+            self._retrying = asyncio.create_task(self._retry_held())
+
+    async def _retry_held(self) -> None:
+        delay = 0.2
+        while self._held:
+            try:
+                await self._transport.receive(self._held[0])
+            except StoreUnavailable:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._held.popleft()
+            delay = 0.2
+        log.info("store back: held EventSub messages stored")
+
+    # -- subscriptions --------------------------------------------------------------------------
+
+    async def _sync(self) -> None:
+        """Create what is wanted and missing, delete what is no longer wanted."""
+        async with self._sync_lock:
+            session_id = self._session_id
+            if session_id is None:
+                return
+            try:
+                await self._transport.sync(self, session_id, self._wanted, self._subscribed)
+            except (TwitchUnavailable, StoreUnavailable) as error:
+                log.warning("subscribing on the EventSub WebSocket failed: %s; retrying", error)
+                self._schedule_resync()
+
+    def _schedule_resync(self) -> None:
+        if self._resync is None or self._resync.done():
+
+            async def later() -> None:
+                await asyncio.sleep(TICK_S)
+                await self._sync()
+
+            self._resync = asyncio.create_task(later())
+
+    async def _forget_records(self, status: str | None) -> None:
+        """The records of this connection's subscriptions: marked with `status` (the page says
+        the kind stopped), or deleted (None)."""
+        ids = set(self._subscribed.values())
+        if status is not None:
+            self._session_id = None
+        if not ids:
+            return
+        with contextlib.suppress(StoreUnavailable):
+            await self._transport.forget(ids, status)
+        if status is None:
+            self._subscribed.clear()
+
+
+def _deadline(keepalive_s: float) -> float:
+    # Twitch: no message for keepalive_timeout_seconds means the connection is gone. A little
+    # slack for the network and the loop.
+    return keepalive_s + max(1.0, keepalive_s * 0.2)
+
+
+# -- all carriers ----------------------------------------------------------------------------------
+
+
+class SocketTransport:
+    """Keeps one EventSub WebSocket per carrier this process holds the lease of."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        twitch: TwitchClient,
+        *,
+        receive: Receive,
+        note_refusals: Callable[[str, dict[str, Refusal | None]], Awaitable[None]],
+        holder: str,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.url = settings.twitch_eventsub_ws_url
+        self._settings = settings
+        self._store = store
+        self._twitch = twitch
+        self._receive = receive
+        self._note_refusals = note_refusals
+        self._holder = holder
+        self._clock = clock
+        self._sockets: dict[str, CarrierSocket] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def sockets(self) -> dict[str, CarrierSocket]:
+        """The connections this process holds, by carrier id."""
+        return dict(self._sockets)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="sev-eventsub-sockets")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for carrier_id in list(self._sockets):
+            await self._drop(carrier_id)
+
+    def wake(self) -> None:
+        """Something changed (a favourite, a login, a grant): plan again now."""
+        self._wake.set()
+
+    async def receive(self, message: SocketMessage) -> None:
+        """A notification or revocation from any connection: the webhook's path from here."""
+        try:
+            genuine = message.to_message()
+        except RejectedMessage as rejected:
+            log.warning("EventSub message %s refused: %s", message.message_id, rejected.reason)
+            return
+        await self._receive(genuine, self._clock())
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except StoreUnavailable as error:
+                log.warning("EventSub WebSocket planning: store unavailable (%s)", error)
+            except Exception:
+                log.exception("EventSub WebSocket planning failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            self._wake.clear()
+
+    async def tick(self) -> None:
+        """Plan, take or renew the carriers' leases, and (dis)connect accordingly."""
+        now = self._clock()
+        grace = timedelta(seconds=self._settings.sev_release_grace_s)
+        broadcasters = await self._store.list_broadcasters()
+        current = plan(broadcasters, await self._store.users_with_tokens(), now, grace)
+        await self._note_uncarried(broadcasters, current, now)
+        for carrier_id, wanted in current.carriers.items():
+            if not wanted:
+                continue
+            held = await self._store.try_lease(_lease(carrier_id), self._holder, LEASE_S, now)
+            if not held:
+                if carrier_id in self._sockets:
+                    log.info("another process took over the EventSub WebSocket of %s", carrier_id)
+                    await self._drop(carrier_id, release=False)
+                continue
+            socket = self._sockets.get(carrier_id)
+            if socket is None:
+                socket = self._sockets[carrier_id] = CarrierSocket(carrier_id, self)
+                await socket.assign(wanted)
+                socket.start()
+            else:
+                await socket.assign(wanted)
+        for carrier_id in set(self._sockets) - {c for c, w in current.carriers.items() if w}:
+            await self._drop(carrier_id)
+
+    async def _drop(self, carrier_id: str, *, release: bool = True) -> None:
+        socket = self._sockets.pop(carrier_id, None)
+        if socket is not None:
+            with contextlib.suppress(Exception):
+                await socket.assign([])
+            await socket.stop()
+        if release:
+            with contextlib.suppress(StoreUnavailable, TimeoutError):
+                await asyncio.wait_for(
+                    self._store.try_lease(_lease(carrier_id), self._holder, 0, self._clock()), 1.0
+                )
+
+    async def _note_uncarried(
+        self, broadcasters: Sequence[Broadcaster], current: Plan, now: datetime
+    ) -> None:
+        """Say on each channel's page which public types nobody can carry, and stop saying it
+        once someone can."""
+        for broadcaster in broadcasters:
+            keys = set(current.uncarried.get(broadcaster.id, []))
+            stale = {r.key for r in broadcaster.refusals if r.reason == NO_CARRIER} - keys
+            fresh = keys - {r.key for r in broadcaster.refusals if r.reason == NO_CARRIER}
+            if not stale and not fresh:
+                continue
+            decided: dict[str, Refusal | None] = dict.fromkeys(stale)
+            for entry in wanted_types(set()):
+                if entry.key in fresh:
+                    decided[entry.key] = refusal(entry, NO_CARRIER, now)
+            await self._note_refusals(broadcaster.id, decided)
+
+    # -- what a connection asks of the transport -----------------------------------------------
+
+    async def sync(
+        self,
+        socket: CarrierSocket,
+        session_id: str,
+        wanted: dict[tuple[str, str], Wanted],
+        subscribed: dict[tuple[str, str], str],
+    ) -> None:
+        """Bring one session's subscriptions in line with `wanted` (mutates `subscribed`)."""
+        user = await self._store.get_user(socket.carrier_id)
+        token = token_of(user)
+        if token is None:
+            return
+        now = self._clock()
+        decided: dict[str, dict[str, Refusal | None]] = {}
+        for key in [k for k in subscribed if k not in wanted]:
+            subscription_id = subscribed.pop(key)
+            with contextlib.suppress(TwitchAuthError):
+                await self._twitch.delete_socket_subscription(subscription_id, token)
+            await self._store.delete_subscription(subscription_id)
+        for key, item in wanted.items():
+            if key in subscribed:
+                continue
+            entry = item.entry
+            try:
+                created, _ = await self._twitch.create_socket_subscription(
+                    entry.type,
+                    entry.version,
+                    entry.condition(item.broadcaster_id),
+                    session_id,
+                    token,
+                )
+            except SubscriptionRefused as refused:
+                reason = SOCKET_COST if refused.reason == "cost" else SOCKET_LIMIT
+                if refused.reason == "version_removed":
+                    reason = "version_removed"
+                log.warning("Twitch refused %s over WebSocket: %s", entry.type, refused)
+                decided.setdefault(item.broadcaster_id, {})[entry.key] = refusal(entry, reason, now)
+                continue
+            except TwitchForbidden as forbidden:
+                log.warning("Twitch refused %s over WebSocket: %s", entry.type, forbidden)
+                decided.setdefault(item.broadcaster_id, {})[entry.key] = refusal(
+                    entry, "forbidden", now
+                )
+                continue
+            except SubscriptionConflict:
+                # Already on this session (a retry after a lost answer): Twitch holds it.
+                continue
+            except TwitchAuthError as error:
+                log.warning("Twitch refused the token of %s: %s", socket.carrier_id, error)
+                return
+            except TwitchUnavailable:
+                raise
+            except TwitchError as error:
+                log.warning("subscribing to %s over WebSocket failed: %s", entry.type, error)
+                continue
+            subscribed[key] = created.id
+            decided.setdefault(item.broadcaster_id, {})[entry.key] = None
+            await self._store.save_subscription(
+                SubscriptionRecord(
+                    id=created.id,
+                    broadcaster_id=item.broadcaster_id,
+                    type=created.type,
+                    version=created.version,
+                    condition=dict(created.condition),
+                    status=created.status,
+                    created_at=created.created_at,
+                    carrier_id=socket.carrier_id,
+                    session_id=session_id,
+                )
+            )
+        for broadcaster_id, changes in decided.items():
+            await self._note_refusals(broadcaster_id, changes)
+
+    async def moved(self, carrier_id: str, ids: set[str], session_id: str) -> None:
+        """The subscriptions carried over to a new session after a reconnect."""
+        for subscription_id in ids:
+            record = await self._store.get_subscription(subscription_id)
+            if record is not None:
+                await self._store.save_subscription(
+                    record.model_copy(update={"session_id": session_id})
+                )
+
+    async def forget(self, ids: set[str], status: str | None) -> None:
+        """Mark (or delete) the records of subscriptions whose connection ended."""
+        for subscription_id in ids:
+            record = await self._store.get_subscription(subscription_id)
+            if record is None:
+                continue
+            if status is None:
+                await self._store.delete_subscription(subscription_id)
+            elif record.status == "enabled":
+                await self._store.save_subscription(record.model_copy(update={"status": status}))
+
+
+def _lease(carrier_id: str) -> str:
+    return f"eventsub-socket:{carrier_id}"
