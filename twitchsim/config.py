@@ -36,6 +36,12 @@ class SimulatorConfig:
     # Where its state survives a restart (persistence.py), as Twitch's does; None: memory only,
     # so a test's fresh simulator starts empty.
     data_dir: Path | None = None
+    # EventSub WebSocket (websocket.py): Twitch takes keepalive_timeout_seconds from 10 to 600;
+    # tests lower the floor to wait a second, not ten.
+    ws_min_keepalive_s: int = 10
+    # How long a client has to connect to a session_reconnect's URL ("30 seconds", Twitch's
+    # Handling WebSocket Events) before the old connection is closed with 4004.
+    ws_reconnect_grace_s: float = 30
 
 
 @dataclass

@@ -12,10 +12,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .websocket import CLOSE_REASONS, Session
+
 if TYPE_CHECKING:
     from .core import Simulator
 
 MAX_TRIGGER_COUNT = 100
+# The budgets /control/limits sets: the app's webhook budget and the WebSocket limits.
+LIMITS = ("max_total_cost", "ws_max_total_cost", "ws_max_per_connection", "ws_max_connections")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -57,6 +61,10 @@ class ControlRoutes:
             ("/remove-user", self.remove_user, ["POST"]),
             ("/disconnect", self.disconnect, ["POST"]),
             ("/limits", self.limits, ["GET", "POST"]),
+            ("/websocket", self.read_websocket, ["GET"]),
+            ("/websocket/reconnect", self.reconnect_websocket, ["POST"]),
+            ("/websocket/close", self.close_websocket, ["POST"]),
+            ("/websocket/silence", self.silence_websocket, ["POST"]),
         ]
         return [
             Route(path, self._guarded(handler), methods=methods) for path, handler, methods in table
@@ -186,12 +194,88 @@ class ControlRoutes:
             return _error(404, str(exc))
 
     async def limits(self, request: Request) -> Response:
-        """Read (GET) or set (POST `{"max_total_cost": N}`) the app's subscription budget."""
+        """Read (GET) or set (POST, some of `{"max_total_cost", "ws_max_total_cost",
+        "ws_max_per_connection", "ws_max_connections"}`) the subscription limits."""
         subscriptions = self.sim.subscriptions
         if request.method == "POST":
             body = await _json_object(request)
-            value = body.get("max_total_cost") if body else None
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                return _error(400, "max_total_cost must be a whole number >= 0")
-            subscriptions.max_total_cost = value
-        return JSONResponse({"max_total_cost": subscriptions.max_total_cost})
+            if not body or set(body) - set(LIMITS):
+                return _error(400, f"give some of {', '.join(LIMITS)}")
+            for name, value in body.items():
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    return _error(400, f"{name} must be a whole number >= 0")
+            for name, value in body.items():
+                setattr(subscriptions, name, value)
+        return JSONResponse({name: getattr(subscriptions, name) for name in LIMITS})
+
+    async def read_websocket(self, request: Request) -> Response:
+        """The open EventSub WebSocket sessions."""
+        sockets = self.sim.sockets
+        data = [
+            {
+                "id": session.id,
+                "status": session.status,
+                "connected_at": session.connected_at,
+                "keepalive_timeout_seconds": session.keepalive_s,
+                "user_ids": sorted(session.user_ids),
+                "subscriptions": [sub.id for sub in sockets.carried(session)],
+                "url": session.url,
+            }
+            for session in sockets.sessions()
+        ]
+        return JSONResponse({"data": data})
+
+    async def _sessions(
+        self, request: Request
+    ) -> tuple[dict[str, Any], list[Session]] | JSONResponse:
+        """The body and the sessions it names: `session_id`, or every open one."""
+        body = await _json_object(request)
+        if body is None:
+            return _error(400, "body must be a JSON object")
+        session_id = body.get("session_id")
+        if session_id is None:
+            return body, self.sim.sockets.sessions()
+        session = self.sim.sockets.get(session_id) if isinstance(session_id, str) else None
+        if session is None:
+            return _error(404, f"no open websocket session {session_id!r}")
+        return body, [session]
+
+    async def reconnect_websocket(self, request: Request) -> Response:
+        """`{"session_id"?}`: send session_reconnect → `{"data": [{"session_id",
+        "reconnect_url"}]}`."""
+        named = await self._sessions(request)
+        if isinstance(named, JSONResponse):
+            return named
+        _, sessions = named
+        data = [
+            {"session_id": session.id, "reconnect_url": self.sim.sockets.reconnect(session)}
+            for session in sessions
+        ]
+        return JSONResponse({"data": data})
+
+    async def close_websocket(self, request: Request) -> Response:
+        """`{"session_id"?, "code"}`: close with one of Twitch's codes and its reason."""
+        named = await self._sessions(request)
+        if isinstance(named, JSONResponse):
+            return named
+        body, sessions = named
+        code = body.get("code")
+        if isinstance(code, bool) or code not in CLOSE_REASONS:
+            codes = ", ".join(str(c) for c in CLOSE_REASONS)
+            return _error(400, f"code must be one of {codes}")
+        for session in sessions:
+            self.sim.sockets.close(session, code)
+        return JSONResponse({"closed": [session.id for session in sessions]})
+
+    async def silence_websocket(self, request: Request) -> Response:
+        """`{"session_id"?, "seconds"}`: the connection sends nothing for that long."""
+        named = await self._sessions(request)
+        if isinstance(named, JSONResponse):
+            return named
+        body, sessions = named
+        seconds = body.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            return _error(400, "seconds must be a number >= 0")
+        for session in sessions:
+            self.sim.sockets.silence(session, float(seconds))
+        return JSONResponse({"silenced": [session.id for session in sessions]})

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Faults, SimulatorConfig
@@ -32,6 +32,7 @@ from .streams import StreamOrigin, StreamShow
 from .subscriptions import REVOCATION_STATUSES, SimSubscription, SimSubscriptions
 from .tokens import SimGrant, TokenStore
 from .triggers import resolve, why_nothing_sent
+from .websocket import EventSockets
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Simulator:
         self.deliveries = Deliveries(
             config, self.faults, self.subscriptions, self._rng, on_change=self.changed
         )
+        self.sockets = EventSockets(config, self.subscriptions, on_change=self.changed)
         if config.data_dir is not None:
             self._state = StateFile(config.data_dir / STATE_FILE, self._snapshot)
             saved = self._state.load()
@@ -99,6 +101,7 @@ class Simulator:
                 Mount("/helix", routes=HelixRoutes(self).routes()),
                 Mount("/control", routes=ControlRoutes(self).routes()),
                 Mount(PROFILE_IMAGES, routes=ImageRoutes(self).routes()),
+                WebSocketRoute("/ws", self.sockets.endpoint),
             ],
             lifespan=self._lifespan,
         )
@@ -185,6 +188,7 @@ class Simulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._generator
             self._generator = None
+        await self.sockets.stop()
         await self.deliveries.stop()
         if self._state is not None:
             await self._state.stop()
@@ -255,10 +259,16 @@ class Simulator:
     def _fan_out(self, type_: str, event: SimEvent) -> list[str]:
         sent = []
         for sub in list(self.subscriptions.values()):
-            if sub.status == "enabled" and sub.type == type_ and _matches(sub, event):
-                message = envelope(sub, "notification", event=event)
-                self.deliveries.send(message)
-                sent.append(message.id)
+            if sub.status != "enabled" or sub.type != type_ or not _matches(sub, event):
+                continue
+            if sub.websocket:
+                message_id = self.sockets.notify(sub, event)
+                if message_id is not None:
+                    sent.append(message_id)
+                continue
+            message = envelope(sub, "notification", event=event)
+            self.deliveries.send(message)
+            sent.append(message.id)
         return sent
 
     async def _generate(self) -> None:
@@ -330,7 +340,10 @@ class Simulator:
             if status == "version_removed":
                 self.subscriptions.removed_versions.add((sub.type, sub.version))
             log.info("subscription %s revoked: %s", sub.id, status)
-            self.deliveries.send(envelope(sub, "revocation"))
+            if sub.websocket:
+                self.sockets.revoke(sub)
+            else:
+                self.deliveries.send(envelope(sub, "revocation"))
         return [sub.id for sub in subs]
 
     def remove_user(self, login: str) -> list[str]:

@@ -124,13 +124,20 @@ class HelixRoutes:
         }
 
     async def create_subscription(self, request: Request, token: AccessToken) -> Response:
-        """Create a webhook subscription (app token) and queue its challenge."""
+        """Create a webhook subscription (app token) and queue its challenge, or a WebSocket
+        one (user token), enabled at once."""
         try:
             body: Any = json.loads(await request.body())
         except ValueError as exc:
             raise HelixError(400, "request body must be JSON") from exc
         transport = body.get("transport") if isinstance(body, dict) else None
         method = transport.get("method") if isinstance(transport, dict) else None
+        if method == "websocket":
+            sockets = self.sim.sockets
+            sub = self.sim.subscriptions.create_websocket(token, body, sockets.connected_at)
+            sockets.subscribed(sub.session_id, sub.token_user_id)
+            totals = self.sim.subscriptions.websocket_totals(token.client_id, sub.token_user_id)
+            return JSONResponse({"data": [sub.public()], **totals}, status_code=202)
         if token.user_id is not None and method == "webhook":
             raise HelixError(401, "an app access token is required for webhook subscriptions")
         sub = self.sim.subscriptions.create(token.client_id, body)
@@ -151,24 +158,29 @@ class HelixRoutes:
             raise HelixError(400, "first must be a number from 1 to 100") from exc
         if not 1 <= first <= 100:
             raise HelixError(400, "first must be a number from 1 to 100")
-        # A user token sees its WebSocket subscriptions on Twitch; the simulator has none.
-        if token.user_id is not None:
-            return JSONResponse(
-                {"total": 0, "data": [], "total_cost": 0, "max_total_cost": 10,
-                 "pagination": {}}
-            )  # fmt: skip
-        page, cursor = self.sim.subscriptions.page(
-            token.client_id, filters, query.get("after"), first
+        subscriptions = self.sim.subscriptions
+        # A user token sees that user's WebSocket subscriptions, an app token its webhook ones.
+        page, cursor = subscriptions.page(
+            token.client_id, filters, query.get("after"), first, user_id=token.user_id
         )
-        body: dict[str, Any] = {"data": [s.public() for s in page], **self._totals(token.client_id)}
+        totals = (
+            self._totals(token.client_id)
+            if token.user_id is None
+            else subscriptions.websocket_totals(token.client_id, token.user_id)
+        )
+        body: dict[str, Any] = {"data": [s.public() for s in page], **totals}
         body["pagination"] = {"cursor": cursor} if cursor else {}
         return JSONResponse(body)
 
     async def delete_subscription(self, request: Request, token: AccessToken) -> Response:
-        """Delete one of the client's subscriptions by `id`: 204, or 404 when unknown."""
+        """Delete one of the client's subscriptions by `id` (with a user token, one of that
+        user's WebSocket ones): 204, or 404 when unknown."""
         subscription_id = request.query_params.get("id")
         if not subscription_id:
             raise HelixError(400, 'Missing required parameter "id"')
-        if self.sim.subscriptions.delete(token.client_id, subscription_id) is None:
+        deleted = self.sim.subscriptions.delete(
+            token.client_id, subscription_id, user_id=token.user_id
+        )
+        if deleted is None:
             raise HelixError(404, "subscription not found")
         return Response(status_code=204)

@@ -28,7 +28,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
@@ -154,10 +154,17 @@ def _field(value: dict[str, Any], name: str, kind: str, what: str) -> Any:
 
 
 def _record(cls: type[Record], raw: Any) -> Record:
-    """A dataclass from its stored fields, each checked against the type it declares."""
+    """A dataclass from its stored fields, each checked against the type it declares (a field
+    with a default may be missing: a file written before the field was added)."""
     what = cls.__name__
     value = _object(raw, what)
-    return cls(**{f.name: _field(value, f.name, str(f.type), what) for f in fields(cls)})
+    return cls(
+        **{
+            f.name: _field(value, f.name, str(f.type), what)
+            for f in fields(cls)
+            if f.name in value or f.default is MISSING
+        }
+    )
 
 
 def _records(cls: type[Record], raw: Any, what: str) -> list[Record]:

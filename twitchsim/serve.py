@@ -70,5 +70,5 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m twitchsim") -
         config.client_id,
         f"kept in {args.data_dir / STATE_FILE}" if args.data_dir else "in memory only",
     )
-    uvicorn.run(sim.app, host=args.host, port=args.port, lifespan="on", ws="none")
+    uvicorn.run(sim.app, host=args.host, port=args.port, lifespan="on", ws="websockets-sansio")
     return 0

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from .catalog import CATALOG, TypeSpec
 from .directory import Directory
 from .timestamps import rfc3339_nano
-from .tokens import SimGrant, TokenStore
+from .tokens import AccessToken, SimGrant, TokenStore
 
 ACTIVE_STATUSES = frozenset({"enabled", "webhook_callback_verification_pending"})
 # The webhook statuses Twitch documents for a subscription it revoked.
@@ -31,6 +31,15 @@ REVOCATION_STATUSES = frozenset(
 )
 MAX_TOTAL_COST = 10_000
 MAX_SAME_TYPE_AND_CONDITION = 3
+# WebSocket limits (Twitch's Managing Subscriptions, "Subscription limits", and Handling
+# WebSocket Events): a budget of 10 per client id and user id over enabled subscriptions, 300
+# enabled subscriptions per connection, 3 connections with enabled subscriptions per client id
+# and user id. Disabled subscriptions count against none of them.
+WS_MAX_TOTAL_COST = 10
+WS_MAX_PER_CONNECTION = 300
+WS_MAX_CONNECTIONS = 3
+# user.authorization.grant and .revoke: "webhooks only" (EventSub Subscription Types).
+WEBHOOK_ONLY_TYPES = frozenset({"user.authorization.grant", "user.authorization.revoke"})
 FILTERS = ("status", "type", "user_id", "subscription_id")
 # Twitch's words (the Create EventSub Subscription reference's 409, the 429 Twitch answers).
 ALREADY_EXISTS = (
@@ -39,6 +48,14 @@ ALREADY_EXISTS = (
 TOO_MANY_SAME = "maximum subscriptions with type and condition exceeded"
 # Not documented: Twitch's reference lists no answer for a spent budget. A 429 that says so.
 COST_EXCEEDED = "subscription cost exceeds max_total_cost"
+# What Twitch answers (not in its reference; the words its API returns, as apps quote them): a
+# websocket transport with an app token, and a fourth connection of one user.
+WRONG_AUTH_FOR_TRANSPORT = "invalid transport and auth combination"
+TOO_MANY_WS_CONNECTIONS = "number of websocket transports limit exceeded"
+# Guessed, not found in Twitch's docs or twitch-cli (whose mock answers 400 "You may only create
+# 100 subscriptions within a single WebSocket connection"): the 300 limit refused as a 429.
+TOO_MANY_ON_CONNECTION = "maximum subscriptions per websocket transport exceeded"
+UNKNOWN_SESSION = "websocket transport session does not exist or has already disconnected"
 
 
 class HelixError(Exception):
@@ -52,7 +69,7 @@ class HelixError(Exception):
 
 @dataclass
 class SimSubscription:
-    """One webhook subscription as the simulated Twitch keeps it."""
+    """One subscription as the simulated Twitch keeps it, webhook or WebSocket."""
 
     id: str
     seq: int
@@ -65,14 +82,37 @@ class SimSubscription:
     status: str
     created_at: str
     cost: int
+    # WebSocket subscriptions (method "websocket"; no callback or secret): the session that
+    # carries them, the user whose token made them, and when that connection began and ended.
+    method: str = "webhook"
+    session_id: str = ""
+    token_user_id: str = ""
+    connected_at: str = ""
+    disconnected_at: str = ""
 
     @property
     def active(self) -> bool:
         """Enabled or still waiting for its challenge answer."""
         return self.status in ACTIVE_STATUSES
 
+    @property
+    def websocket(self) -> bool:
+        """Delivered over an EventSub WebSocket session rather than to a callback."""
+        return self.method == "websocket"
+
     def public(self, status: str | None = None) -> dict[str, Any]:
         """The subscription object as Twitch shows it (never the secret)."""
+        transport: dict[str, Any] = {"method": "webhook", "callback": self.callback}
+        if self.websocket:
+            # Get EventSub Subscriptions: session_id, connected_at and, once the connection
+            # is lost, disconnected_at ("WebSocket only").
+            transport = {
+                "method": "websocket",
+                "session_id": self.session_id,
+                "connected_at": self.connected_at,
+            }
+            if self.disconnected_at:
+                transport["disconnected_at"] = self.disconnected_at
         return {
             "id": self.id,
             "status": status or self.status,
@@ -80,7 +120,7 @@ class SimSubscription:
             "version": self.version,
             "condition": dict(self.condition),
             "created_at": self.created_at,
-            "transport": {"method": "webhook", "callback": self.callback},
+            "transport": transport,
             "cost": self.cost,
         }
 
@@ -143,6 +183,9 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
         self._items: dict[str, SimSubscription] = {}
         self._seq = 0
         self.max_total_cost = MAX_TOTAL_COST
+        self.ws_max_total_cost = WS_MAX_TOTAL_COST
+        self.ws_max_per_connection = WS_MAX_PER_CONNECTION
+        self.ws_max_connections = WS_MAX_CONNECTIONS
         # The callback URLs allowed (SimulatorConfig.callbacks; empty: any).
         self.callbacks: tuple[str, ...] = ()
         # Type and version pairs Twitch no longer offers (revoked with version_removed).
@@ -172,13 +215,23 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
     ) -> None:
         """Take over a saved state: ids, statuses, secrets, the budget and retired versions."""
         self._items = {s.id: s for s in sorted(items, key=lambda s: s.seq)}
+        now = rfc3339_nano()
+        for sub in self._items.values():
+            # A WebSocket connection does not survive a restart: what it carried is disabled,
+            # as when its client goes away.
+            if sub.websocket and sub.status == "enabled":
+                sub.status = "websocket_disconnected"
+                sub.disconnected_at = now
         self._seq = max([seq, *(s.seq for s in items)])
         self.max_total_cost = max_total_cost
         self.removed_versions = set(removed_versions)
 
     def create(self, client_id: str, body: object) -> SimSubscription:
         """Validate a create request as Twitch does and store the new pending subscription."""
-        spec, condition, callback, secret = self._parse(body)
+        spec, condition, transport = self._parse(body)
+        if transport.get("method") != "webhook":
+            raise HelixError(400, "transport.method must be webhook or websocket")
+        callback, secret = self._webhook_transport(transport)
         if (spec.type, spec.version) in self.removed_versions:
             raise HelixError(410, "This subscription type is not available.")
         self._check_condition(client_id, spec, condition)
@@ -201,7 +254,7 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
         )
         # Whatever their status: Twitch keeps a failed or revoked subscription (and counts it)
         # until it is deleted.
-        same = [s for s in self._items.values() if s.same_as(sub)]
+        same = [s for s in self._items.values() if not s.websocket and s.same_as(sub)]
         if any(s.callback == callback for s in same):
             raise HelixError(409, ALREADY_EXISTS)
         if len(same) >= MAX_SAME_TYPE_AND_CONDITION:
@@ -211,17 +264,105 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
         self._items[sub.id] = sub
         return sub
 
+    def create_websocket(
+        self, token: AccessToken, body: object, connected_at: Callable[[str], str | None]
+    ) -> SimSubscription:
+        """Validate a WebSocket create request (user token) as Twitch does and store the new
+        subscription, enabled at once; `connected_at` names an open session's start, or None."""
+        spec, condition, transport = self._parse(body)
+        if transport.get("method") != "websocket":
+            raise HelixError(400, "transport.method must be webhook or websocket")
+        client_id, user_id = token.client_id, token.user_id
+        if user_id is None:
+            raise HelixError(400, WRONG_AUTH_FOR_TRANSPORT)
+        if spec.type in WEBHOOK_ONLY_TYPES:
+            raise HelixError(400, f"{spec.type} is only available over webhooks")
+        session_id = transport.get("session_id")
+        started = connected_at(session_id) if isinstance(session_id, str) else None
+        if not isinstance(session_id, str) or started is None:
+            raise HelixError(400, UNKNOWN_SESSION)
+        if (spec.type, spec.version) in self.removed_versions:
+            raise HelixError(410, "This subscription type is not available.")
+        self._check_condition(client_id, spec, condition)
+        self._check_user_authorization(token, spec, condition)
+        full = {key: condition.get(key, "") for key in spec.condition}
+        sub = SimSubscription(
+            id=str(uuid.uuid4()),
+            seq=self._seq + 1,
+            client_id=client_id,
+            type=spec.type,
+            version=spec.version,
+            condition=full,
+            callback="",
+            secret="",
+            status="enabled",
+            created_at=rfc3339_nano(),
+            cost=self._cost(client_id, spec, condition),
+            method="websocket",
+            session_id=session_id,
+            token_user_id=user_id,
+            connected_at=started,
+        )
+        self._check_websocket_limits(sub)
+        self._seq += 1
+        self._items[sub.id] = sub
+        return sub
+
+    def _check_websocket_limits(self, sub: SimSubscription) -> None:
+        enabled = [s for s in self._items.values() if s.websocket and s.status == "enabled"]
+        on_session = [s for s in enabled if s.session_id == sub.session_id]
+        if any(s.same_as(sub) for s in on_session):
+            raise HelixError(409, ALREADY_EXISTS)
+        if len(on_session) >= self.ws_max_per_connection:
+            raise HelixError(429, TOO_MANY_ON_CONNECTION)
+        mine = [
+            s
+            for s in enabled
+            if s.client_id == sub.client_id and s.token_user_id == sub.token_user_id
+        ]
+        sessions = {s.session_id for s in mine}
+        if sub.session_id not in sessions and len(sessions) >= self.ws_max_connections:
+            raise HelixError(429, TOO_MANY_WS_CONNECTIONS)
+        if sub.cost and sum(s.cost for s in mine) + sub.cost > self.ws_max_total_cost:
+            raise HelixError(429, COST_EXCEEDED)
+
+    def websocket_totals(self, client_id: str, user_id: str) -> dict[str, int]:
+        """`total`, `total_cost` and `max_total_cost` of one user's WebSocket subscriptions
+        (the cost counts enabled ones only: disabled ones count against no limit)."""
+        mine = self._owned(client_id, user_id)
+        return {
+            "total": len(mine),
+            "total_cost": sum(s.cost for s in mine if s.status == "enabled"),
+            "max_total_cost": self.ws_max_total_cost,
+        }
+
+    def _owned(self, client_id: str, user_id: str | None) -> list[SimSubscription]:
+        """The app's webhook subscriptions (user None) or one user's WebSocket ones."""
+        if user_id is None:
+            return [s for s in self._items.values() if s.client_id == client_id and not s.websocket]
+        return [
+            s
+            for s in self._items.values()
+            if s.client_id == client_id and s.websocket and s.token_user_id == user_id
+        ]
+
     def page(
-        self, client_id: str, filters: dict[str, str], after: str | None, first: int
+        self,
+        client_id: str,
+        filters: dict[str, str],
+        after: str | None,
+        first: int,
+        *,
+        user_id: str | None = None,
     ) -> tuple[list[SimSubscription], str | None]:
-        """One page of the client's subscriptions matching at most one filter."""
+        """One page of the client's subscriptions matching at most one filter: its webhook
+        ones (app token), or with `user_id` that user's WebSocket ones (user token)."""
         start = _after(after) if after else 0
         (name, value), *_ = [*filters.items(), ("", "")]
         matching = [
             s
-            for s in self._items.values()
-            if s.client_id == client_id
-            and s.seq > start
+            for s in self._owned(client_id, user_id)
+            if s.seq > start
             and (
                 not name
                 or (name == "status" and s.status == value)
@@ -234,20 +375,23 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
         cursor = _cursor(page[-1].seq) if len(matching) > first else None
         return page, cursor
 
-    def delete(self, client_id: str, subscription_id: str) -> SimSubscription | None:
-        """Remove one of the client's subscriptions; None when it has no such subscription."""
+    def delete(
+        self, client_id: str, subscription_id: str, *, user_id: str | None = None
+    ) -> SimSubscription | None:
+        """Remove one of the client's webhook subscriptions (or with `user_id`, one of that
+        user's WebSocket ones); None when there is no such subscription."""
         sub = self._items.get(subscription_id)
-        if sub is None or sub.client_id != client_id:
+        if sub is None or sub not in self._owned(client_id, user_id):
             return None
         return self._items.pop(subscription_id)
 
     def count(self, client_id: str) -> int:
-        """How many subscriptions the client has, whatever their status."""
-        return sum(1 for s in self._items.values() if s.client_id == client_id)
+        """How many webhook subscriptions the client has, whatever their status."""
+        return len(self._owned(client_id, None))
 
     def total_cost(self, client_id: str) -> int:
         """ "The sum of all of your subscription costs" (Twitch's words): whatever their status."""
-        return sum(s.cost for s in self._items.values() if s.client_id == client_id)
+        return sum(s.cost for s in self._owned(client_id, None))
 
     def matching(
         self,
@@ -269,21 +413,24 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
     def revoke_unauthorized(self, grant: SimGrant) -> list[SimSubscription]:
         """After a grant died: mark scoped subscriptions no grant covers any more as revoked."""
         still = self._tokens.granted_scopes(grant.client_id, grant.user_id)
+        authorized = self._tokens.has_authorized(grant.client_id, grant.user_id)
         revoked = []
         for sub in self._items.values():
             spec = CATALOG[sub.type]
-            if (
-                sub.client_id == grant.client_id
-                and sub.active
-                and spec.scope is not None
+            scoped = (
+                spec.scope is not None
                 and sub.condition.get(spec.scope_user) == grant.user_id
                 and not spec.scopes & still
-            ):
+            )
+            # Guessed: a WebSocket subscription lives on its creator's user token, so it goes
+            # when that user's authorization of the client ends, whatever its type.
+            creator_gone = sub.websocket and sub.token_user_id == grant.user_id and not authorized
+            if sub.client_id == grant.client_id and sub.active and (scoped or creator_gone):
                 sub.status = "authorization_revoked"
                 revoked.append(sub)
         return revoked
 
-    def _parse(self, body: object) -> tuple[TypeSpec, dict[str, str], str, str]:
+    def _parse(self, body: object) -> tuple[TypeSpec, dict[str, str], dict[str, Any]]:
         if not isinstance(body, dict):
             raise HelixError(400, "request body must be a JSON object")
         type_, version = body.get("type"), body.get("version")
@@ -297,16 +444,22 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
             isinstance(k, str) and isinstance(v, str) for k, v in condition.items()
         ):
             raise HelixError(400, "condition must be an object of strings")
-        if not isinstance(transport, dict) or transport.get("method") != "webhook":
-            raise HelixError(400, "transport.method must be webhook on the simulated Twitch")
+        if not isinstance(transport, dict) or transport.get("method") not in (
+            "webhook",
+            "websocket",
+        ):
+            raise HelixError(400, "transport.method must be webhook or websocket")
+        # Empty values count as absent (channel.raid is often sent with the other side empty).
+        given = {k: v for k, v in condition.items() if v}
+        return spec, given, transport
+
+    def _webhook_transport(self, transport: dict[str, Any]) -> tuple[str, str]:
         callback = transport.get("callback")
         if not _valid_callback(callback) or (self.callbacks and callback not in self.callbacks):
             raise HelixError(400, "The URL in the transport's callback field is not valid.")
         if not _valid_secret(transport.get("secret")):
             raise HelixError(400, "transport.secret must be 10 to 100 ASCII characters")
-        # Empty values count as absent (channel.raid is often sent with the other side empty).
-        given = {k: v for k, v in condition.items() if v}
-        return spec, given, transport["callback"], transport["secret"]
+        return str(callback), str(transport["secret"])
 
     def _check_condition(self, client_id: str, spec: TypeSpec, condition: dict[str, str]) -> None:
         unknown = set(condition) - set(spec.condition)
@@ -336,6 +489,20 @@ class SimSubscriptions(Mapping[str, SimSubscription]):
         if condition.get("moderator_user_id", user_id) != condition.get("broadcaster_user_id"):
             raise HelixError(403, "moderator_user_id is not a moderator of the broadcaster")
         if not spec.scopes & self._tokens.granted_scopes(client_id, user_id):
+            raise HelixError(403, "subscription missing proper authorization")
+
+    def _check_user_authorization(
+        self, token: AccessToken, spec: TypeSpec, condition: dict[str, str]
+    ) -> None:
+        """A scoped type over WebSocket: the token is the user the scope belongs to (the
+        broadcaster, or the moderator named), and carries the scope."""
+        if spec.scope is None:
+            return
+        user_id = condition[spec.scope_user]
+        # As for webhooks: a channel's only moderator is its broadcaster.
+        if condition.get("moderator_user_id", user_id) != condition.get("broadcaster_user_id"):
+            raise HelixError(403, "moderator_user_id is not a moderator of the broadcaster")
+        if token.user_id != user_id or not spec.scopes & set(token.scopes):
             raise HelixError(403, "subscription missing proper authorization")
 
     def _cost(self, client_id: str, spec: TypeSpec, condition: dict[str, str]) -> int:

@@ -23,9 +23,12 @@ ChallengeAnswer = Literal["echo", "wrong", "json", "html", "error"]
 
 @asynccontextmanager
 async def serve_all(
-    *apps: ASGIApp, lifespan: Literal["on", "off"] = "on"
+    *apps: ASGIApp,
+    lifespan: Literal["on", "off"] = "on",
+    ws: Literal["none", "websockets-sansio"] = "none",
 ) -> AsyncIterator[list[str]]:
-    """Run each app with uvicorn on 127.0.0.1 and a free port; yields their base URLs.
+    """Run each app with uvicorn on 127.0.0.1 and a free port; yields their base URLs (with
+    `ws="websockets-sansio"` they take WebSocket connections too).
 
     The servers start and stop together (each takes a tick of 0.1 s to notice it should stop).
     """
@@ -40,7 +43,7 @@ async def serve_all(
                 lifespan=lifespan,
                 log_config=None,
                 log_level="warning",
-                ws="none",
+                ws=ws,
                 timeout_graceful_shutdown=2,
             )
             server = uvicorn.Server(config)

@@ -15,7 +15,10 @@ from tests.support.simworld import Servers
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def servers() -> AsyncIterator[Servers]:
     receiver, simulator = Swappable(), Swappable()
-    async with serve_all(receiver, simulator, lifespan="off") as (receiver_base, base):
+    async with serve_all(receiver, simulator, lifespan="off", ws="websockets-sansio") as (
+        receiver_base,
+        base,
+    ):
         yield Servers(receiver, simulator, receiver_base, base)
 
 

@@ -1221,7 +1221,7 @@ async def test_manage_scopes_authorize_their_read_types(world: World) -> None:
 
 async def test_spent_budget_answers_429_and_limits_report_it(world: World) -> None:
     response = await world.http.post(f"{world.base}/control/limits", json={"max_total_cost": 1})
-    assert response.json() == {"max_total_cost": 1}
+    assert response.json()["max_total_cost"] == 1
     first = await world.create(world.body("stream.online"))
     assert first.status_code == 202 and first.json()["total_cost"] == 1
     assert first.json()["max_total_cost"] == 1
