@@ -46,6 +46,20 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="keep tokens, grants and subscriptions in DIR/twitchsim-state.json across restarts "
         "(default: in memory only)",
     )
+    parser.add_argument(
+        "--ws-min-keepalive",
+        type=int,
+        default=10,
+        help="EventSub WebSocket: the least keepalive_timeout_seconds a client may ask for "
+        "(default 10, as Twitch; tests ask for less)",
+    )
+    parser.add_argument(
+        "--ws-reconnect-grace",
+        type=float,
+        default=30,
+        help="EventSub WebSocket: seconds a client has to move after session_reconnect "
+        "(default 30, as Twitch)",
+    )
     return parser
 
 
@@ -58,6 +72,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m twitchsim") -
         seed=args.seed,
         token_lifetime_s=args.token_lifetime,
         data_dir=args.data_dir,
+        ws_min_keepalive_s=args.ws_min_keepalive,
+        ws_reconnect_grace_s=args.ws_reconnect_grace,
     )
     sim = Simulator(config)
     base = args.public_url or f"http://{args.host}:{args.port}"

@@ -165,10 +165,13 @@ class SimulatorProcess(_Process, TwitchControl):
         *,
         token_lifetime: int | None = None,
         data_dir: Path | None = None,
+        extra: list[str] | None = None,
     ) -> None:
         super().__init__("simulated Twitch", port or free_port(), tmp / "simulator.log")
         self.token_lifetime = token_lifetime
         self.data_dir = data_dir
+        # More command-line options (`python -m twitchsim --help`).
+        self.extra = list(extra or [])
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "twitchsim", *self.arguments()]
@@ -177,7 +180,7 @@ class SimulatorProcess(_Process, TwitchControl):
         extra = ["--token-lifetime", str(self.token_lifetime)] if self.token_lifetime else []
         if self.data_dir is not None:
             extra += ["--data-dir", str(self.data_dir)]
-        return ["--port", str(self.port), *extra]
+        return ["--port", str(self.port), *extra, *self.extra]
 
     def environment(self) -> dict[str, str]:
         return _clean_env({})
