@@ -79,7 +79,7 @@ def _socket_subscriptions(simulator: SimulatorProcess, user_id: str) -> list[dic
 def _carrying(simulator: SimulatorProcess, user_id: str, types: set[str]) -> str | None:
     """The session id whose enabled subscriptions cover `types` for this channel, if any."""
     subscriptions = _socket_subscriptions(simulator, user_id)
-    sessions = {s["transport"]["session_id"] for s in subscriptions}
+    sessions = {str(s["transport"]["session_id"]) for s in subscriptions}
     if {s["type"] for s in subscriptions} >= types and len(sessions) == 1:
         return sessions.pop()
     return None
