@@ -25,9 +25,14 @@ def _serve(args: argparse.Namespace, *, demo: bool = False) -> int:
                 "sev demo runs the simulated Twitch: unset TWITCH_CLIENT_ID, or use `sev serve`"
             )
         port = args.port or settings.port
+        overrides: dict[str, Any] = {}
         if "sev_public_url" not in settings.model_fields_set and port != 8000:
             # Nobody said where SEV is reachable: it is here, on the port asked for.
-            settings = load_settings(sev_public_url=f"http://localhost:{port}")
+            overrides["sev_public_url"] = f"http://localhost:{port}"
+        if args.transport is not None:
+            overrides["sev_eventsub_transport"] = args.transport
+        if overrides:
+            settings = load_settings(**overrides)
         if settings.demo and not settings.sev_demo and not is_local_host(args.host):
             # The simulated Twitch answers anyone who can reach it: not on a network by accident.
             sys.exit(
@@ -173,6 +178,14 @@ def _parser() -> argparse.ArgumentParser:
             default="127.0.0.1",
             help="proxies whose X-Forwarded-* headers are trusted ('*' on Heroku; "
             "default: %(default)s)",
+        )
+        command.add_argument(
+            "--transport",
+            choices=("webhook", "websocket"),
+            default=None,
+            help="how Twitch delivers events (SEV_EVENTSUB_TRANSPORT; default: webhook when "
+            "Twitch can reach SEV_PUBLIC_URL, which the simulated Twitch always can, else "
+            "websocket)",
         )
         command.set_defaults(handler=handler)
     simulate = commands.add_parser(

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # `eventsub_transport`.
     sev_eventsub_transport: Literal["webhook", "websocket"] | None = None
     twitch_eventsub_ws_url: str = TWITCH_EVENTSUB_WS_URL
+    # With several processes, each WebSocket is held by one of them for this long at a time
+    # (renewed a few times per period); another takes over within it when the holder dies.
+    sev_eventsub_lease_s: float = Field(default=30.0, ge=1, le=3600)
     sev_demo: bool = False
     # Per live demo stream: one event every 10-40 s leaves a triggered one in the page's list of
     # ten for minutes.

@@ -76,7 +76,7 @@ CLOSES: dict[int, tuple[str, bool]] = {
     4006: ("network error", True),
     4007: ("the reconnect URL was invalid", True),
 }
-LEASE_S = 30.0
+# How often each process plans, renews its leases and retries a failed subscribe (at most).
 TICK_S = 5.0
 _WELCOME_TIMEOUT_S = 10.0
 _DRAIN_S = 1.0
@@ -482,6 +482,8 @@ class SocketTransport:
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.url = settings.twitch_eventsub_ws_url
+        self._lease_s = settings.sev_eventsub_lease_s
+        self._tick_s = min(TICK_S, self._lease_s / 3)
         self._settings = settings
         self._store = store
         self._twitch = twitch
@@ -534,7 +536,7 @@ class SocketTransport:
             except Exception:
                 log.exception("EventSub WebSocket planning failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_S)
+                await asyncio.wait_for(self._wake.wait(), self._tick_s)
             self._wake.clear()
 
     async def tick(self) -> None:
@@ -547,7 +549,7 @@ class SocketTransport:
         for carrier_id, wanted in current.carriers.items():
             if not wanted:
                 continue
-            held = await self._store.try_lease(_lease(carrier_id), self._holder, LEASE_S, now)
+            held = await self._store.try_lease(_lease(carrier_id), self._holder, self._lease_s, now)
             if not held:
                 if carrier_id in self._sockets:
                     log.info("another process took over the EventSub WebSocket of %s", carrier_id)

@@ -17,7 +17,7 @@ from sev.eventsub_socket import CLOSES
 from sev.streamers import HELD_BACK, REMOVED
 from tests.support.login import connect_channel, log_in, set_favourite
 from tests.support.polling import eventually
-from tests.support.processes import SevProcess, SimulatorProcess
+from tests.support.processes import DemoProcess, SevProcess, SimulatorProcess
 from tests.support.services import MongoServer
 
 PUBLIC_SET = {"stream.online", "stream.offline", "channel.update", "channel.raid", "user.update"}
@@ -365,3 +365,69 @@ async def test_a_store_outage_holds_socket_messages_and_stores_each_once_when_ba
     # In the order they came: seq follows arrival.
     by_seq = [e["id"] for e in sorted(events, key=lambda e: e["seq"])]
     assert by_seq == before + during + after
+
+
+async def test_the_demo_runs_over_the_websocket_transport_too(tmp_path: Any) -> None:
+    # `sev demo --transport websocket`: the mounted simulated Twitch's /_twitch/ws, as a laptop
+    # against real Twitch would use Twitch's.
+    demo = DemoProcess(tmp_path, env={"SEV_EVENTSUB_TRANSPORT": "websocket"})
+    demo.start()
+    try:
+        async with httpx.AsyncClient(timeout=20) as client:
+            await log_in(client, demo.url, VIEWER)
+            assert (await set_favourite(client, demo.url, STREAMER)).status_code == 303
+            streamer_id = demo.twitch.account_id(STREAMER)
+
+            def carried() -> bool:
+                subscriptions = [
+                    s
+                    for s in demo.twitch.subscriptions()
+                    if streamer_id in s["condition"].values() and s["status"] == "enabled"
+                ]
+                methods = {s["transport"]["method"] for s in subscriptions}
+                return {s["type"] for s in subscriptions} >= PUBLIC_SET and methods == {"websocket"}
+
+            await eventually(carried, timeout=20, what="the demo's channel carried over /ws")
+            sent = demo.twitch.trigger("channel.update", STREAMER)
+
+            async def stored() -> bool:
+                response = await client.get(f"{demo.url}/api/streamers/{STREAMER}/events")
+                return sent[0] in [e["id"] for e in response.json()["events"]]
+
+            await eventually(stored, timeout=10, what="the event stored")
+        assert "EventSub transport: websocket" in demo.logs()
+    finally:
+        demo.stop()
+
+
+async def test_two_processes_hold_one_connection_and_the_survivor_takes_over(
+    simulator: SimulatorProcess,
+    make_sev: Callable[..., SevProcess],
+    mongo_server: MongoServer,
+    browser: httpx.AsyncClient,
+) -> None:
+    env = {
+        "SEV_EVENTSUB_TRANSPORT": "websocket",
+        "TWITCH_EVENTSUB_WS_URL": f"ws://127.0.0.1:{simulator.port}/ws"
+        f"?keepalive_timeout_seconds={KEEPALIVE_S}",
+        "MONGODB_URI": f"{mongo_server.uri}sev_socket_{uuid.uuid4().hex[:12]}",
+        "SEV_EVENTSUB_LEASE_S": "3",
+    }
+    first = make_sev(simulator, **env)
+    second = make_sev(simulator, **env)
+    await _watching(browser, first, simulator)
+    # Both plan every second: still one connection (one lease holder), never one each.
+    await asyncio.sleep(3)
+    [session] = _sessions(simulator)
+    holder, survivor = (first, second) if "connected (session" in first.logs() else (second, first)
+    assert "connected (session" not in survivor.logs()
+    holder.kill()
+    streamer_id = simulator.account_id(STREAMER)
+    await eventually(
+        lambda: (s := _carrying(simulator, streamer_id, PUBLIC_SET)) != session["id"] and s,
+        timeout=15,
+        what="the surviving process carrying the channel",
+    )
+    assert "connected (session" in survivor.logs()
+    sent = simulator.trigger("channel.update", STREAMER)
+    await _stored(browser, survivor, sent)
