@@ -42,6 +42,7 @@ from sev.sessions import SESSION_COOKIE
 from sev.store import StoreUnavailable, create_store
 from sev.subscriptions import Subscriptions
 from sev.templating import STATIC_DIR, render
+from sev.tokens import TokenKeeper
 from sev.twitch import TwitchClient, TwitchError
 
 log = logging.getLogger("sev")
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                     twitch,
                     receive=receiver.receive,
                     note_refusals=subscriptions.note_refusals,
+                    check_token=TokenKeeper(store, twitch, subscriptions, live.end_sessions).check,
                     holder=duties.holder,
                 )
                 subscriptions.plan_again = sockets.wake

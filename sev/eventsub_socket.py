@@ -52,6 +52,7 @@ from sev.eventsub import (
     parse_socket_message,
 )
 from sev.store import Broadcaster, Refusal, Store, StoreUnavailable, SubscriptionRecord, User
+from sev.tokens import TokenKind
 from sev.twitch import (
     SubscriptionConflict,
     SubscriptionRefused,
@@ -478,6 +479,7 @@ class SocketTransport:
         *,
         receive: Receive,
         note_refusals: Callable[[str, dict[str, Refusal | None]], Awaitable[None]],
+        check_token: Callable[[str, TokenKind], Awaitable[None]],
         holder: str,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
@@ -489,6 +491,8 @@ class SocketTransport:
         self._twitch = twitch
         self._receive = receive
         self._note_refusals = note_refusals
+        # TokenKeeper.check: validate one of a user's tokens, refreshing (or dropping) it.
+        self._check_token = check_token
         self._holder = holder
         self._clock = clock
         self._sockets: dict[str, CarrierSocket] = {}
@@ -604,7 +608,8 @@ class SocketTransport:
         subscribed: dict[tuple[str, str], str],
     ) -> None:
         """Bring one session's subscriptions in line with `wanted` (mutates `subscribed`)."""
-        user = await self._store.get_user(socket.carrier_id)
+        user_id = socket.carrier_id
+        user = await self._store.get_user(user_id)
         token = token_of(user)
         if token is None:
             return
@@ -644,8 +649,15 @@ class SocketTransport:
                 # Already on this session (a retry after a lost answer): Twitch holds it.
                 continue
             except TwitchAuthError as error:
-                log.warning("Twitch refused the token of %s: %s", socket.carrier_id, error)
-                return
+                # Expired (or revoked): refresh it now rather than at the next hourly check,
+                # then try again (a refused one ends the grant and the plan moves on).
+                log.info(
+                    "Twitch refused the token of %s (%s); renewing it", socket.carrier_id, error
+                )
+                kind: TokenKind = "channel" if user and user.channel_access_token else "login"
+                with contextlib.suppress(TwitchError):
+                    await self._check_token(user_id, kind)
+                raise TwitchUnavailable("subscribing waits for a renewed token") from error
             except TwitchUnavailable:
                 raise
             except TwitchError as error:

@@ -287,22 +287,62 @@ async def _removed(browser: httpx.AsyncClient, sev: SevProcess) -> Any:
     return streamer if REMOVED in streamer["notices"] else None
 
 
-async def test_twitchs_websocket_cost_limit_is_a_sentence_on_the_page(
-    simulator: SimulatorProcess, sev: SevProcess, browser: httpx.AsyncClient
+@pytest.mark.parametrize(
+    ("limit", "reason", "words"),
+    [
+        ("ws_max_total_cost", "socket_cost", "a total cost of 10"),
+        ("ws_max_per_connection", "socket_limit", "300 subscriptions per connection"),
+    ],
+)
+async def test_twitchs_websocket_limits_are_a_sentence_on_the_page(
+    simulator: SimulatorProcess,
+    sev: SevProcess,
+    browser: httpx.AsyncClient,
+    limit: str,
+    reason: str,
+    words: str,
 ) -> None:
-    _control(simulator, "limits", {"ws_max_total_cost": 2})
+    _control(simulator, "limits", {limit: 2})
     await log_in(browser, sev.url, VIEWER)
     assert (await set_favourite(browser, sev.url, STREAMER)).status_code == 303
 
     async def held() -> Any:
         streamer = await _streamer(browser, sev, STREAMER)
-        return streamer if HELD_BACK["socket_cost"] in streamer["notices"] else None
+        return streamer if HELD_BACK[reason] in streamer["notices"] else None
 
-    streamer = await eventually(held, timeout=15, what="the cost limit said on the page")
+    streamer = await eventually(held, timeout=15, what=f"{reason} said on the page")
     states = [k["state"] for k in streamer["kinds"] if not k["connected_only"]]
     assert states.count("on") == 2 and "held" in states
     page = await browser.get(f"{sev.url}/streamers/{STREAMER}")
-    assert "a total cost of 10" in page.text and "Traceback" not in page.text
+    assert words in page.text and "Traceback" not in page.text
+
+
+async def test_an_expired_token_is_renewed_before_subscribing_again(
+    tmp_path: Any,
+    processes: list[Any],
+    make_sev: Callable[..., SevProcess],
+    browser: httpx.AsyncClient,
+) -> None:
+    # Tokens that live 4 s: by the time the connection drops, the viewer's has expired.
+    simulator = SimulatorProcess(tmp_path, token_lifetime=4, extra=["--ws-min-keepalive", "1"])
+    simulator.start()
+    processes.append(simulator)
+    sev = make_sev(
+        simulator,
+        SEV_EVENTSUB_TRANSPORT="websocket",
+        TWITCH_EVENTSUB_WS_URL=f"ws://127.0.0.1:{simulator.port}/ws"
+        f"?keepalive_timeout_seconds={KEEPALIVE_S}",
+    )
+    first = await _watching(browser, sev, simulator)
+    await asyncio.sleep(5)
+    _control(simulator, "websocket/close", {"session_id": first, "code": 4000})
+    streamer_id = simulator.account_id(STREAMER)
+    await eventually(
+        lambda: (s := _carrying(simulator, streamer_id, PUBLIC_SET)) != first and s,
+        timeout=20,
+        what="subscriptions made again with a renewed token",
+    )
+    assert "renewing it" in sev.logs() and "refreshed the login token" in sev.logs()
 
 
 async def test_a_channel_nobody_logged_in_favours_says_why_it_is_silent(
