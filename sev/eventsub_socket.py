@@ -189,6 +189,10 @@ class _Connection:
     keepalive_s: float
 
 
+class _TokenRenewed(Exception):
+    """Twitch refused a carrier's token, which was then renewed: subscribe again with it."""
+
+
 class _Reconnect(Exception):
     """Twitch asked the connection to move to `url`."""
 
@@ -213,6 +217,8 @@ class CarrierSocket:
         # Messages the store could not take yet, in arrival order (Twitch does not resend).
         self._held: deque[SocketMessage] = deque()
         self._retrying: asyncio.Task[None] | None = None
+        # Open connections: one, or two while moving to a reconnect URL.
+        self._open_connections: set[ClientConnection] = set()
 
     @property
     def session_id(self) -> str | None:
@@ -270,9 +276,17 @@ class CarrierSocket:
                 )
             except Exception:
                 log.exception("EventSub WebSocket of %s failed", self.carrier_id)
+            finally:
+                self._abort_all()
             await self._forget_records("websocket_disconnected")
             await asyncio.sleep(_BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)])
             failures += 1
+
+    def _abort_all(self) -> None:
+        """Drop whatever connection is still open (on any way out of `_run`, cancel included)."""
+        for ws in self._open_connections:
+            ws.transport.abort()
+        self._open_connections.clear()
 
     async def _open(self, url: str) -> _Connection:
         """Connect and read the welcome."""
@@ -294,8 +308,9 @@ class CarrierSocket:
             if not isinstance(session_id, str) or not session_id:
                 raise RejectedMessage(400, "welcome without a session id")
         except BaseException:
-            await ws.close()
+            ws.transport.abort()
             raise
+        self._open_connections.add(ws)
         seconds = float(keepalive) if isinstance(keepalive, int | float) and keepalive > 0 else 10
         return _Connection(ws, session_id, seconds)
 
@@ -368,6 +383,7 @@ class CarrierSocket:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reading
         await old.ws.close()
+        self._open_connections.discard(old.ws)
         self._session_id = new.session_id
         await self._transport.moved(self.carrier_id, set(self._subscribed.values()), new.session_id)
         return new
@@ -609,6 +625,21 @@ class SocketTransport:
     ) -> None:
         """Bring one session's subscriptions in line with `wanted` (mutates `subscribed`)."""
         user_id = socket.carrier_id
+        try:
+            await self._sync(user_id, session_id, wanted, subscribed, renew=True)
+        except _TokenRenewed:
+            # Within the welcome's window: at once, with the renewed token.
+            await self._sync(user_id, session_id, wanted, subscribed, renew=False)
+
+    async def _sync(
+        self,
+        user_id: str,
+        session_id: str,
+        wanted: dict[tuple[str, str], Wanted],
+        subscribed: dict[tuple[str, str], str],
+        *,
+        renew: bool,
+    ) -> None:
         user = await self._store.get_user(user_id)
         token = token_of(user)
         if token is None:
@@ -651,13 +682,13 @@ class SocketTransport:
             except TwitchAuthError as error:
                 # Expired (or revoked): refresh it now rather than at the next hourly check,
                 # then try again (a refused one ends the grant and the plan moves on).
-                log.info(
-                    "Twitch refused the token of %s (%s); renewing it", socket.carrier_id, error
-                )
+                log.info("Twitch refused the token of %s (%s); renewing it", user_id, error)
+                if not renew:
+                    raise TwitchUnavailable("Twitch refused a renewed token too") from error
                 kind: TokenKind = "channel" if user and user.channel_access_token else "login"
                 with contextlib.suppress(TwitchError):
                     await self._check_token(user_id, kind)
-                raise TwitchUnavailable("subscribing waits for a renewed token") from error
+                raise _TokenRenewed from error
             except TwitchUnavailable:
                 raise
             except TwitchError as error:
@@ -674,7 +705,7 @@ class SocketTransport:
                     condition=dict(created.condition),
                     status=created.status,
                     created_at=created.created_at,
-                    carrier_id=socket.carrier_id,
+                    carrier_id=user_id,
                     session_id=session_id,
                 )
             )

@@ -471,3 +471,34 @@ async def test_two_processes_hold_one_connection_and_the_survivor_takes_over(
     assert "connected (session" in survivor.logs()
     sent = simulator.trigger("channel.update", STREAMER)
     await _stored(browser, survivor, sent)
+
+
+async def test_an_authorization_revoked_over_the_socket_withdraws_that_grant_for_good(
+    simulator: SimulatorProcess, sev: SevProcess, browser: httpx.AsyncClient
+) -> None:
+    await log_in(browser, sev.url, STREAMER)
+    assert (await connect_channel(browser, sev.url, STREAMER)).status_code == 303
+    assert (await set_favourite(browser, sev.url, STREAMER)).status_code == 303
+    streamer_id = simulator.account_id(STREAMER)
+    await eventually(
+        lambda: _carrying(simulator, streamer_id, PUBLIC_SET | {"channel.follow"}),
+        timeout=15,
+        what="the connected set over the streamer's WebSocket",
+    )
+    revoked = _control(
+        simulator,
+        "revoke",
+        {"status": "authorization_revoked", "type": "channel.follow", "login": STREAMER},
+    )
+    assert revoked["revoked"]
+
+    async def follows_off() -> Any:
+        streamer = await _streamer(browser, sev, STREAMER)
+        kinds = {k["type"]: k["state"] for k in streamer["kinds"]}
+        return streamer if kinds["channel.follow"] == "off" else None
+
+    await eventually(follows_off, timeout=10, what="follows switched off on the page")
+    # Not asked for again: the streamer withdrew it (on Twitch's word).
+    await asyncio.sleep(3)
+    types = {s["type"] for s in _socket_subscriptions(simulator, streamer_id)}
+    assert "channel.follow" not in types and PUBLIC_SET <= types
