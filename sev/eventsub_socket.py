@@ -240,6 +240,12 @@ class CarrierSocket:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        if self._held:
+            log.error(
+                "stopping with the store down: %d EventSub messages of %s not stored",
+                len(self._held),
+                self.carrier_id,
+            )
         await self._forget_records("websocket_disconnected")
 
     async def assign(self, wanted: list[Wanted]) -> None:
