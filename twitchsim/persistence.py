@@ -8,7 +8,9 @@ codes, grants, access and refresh tokens (expiry as wall-clock time, so an expir
 expired), subscriptions with their secret and status, the cost budget, retired versions, removed
 accounts, every message not yet delivered (sent again after the restart, same id, its retry
 count carried on) and where each demo stream is (its seed and start, so it plays on rather than
-going live again). Not kept: the fault switches (a test's remote), rate-limit buckets, and the
+going live again). WebSocket subscriptions are kept but come back disabled
+(`websocket_disconnected`): no connection survives a restart, on Twitch either. Not kept: the
+fault switches (a test's remote), rate-limit buckets, and the
 request and delivery logs.
 
 The file holds tokens and secrets: it is written mode 0600 and its content is never logged.

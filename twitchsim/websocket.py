@@ -160,8 +160,8 @@ class EventSockets:
         self._timers: set[asyncio.Task[None]] = set()
 
     def sessions(self) -> list[Session]:
-        """The connections open now (a handed-over one until it closes)."""
-        return [s for s in self._sessions.values() if s.closing is None and not s.ended]
+        """The sessions open now (not one whose subscriptions moved to its successor)."""
+        return [s for s in self._sessions.values() if s.open]
 
     def get(self, session_id: str) -> Session | None:
         """An open session by id."""
@@ -343,6 +343,8 @@ class EventSockets:
             url=self._url(websocket),
             websocket=websocket,
         )
+        # The documented welcome example has `recovery_url: null`; twitch-cli's mock leaves it
+        # out. The docs win.
         welcome = {
             "session": {
                 "id": session.id,

@@ -8,12 +8,14 @@ Messages" pages; close codes and reasons against twitch-cli's close_messages.go.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,11 +31,14 @@ from tests.support.simworld import (
     STREAMER,
     STREAMER_ID,
     VIEWER,
+    VIEWER_ID,
     Servers,
     World,
     condition_for,
     make_world,
+    restart,
 )
+from twitchsim import Simulator
 from twitchsim.catalog import CATALOG
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -183,6 +188,14 @@ async def control(world: World, path: str, body: dict[str, Any]) -> dict[str, An
 
 async def trigger(world: World, type_: str = "stream.online", count: int = 1) -> dict[str, Any]:
     return await control(world, "trigger", {"type": type_, "broadcaster": STREAMER, "count": count})
+
+
+async def read_for(socket: EventSocket, seconds: float) -> None:
+    """Read whatever comes for a while."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while True:
+                await socket.next(seconds)
 
 
 def status_of(world: World, subscription_id: str) -> str:
@@ -399,3 +412,395 @@ async def test_delete_with_a_user_token_deletes_only_the_users_own(world: World)
         assert response.status_code == 204
         assert (await listing(world, viewer))["data"] == []
         assert (await trigger(world))["sent"] == []
+
+
+async def test_helix_refuses_what_twitch_refuses_over_websocket(world: World) -> None:
+    viewer = await user_token(world)
+    app = await world.app_token()
+    async with open_socket(world) as socket:
+        cases: list[tuple[str, dict[str, Any], int, str]] = [
+            ("app token", ws_body(socket.session_id), 400, "invalid transport and auth"),
+            ("unknown session", ws_body("no-such-session"), 400, "session"),
+            (
+                "webhook-only type",
+                ws_body(
+                    socket.session_id,
+                    "user.authorization.revoke",
+                    {"client_id": world.sim.config.client_id},
+                ),
+                400,
+                "webhook",
+            ),
+        ]
+        for what, body, status, words in cases:
+            response = await world.create(body, app if what == "app token" else viewer)
+            assert response.status_code == status, (what, response.text)
+            assert words in response.json()["message"], what
+        assert (await listing(world, viewer))["data"] == []
+
+
+async def test_a_closed_session_takes_no_subscription(world: World) -> None:
+    viewer = await user_token(world)
+    async with open_socket(world) as socket:
+        session_id = socket.session_id
+    await eventually(lambda: not world.sim.sockets.sessions())
+    response = await world.create(ws_body(session_id), viewer)
+    assert response.status_code == 400
+
+
+async def test_scoped_types_need_the_scope_owners_own_token(world: World) -> None:
+    viewer = await user_token(world, VIEWER, ["bits:read"])
+    unscoped = await user_token(world, STREAMER)
+    async with open_socket(world) as socket:
+        for token in (viewer, unscoped):
+            response = await world.create(ws_body(socket.session_id, "channel.cheer"), token)
+            assert response.status_code == 403, response.text
+        scoped = await user_token(world, STREAMER, ["bits:read"])
+        sub = await subscribe(world, scoped, socket.session_id, "channel.cheer")
+        assert sub["cost"] == 0
+
+
+async def test_the_same_subscription_twice_on_one_session_is_a_conflict(world: World) -> None:
+    viewer = await user_token(world)
+    async with open_socket(world) as first, open_socket(world) as second:
+        await subscribe(world, viewer, first.session_id)
+        again = await world.create(ws_body(first.session_id), viewer)
+        assert again.status_code == 409
+        assert "already exists" in again.json()["message"]
+        # On another connection it is another subscription.
+        await subscribe(world, viewer, second.session_id)
+
+
+async def test_the_cost_budget_counts_enabled_subscriptions_of_the_user(world: World) -> None:
+    await control(world, "limits", {"ws_max_total_cost": 2})
+    viewer = await user_token(world)
+    streamer = await user_token(world, STREAMER)
+    async with open_socket(world) as socket:
+        # Another streamer's channel, who has not authorized the client: cost 1 each.
+        costly = {"user_id": "41000002"}
+        for type_ in ("stream.online", "stream.offline"):
+            condition = {"broadcaster_user_id": "41000002"}
+            await subscribe(world, viewer, socket.session_id, type_, condition)
+        refused = await world.create(ws_body(socket.session_id, "user.update", costly), viewer)
+        assert refused.status_code == 429
+        assert "cost" in refused.json()["message"]
+        # Free ones still go; and another user has a budget of their own.
+        await subscribe(world, viewer, socket.session_id, "user.update", {"user_id": VIEWER_ID})
+        await subscribe(world, streamer, socket.session_id, "user.update", costly)
+    # Disabled subscriptions count against nothing.
+    await eventually(lambda: not world.sim.sockets.sessions())
+    async with open_socket(world) as socket:
+        await subscribe(world, viewer, socket.session_id, "user.update", costly)
+
+
+async def test_a_connection_takes_so_many_enabled_subscriptions(world: World) -> None:
+    await control(world, "limits", {"ws_max_per_connection": 2})
+    viewer = await user_token(world)
+    async with open_socket(world) as socket:
+        await subscribe(world, viewer, socket.session_id, "stream.online")
+        await subscribe(world, viewer, socket.session_id, "stream.offline")
+        refused = await world.create(ws_body(socket.session_id, "channel.update"), viewer)
+        assert refused.status_code == 429
+
+
+async def test_a_user_has_so_many_connections_with_enabled_subscriptions(world: World) -> None:
+    await control(world, "limits", {"ws_max_connections": 2})
+    viewer = await user_token(world)
+    streamer = await user_token(world, STREAMER)
+    async with open_socket(world) as one, open_socket(world) as two:
+        await subscribe(world, viewer, one.session_id, "stream.online")
+        await subscribe(world, viewer, two.session_id, "stream.online")
+        async with open_socket(world) as three:
+            refused = await world.create(ws_body(three.session_id, "stream.offline"), viewer)
+            assert refused.status_code == 429
+            assert refused.json()["message"] == "number of websocket transports limit exceeded"
+            # Per user: another user may use the third connection.
+            await subscribe(world, streamer, three.session_id, "stream.offline")
+            # A connection closed frees its place.
+            await control(world, "websocket/close", {"session_id": one.session_id, "code": 4000})
+            await subscribe(world, viewer, three.session_id, "channel.update")
+
+
+# --- Closing ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", sorted(CLOSES))
+async def test_each_close_code_disables_the_subscriptions_with_its_status(
+    world: World, code: int
+) -> None:
+    reason, status = CLOSES[code]
+    viewer = await user_token(world)
+    async with open_socket(world) as socket, open_socket(world) as bystander:
+        sub = await subscribe(world, viewer, socket.session_id)
+        kept = await subscribe(world, viewer, bystander.session_id)
+        closed = await control(
+            world, "websocket/close", {"session_id": socket.session_id, "code": code}
+        )
+        assert closed["closed"] == [socket.session_id]
+        assert await socket.closed() == (code, reason)
+        assert status_of(world, sub["id"]) == status
+        assert world.sim.subscriptions[sub["id"]].disconnected_at
+        assert status_of(world, kept["id"]) == "enabled"
+        sent = (await trigger(world))["sent"]
+        assert len(sent) == 1
+        message = await bystander.next_of("notification")
+        assert message["payload"]["subscription"]["id"] == kept["id"]
+
+
+async def test_the_client_closing_disables_its_subscriptions(world: World) -> None:
+    viewer = await user_token(world)
+    async with open_socket(world) as socket:
+        sub = await subscribe(world, viewer, socket.session_id)
+    await eventually(lambda: status_of(world, sub["id"]) == "websocket_disconnected")
+    answer = await trigger(world)
+    assert answer["sent"] == []
+    assert answer["reason"] == "subscription_not_enabled"
+    assert answer["statuses"] == ["websocket_disconnected"]
+    assert answer["channel_subscribed"] is False
+
+
+async def test_a_trigger_says_nothing_is_subscribed_when_only_another_type_is(
+    world: World,
+) -> None:
+    viewer = await user_token(world)
+    async with open_socket(world) as socket:
+        await subscribe(world, viewer, socket.session_id, "stream.offline")
+        answer = await trigger(world)
+        assert answer["sent"] == []
+        assert answer["reason"] == "no_subscription"
+        assert answer["channel_subscribed"] is True
+
+
+# --- Revocation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("how", "status"),
+    [
+        ("revoke", "authorization_revoked"),
+        ("revoke", "version_removed"),
+        ("remove-user", "user_removed"),
+        ("disconnect", "authorization_revoked"),
+    ],
+)
+async def test_revocation_comes_over_the_socket_and_ends_delivery(
+    world: World, how: str, status: str
+) -> None:
+    streamer = await user_token(world, STREAMER, ["bits:read"])
+    async with open_socket(world) as socket:
+        sub = await subscribe(world, streamer, socket.session_id, "channel.cheer")
+        if how == "revoke":
+            await control(world, "revoke", {"status": status, "subscription_id": sub["id"]})
+        else:
+            await control(world, how, {"login": STREAMER})
+        message = await socket.next_of("revocation")
+        assert set(message["metadata"]) == NOTIFICATION_METADATA
+        assert message["metadata"]["subscription_type"] == "channel.cheer"
+        assert message["metadata"]["subscription_version"] == "1"
+        assert set(message["payload"]) == {"subscription"}
+        revoked = message["payload"]["subscription"]
+        assert (revoked["id"], revoked["status"]) == (sub["id"], status)
+        assert revoked["transport"]["session_id"] == socket.session_id
+        assert status_of(world, sub["id"]) == status
+        if how != "remove-user":
+            assert (await trigger(world, "channel.cheer"))["sent"] == []
+        with pytest.raises(TimeoutError):
+            await socket.next_of("notification", timeout=0.5)
+    # No webhook revocation was posted for it.
+    assert world.receiver.deliveries == []
+
+
+# --- Reconnect ----------------------------------------------------------------------------------
+
+
+async def test_reconnect_hands_over_without_losing_or_repeating_a_notification(
+    world: World,
+) -> None:
+    viewer = await user_token(world)
+    sent: list[str] = []
+    stop = asyncio.Event()
+
+    async def fire() -> None:
+        while not stop.is_set():
+            sent.extend((await trigger(world))["sent"])
+            await asyncio.sleep(0.01)
+
+    async with open_socket(world, keepalive_timeout_seconds=2) as old:
+        sub = await subscribe(world, viewer, old.session_id)
+        firing = asyncio.create_task(fire())
+        try:
+            await read_for(old, 0.4)
+            assert len(old.notifications()) >= 3
+            answer = await control(world, "websocket/reconnect", {})
+            [(session_id, url)] = [(d["session_id"], d["reconnect_url"]) for d in answer["data"]]
+            assert session_id == old.session_id
+            async with asyncio.timeout(5):
+                message = await old.next()
+                while message["metadata"]["message_type"] != "session_reconnect":
+                    message = await old.next()
+            assert set(message["metadata"]) == WELCOME_METADATA
+            session = message["payload"]["session"]
+            assert session["id"] == old.session_id
+            assert session["status"] == "reconnecting"
+            assert session["keepalive_timeout_seconds"] is None
+            assert session["reconnect_url"] == url
+            assert url.startswith(ws_url(world) + "?")
+            # Until the client connects to the new URL, the old connection still delivers.
+            before = len(old.notifications())
+            await read_for(old, 0.4)
+            assert len(old.notifications()) > before
+            async with open_socket(world, url=url) as new:
+                assert new.session_id != old.session_id
+                assert new.welcome["payload"]["session"]["keepalive_timeout_seconds"] == 2
+                moved = world.sim.subscriptions[sub["id"]]
+                assert (moved.session_id, moved.status) == (new.session_id, "enabled")
+                # What the old connection was given before the hand-over, read to its end.
+                await read_for(old, 0.3)
+                await old.connection.close()
+                await read_for(new, 0.4)
+                assert len(new.notifications()) >= 3
+                stop.set()
+                await firing
+                async with asyncio.timeout(5):
+                    while len(old.notifications()) + len(new.notifications()) < len(sent):
+                        await new.next_of("notification")
+                await read_for(new, 0.2)
+                assert status_of(world, sub["id"]) == "enabled"
+                transport = new.notifications()[-1]["payload"]["subscription"]["transport"]
+                assert transport["session_id"] == new.session_id
+        finally:
+            stop.set()
+            await asyncio.gather(firing, return_exceptions=True)
+    received = [m["metadata"]["message_id"] for m in old.notifications() + new.notifications()]
+    assert len(received) == len(set(received)), "a notification came twice"
+    assert received == sent, "a notification was lost or reordered"
+
+
+async def test_reconnect_not_taken_up_in_time_closes_4004(world: World) -> None:
+    viewer = await user_token(world)
+    async with open_socket(world) as socket:
+        sub = await subscribe(world, viewer, socket.session_id)
+        started = time.monotonic()
+        await control(world, "websocket/reconnect", {"session_id": socket.session_id})
+        assert await socket.closed() == (4004, "client reconnect grace time expired")
+        assert 1.3 < time.monotonic() - started < 4
+    assert status_of(world, sub["id"]) == "websocket_failed_to_reconnect"
+
+
+async def test_an_unknown_or_used_reconnect_url_is_refused_4007(world: World) -> None:
+    viewer = await user_token(world)
+    async with connect(ws_url(world, reconnect_id="made-up"), proxy=None) as connection:
+        bogus = EventSocket(connection)
+        assert await bogus.closed() == (4007, "invalid reconnect attempt")
+    assert bogus.received == []
+    async with open_socket(world) as old:
+        await subscribe(world, viewer, old.session_id)
+        url = (await control(world, "websocket/reconnect", {}))["data"][0]["reconnect_url"]
+        async with open_socket(world, url=url), connect(url, proxy=None) as connection:
+            again = EventSocket(connection)
+            assert await again.closed() == (4007, "invalid reconnect attempt")
+
+
+async def test_closing_the_old_connection_after_the_hand_over_keeps_the_subscriptions(
+    world: World,
+) -> None:
+    viewer = await user_token(world)
+    async with open_socket(world) as old:
+        sub = await subscribe(world, viewer, old.session_id)
+        url = (await control(world, "websocket/reconnect", {}))["data"][0]["reconnect_url"]
+        async with open_socket(world, url=url) as new:
+            await old.connection.close()
+            await asyncio.sleep(0.2)
+            assert status_of(world, sub["id"]) == "enabled"
+            listed = (await listing(world, viewer))["data"]
+            assert listed[0]["transport"]["session_id"] == new.session_id
+            # Past the grace, nothing closes the new connection, and it still delivers.
+            await asyncio.sleep(1.6)
+            sent = (await trigger(world))["sent"]
+            message = await new.next_of("notification")
+            assert message["metadata"]["message_id"] == sent[0]
+
+
+# --- Silence and the control endpoints ----------------------------------------------------------
+
+
+async def test_a_silenced_connection_sends_nothing_and_loses_what_falls_due(world: World) -> None:
+    viewer = await user_token(world)
+    async with open_socket(world, keepalive_timeout_seconds=1) as socket:
+        await subscribe(world, viewer, socket.session_id)
+        await control(world, "websocket/silence", {"session_id": socket.session_id, "seconds": 2})
+        lost = (await trigger(world))["sent"]
+        assert len(lost) == 1
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await socket.next(timeout=1.8)
+        first = await socket.next(timeout=1.5)
+        assert 1.8 < time.monotonic() - started < 3.3
+        assert first["metadata"]["message_type"] == "session_keepalive"
+        sent = (await trigger(world))["sent"]
+        message = await socket.next_of("notification")
+        assert message["metadata"]["message_id"] == sent[0] != lost[0]
+
+
+async def test_control_lists_open_sessions_with_their_users_and_subscriptions(
+    world: World,
+) -> None:
+    viewer = await user_token(world)
+    async with open_socket(world, keepalive_timeout_seconds=7) as socket:
+        sub = await subscribe(world, viewer, socket.session_id)
+        data = (await world.http.get(f"{world.base}/control/websocket")).json()["data"]
+        assert data == [
+            {
+                "id": socket.session_id,
+                "status": "connected",
+                "connected_at": socket.welcome["payload"]["session"]["connected_at"],
+                "keepalive_timeout_seconds": 7,
+                "user_ids": [VIEWER_ID],
+                "subscriptions": [sub["id"]],
+                "url": ws_url(world),
+            }
+        ]
+    bad = await world.http.post(
+        f"{world.base}/control/websocket/close", json={"session_id": "nope", "code": 4000}
+    )
+    assert bad.status_code == 404
+    bad = await world.http.post(f"{world.base}/control/websocket/close", json={"code": 4999})
+    assert bad.status_code == 400
+
+
+# --- Stop and restart ---------------------------------------------------------------------------
+
+
+async def test_a_restart_closes_connections_and_brings_subscriptions_back_disabled(
+    servers: Servers, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(WS, data_dir=tmp_path)
+    async with make_world(servers, http, config) as world:
+        viewer = await user_token(world)
+        async with open_socket(world) as socket:
+            sub = await subscribe(world, viewer, socket.session_id)
+            await restart(servers, world, config)
+            code, _ = await socket.closed()
+            assert code == 1001
+        restored = world.sim.subscriptions[sub["id"]]
+        assert restored.status == "websocket_disconnected"
+        assert restored.disconnected_at
+        listed = (await listing(world, viewer))["data"]
+        assert [(s["id"], s["status"]) for s in listed] == [(sub["id"], "websocket_disconnected")]
+        assert (await trigger(world))["sent"] == []
+
+
+async def test_a_crash_leaves_saved_websocket_subscriptions_disabled_after_restart(
+    servers: Servers, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(WS, data_dir=tmp_path)
+    async with make_world(servers, http, config) as world:
+        viewer = await user_token(world)
+        async with open_socket(world) as socket:
+            sub = await subscribe(world, viewer, socket.session_id)
+            assert world.sim._state is not None
+            await world.sim._state.save()
+            # Started again from what was saved while it was enabled, as after a crash.
+            fresh = Simulator(config)
+            assert fresh.subscriptions[sub["id"]].status == "websocket_disconnected"
+            assert fresh.subscriptions[sub["id"]].disconnected_at
