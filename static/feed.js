@@ -38,9 +38,10 @@ export function placement(shown, seq, max = MAX_EVENTS) {
 }
 
 /**
- * The highest seq below which the page holds every event: the `after` of its next watch.
- * Live events above it wait in `ahead` until the seqs between arrive (out-of-order delivery
- * from several processes) or the page decides there is nothing in between (`confirm`).
+ * The highest seq below which the page holds every event (its contiguous mark): the `after` of
+ * its next watch. Live events above it wait in `ahead` until the seqs between arrive
+ * (out-of-order delivery from several processes) or are read from the store (a `fill`, or the
+ * next watch's ack), which `confirm`s them: a hole is filled, never skipped.
  */
 export class ResumePoint {
   constructor(mark = null) {
@@ -67,6 +68,11 @@ export class ResumePoint {
   /** Whether events above the mark wait for a lower seq. */
   get waiting() {
     return this.ahead.size > 0;
+  }
+
+  /** The lowest seq waiting above the mark: a hole lies between the mark and it. */
+  get lowestAhead() {
+    return this.ahead.size > 0 ? Math.min(...this.ahead) : null;
   }
 
   /** The highest seq waiting above the mark (null when none waits). */

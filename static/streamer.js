@@ -46,8 +46,9 @@ import { FACE_SIZE, faceSrc } from "./faces.js";
 const TICK_MS = 5000;
 const WATCH_TIMEOUT_MS = 10000;
 // A hole in the seqs (n+2 arrived, n+1 not yet) closes within milliseconds when it is only
-// out-of-order delivery; one still open after this long is treated as no event at all.
-const HOLE_GRACE_MS = 3000;
+// out-of-order delivery from several processes; one still open after this long is filled
+// from the store (`fill`), never skipped.
+const HOLE_GRACE_MS = 1000;
 // SEV's event to every open page of a user whose session ended (sev/live/server.py).
 const SESSION_ENDED = "session_ended";
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -545,12 +546,32 @@ function start(root) {
   function waitForHole() {
     clearTimeout(holeTimer);
     holeTimer = null;
-    if (resume.waiting) {
-      holeTimer = setTimeout(() => {
-        // Still open: the seqs simply skip here (the store promises order, not density).
-        if (socket && socket.connected) confirm(resume.highestAhead);
-      }, HOLE_GRACE_MS);
-    }
+    if (resume.waiting) holeTimer = setTimeout(fillHole, HOLE_GRACE_MS);
+  }
+
+  /* A hole still open after the grace: ask the store for what lies between the mark and the
+   * lowest event above it. The store never shows seq N+1 before N, so its answer is everything
+   * there will ever be in between; with the socket down, the next watch's ack fills it. */
+  function fillHole() {
+    if (!socket || !socket.connected || !resume.waiting) return;
+    const mine = generation;
+    const after = resume.mark;
+    const before = Math.min(resume.lowestAhead, after + settings.catch_up_limit + 1);
+    socket
+      .timeout(WATCH_TIMEOUT_MS)
+      .emit("fill", { streamer: login, after, before }, (error, ack) => {
+        if (mine !== generation) return; // reconnected: the new watch's ack fills it
+        if (error || !ack || ack.error || !Array.isArray(ack.events)) {
+          holeTimer = setTimeout(fillHole, HOLE_GRACE_MS);
+          return;
+        }
+        const events = oldestFirst(ack.events, streamerId);
+        events.forEach(noteStream);
+        const added = events.filter((event) => place(event, true));
+        confirm(before - 1);
+        const text = announcement(added);
+        if (text) announce(text);
+      });
   }
 
   // ---- announcing, notes, connection state --------------------------------------------------

@@ -849,6 +849,21 @@ async def test_events_are_placed_by_seq_deduplicated_capped_and_caught_up_after_
     await fire("event", event(top + 21))
     assert await page.eval_on_selector("#events li[data-seq]", animation) == "none"
 
+    # A hole that stays open is filled from the store, never skipped: after a second the page
+    # asks for what lies between the mark and the event above it, and the answer closes it.
+    await fire("event", event(top + 23))
+    assert await last_watch(4) == {
+        "name": "fill",
+        "payload": {"streamer": STREAMER, "after": top + 21, "before": top + 23},
+    }
+    await ack(3, {"events": [event(top + 22)]})
+    assert (await _seqs_on_page(page))[:3] == [top + 23, top + 22, top + 21]
+    # The mark moved past the filled hole: a reconnect asks from the newest.
+    await fire("disconnect", "transport close")
+    await connect()
+    assert (await last_watch(5))["payload"] == {"streamer": STREAMER, "after": top + 23}
+    await ack(4, {"events": []})
+
     # A revoked subscription is said, and its kind marked stopped.
     notice = {"kind": "revocation", "type": "channel.follow", "status": "authorization_revoked"}
     await fire("notice", notice)

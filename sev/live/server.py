@@ -65,6 +65,7 @@ class Live:
         )
         self.sio.on("connect", self._connect)
         self.sio.on("watch", self._watch)
+        self.sio.on("fill", self._fill)
         # With Redis: the highest seq this process's viewers of each broadcaster have been sent,
         # and what it was when the subscription was lost, so that what this process did not
         # receive meanwhile can be re-sent from the store when it is back.
@@ -134,6 +135,31 @@ class Live:
             return ack
         except StoreUnavailable:
             return {"error": "SEV's database is unavailable; retrying", "retry": True}
+
+    async def _fill(self, sid: str, data: Any) -> dict[str, Any]:
+        """The stored events strictly between `after` and `before` of the streamer this socket
+        watches: a hole in what the page holds (seq N+1 arrived, N not yet) is filled from the
+        store, never waited out. The stores never show N+1 before N, so what this answers is
+        every event there will ever be in the range."""
+        if not isinstance(data, dict) or not isinstance(data.get("streamer"), str):
+            return {"error": "fill needs {streamer: login, after: seq, before: seq}"}
+        login = normalize_login(data["streamer"])
+        after, before = _seq(data.get("after")), _seq(data.get("before"))
+        if login is None or after is None or before is None or before <= after:
+            return {"error": "invalid streamer, after or before"}
+        if before - after - 1 > MAX_CATCH_UP:
+            return {"error": f"fill at most {MAX_CATCH_UP} events at a time"}
+        try:
+            broadcaster = await self._store.get_broadcaster_by_login(login)
+            if broadcaster is None or room_of(broadcaster.id) not in self.sio.rooms(sid):
+                return {"error": f"watch {login} first"}
+            missed = await self._store.events_after(broadcaster.id, after, before - after - 1)
+            events = [event for event in missed if event.seq < before][::-1]
+            if self.faces is not None:
+                events = await self.faces(events)
+        except StoreUnavailable:
+            return {"error": "SEV's database is unavailable; retrying", "retry": True}
+        return {"events": [event.model_dump(mode="json") for event in events]}
 
     async def publish(self, event: Event) -> None:
         """Send a stored event to everyone watching its broadcaster."""
@@ -226,3 +252,10 @@ class Live:
             except StoreUnavailable as error:
                 log.warning("could not catch viewers up after a Redis outage: %s", error)
                 return
+
+
+def _seq(value: Any) -> int | None:
+    """A seq from the client (bool is an int in Python, and `true` is no seq), or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEQ:
+        return value
+    return None

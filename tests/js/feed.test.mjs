@@ -143,6 +143,22 @@ describe("ResumePoint", () => {
     assert.equal(resume.highestAhead, null);
   });
 
+  test("names the hole to fill: from the mark to the lowest event above it", () => {
+    const resume = new ResumePoint(17);
+    resume.see(21);
+    resume.see(19);
+    assert.equal(resume.lowestAhead, 19);
+    // The store answered for 18 (the fill's range is after 17, before 19): the mark moves on
+    // through what waited, and stops at the next hole.
+    resume.confirm(18);
+    assert.equal(resume.mark, 19);
+    assert.equal(resume.lowestAhead, 21);
+    resume.confirm(20);
+    assert.equal(resume.mark, 21);
+    assert.equal(resume.lowestAhead, null);
+    assert.equal(resume.waiting, false);
+  });
+
   test("a confirm never moves it back", () => {
     const resume = new ResumePoint(10);
     resume.confirm(4);

@@ -218,6 +218,50 @@ async def test_watch_with_bad_input_answers_an_error_without_retry(
         assert (await _watch(client, FEW.login, FEW_COUNT))["events"] == []
 
 
+@pytest.mark.parametrize(
+    ("after", "before", "seqs"),
+    [(3, 7, [6, 5, 4]), (14, 15, []), (0, 2, [1]), (9, FEW_COUNT + 5, [15, 14, 13, 12, 11, 10])],
+)
+async def test_fill_answers_the_stored_events_between_two_seqs(
+    seeded_sev: SevProcess, after: int, before: int, seqs: list[int]
+) -> None:
+    async with _connected(seeded_sev) as client:
+        await _watch(client, FEW.login, None)
+        ack = await client.call(
+            "fill", {"streamer": FEW.login, "after": after, "before": before}, timeout=10
+        )
+    assert set(ack) == {"events"}
+    assert [event["seq"] for event in ack["events"]] == seqs
+    assert all(set(event) == EVENT_KEYS for event in ack["events"])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"streamer": FEW.login, "after": 5, "before": 5},
+        {"streamer": FEW.login, "after": 7, "before": 3},
+        {"streamer": FEW.login, "after": 0, "before": 200},
+        {"streamer": FEW.login, "after": True, "before": 3},
+        {"streamer": FEW.login, "after": -1, "before": 3},
+        {"streamer": FEW.login, "after": 1},
+        {"streamer": "not a login!", "after": 1, "before": 3},
+        # Another streamer's events: fill answers only for the one this socket watches.
+        {"streamer": MANY.login, "after": 1, "before": 3},
+        [1, 2],
+    ],
+)
+async def test_fill_refuses_what_is_not_a_hole_of_the_watched_streamer(
+    seeded_sev: SevProcess, payload: Any
+) -> None:
+    async with _connected(seeded_sev) as client:
+        await _watch(client, FEW.login, FEW_COUNT)
+        ack = await client.call("fill", payload, timeout=10)
+        assert isinstance(ack["error"], str) and ack["error"] and "events" not in ack
+        assert not ack.get("retry")
+        # The connection stays usable.
+        assert (await _watch(client, FEW.login, FEW_COUNT))["events"] == []
+
+
 async def test_live_event_reaches_the_watchers_of_its_streamer_only(seeded_sev: SevProcess) -> None:
     received: dict[str, list[dict[str, Any]]] = {"live": [], "few": []}
     arrived = asyncio.Event()
