@@ -114,14 +114,16 @@ class SioClient:
     async def watch(
         self, streamer: str, after: int | None = None, timeout: float = 10.0
     ) -> dict[str, Any]:
-        """Send `watch` and return its ack; the ack's events count as received."""
+        """Send `watch` and return its ack."""
+        return await self.call("watch", {"streamer": streamer, "after": after}, timeout)
+
+    async def call(self, name: str, payload: Any, timeout: float = 10.0) -> dict[str, Any]:
+        """Emit `name` with an ack id and return the ack (`watch`, `fill`)."""
         ack_id = self._next_ack
         self._next_ack += 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._acks[ack_id] = future
-        await self.ws.send(
-            f"42{ack_id}" + json.dumps(["watch", {"streamer": streamer, "after": after}])
-        )
+        await self.ws.send(f"42{ack_id}" + json.dumps([name, payload]))
         ack: dict[str, Any] = await asyncio.wait_for(future, timeout)
         return ack
 
