@@ -1,8 +1,11 @@
-"""`python -m bench [--quick]`: ingest, fan-out and resume, SEV beside its stack's ceilings.
+"""`python -m bench [--quick | --scale]`: ingest, fan-out and resume, SEV beside its stack's
+ceilings.
 
 Servers run pinned to one core, load generators (Node, and this process) to the other. The last
 line printed is one JSON object with the headline figures (docs/PERFORMANCE.md); `--out FILE`
-also writes every cell as JSON.
+also writes every cell as JSON. `--scale` is issue 18's plan: memory per idle viewer at 1,000
+and 10,000 (a fresh server for each, its first paint seeded), then 1,000 x 10, 50 and 80
+events/s and 10,000 x 5/s, SEV and bare python-socketio in the same run.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ from bench.servers import (
     cores,
     ensure_node_modules,
     pid_of,
+    raise_fd_limit,
 )
 
 FULL: dict[str, Any] = {
@@ -54,6 +59,26 @@ QUICK: dict[str, Any] = {
     "bare_search_from": 30,
     "bare_search_tries": 5,
 }
+# Issue 18: ten thousand viewers on one core. Rates per group of viewers; a fresh server per
+# group, so that each group's RSS is measured from the same idle start.
+SCALE: dict[str, Any] = {
+    "ingest_s": 0.0,
+    "grid_clients": [1000, 10000],
+    "grid_rates": {1000: [10, 50, 80], 10000: [5]},
+    "cell_s": 10.0,
+    "search_s": 0.0,
+    "search_tries": 0,
+    "bare_rates": {1000: [10], 10000: [5]},
+    "bare_search_from": 30,
+    "bare_search_tries": 0,
+    "fresh_per_group": True,
+    "seed_events": 10,
+}
+
+
+def _rates(plan: dict[str, Any], key: str, n: int) -> list[float]:
+    rates = plan[key]
+    return list(rates.get(n, [])) if isinstance(rates, dict) else list(rates)
 
 
 def _log(name: str, value: Any) -> None:
@@ -79,16 +104,23 @@ def _fanout(
     search_from: float,
     step: float,
     shrink: float | None = None,
+    restart: Callable[[], int] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"connect": [], "search": None}
-    for n in plan["grid_clients"]:
+    for index, n in enumerate(plan["grid_clients"]):
+        if index and restart is not None and plan.get("fresh_per_group"):
+            target.pid = restart()
+        if plan.get("seed_events") and target.kind == "sev":
+            fanout.seed(target, plan["seed_events"])
         clients, connected = fanout.connect(target, n)
         out["connect"].append(connected)
         _log(f"{target.kind} connected", connected)
         try:
-            for rate in plan["grid_rates"] if target.kind == "sev" else plan["bare_rates"]:
+            key = "grid_rates" if target.kind == "sev" else "bare_rates"
+            for rate in _rates(plan, key, n):
                 _summary(target.kind, fanout.run_cell(target, clients, n, rate, plan["cell_s"]))
-            if n == 1000:
+            tries = plan["search_tries"] if target.kind == "sev" else plan["bare_search_tries"]
+            if n == 1000 and tries:
                 done = [c for c in target.cells if c["clients"] == n and not c.get("search")]
                 top = max(done, key=lambda c: c["rate"]) if done else None
                 if top is None:  # no grid here (quick): search down
@@ -147,9 +179,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a run under two minutes")
     parser.add_argument("--out", type=Path, help="write every measured cell here as JSON")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="issue 18's plan: 1,000 and 10,000 viewers (memory, 1,000 x 10/50/80, 10,000 x 5)",
+    )
     parser.add_argument("--skip-mongo", action="store_true", help="no MongoDB-wire ingest run")
+    parser.add_argument("--skip-bare", action="store_true", help="SEV only (no bare server)")
+    parser.add_argument(
+        "--cell-s", type=float, help="seconds of events per cell (default: the plan's)"
+    )
+    parser.add_argument(
+        "--ws",
+        help="uvicorn's --ws for SEV and the bare server (default: uvicorn's auto, as deployed)",
+    )
     args = parser.parse_args()
-    plan = QUICK if args.quick else FULL
+    plan = dict(SCALE if args.scale else QUICK if args.quick else FULL)
+    if args.cell_s:
+        plan["cell_s"] = args.cell_s
+    # 10,000 sockets on each side of loopback: this process's soft limit, which the servers and
+    # the Node clients inherit (never the machine's).
+    fd_limit = raise_fd_limit()
     began = time.monotonic()
     server_cpus, load_cpus = cores()
     # This process posts the events: it belongs with the load generators.
@@ -159,7 +209,8 @@ def main() -> int:
     print(
         f"machine: {os.cpu_count()} cores, SEV on {sorted(server_cpus)}, "
         f"load on {sorted(load_cpus)}; "
-        f"Python {platform.python_version()}; {platform.platform()}",
+        f"Python {platform.python_version()}; {platform.platform()}; open files {fd_limit}; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
 
@@ -168,7 +219,7 @@ def main() -> int:
         f"CPU share a busy loop gets on the server core: {core_share(server_cpus):.0%}", flush=True
     )
     mongo = None
-    if not args.skip_mongo:
+    if not args.skip_mongo and plan["ingest_s"]:
         try:
             from tests.support.services import MongoServer, ferretdb_path, is_executable
 
@@ -178,36 +229,53 @@ def main() -> int:
         except Exception as error:
             print(f"no MongoDB-wire server: {error}", flush=True)
             mongo = None
+    ingested: dict[str, Any] | None = None
     try:
-        ingested = ingest.run(
-            tmp,
-            plan["ingest_s"],
-            mongo.uri + "sev_bench" if mongo else None,
-            _log,
-            mongo_half_rate=not args.quick,
-        )
+        if plan["ingest_s"]:
+            ingested = ingest.run(
+                tmp,
+                plan["ingest_s"],
+                mongo.uri + "sev_bench" if mongo else None,
+                _log,
+                mongo_half_rate=not args.quick,
+            )
     finally:
         if mongo is not None:
             mongo.close()
 
-    sev = BenchSev(tmp / "fanout")
+    sev = BenchSev(tmp / "fanout", ws=args.ws)
     sev.start()
+
+    def restart_sev() -> int:
+        sev.restart()
+        return pid_of(sev)
+
     try:
         sev_target = fanout.Target("sev", sev.url, pid_of(sev))
-        sev_fanout = _fanout(sev_target, plan, search_from=60, step=10)
-        resumed = _resume(sev, 6.0 if args.quick else 12.0)
+        sev_fanout = _fanout(sev_target, plan, search_from=60, step=10, restart=restart_sev)
+        resumed = _resume(sev, 6.0 if args.quick or args.scale else 12.0)
         _log("resume", resumed)
     finally:
         sev.stop()
 
-    bare = Ceiling(tmp, "bench.bare")
-    bare.start()
-    try:
-        bare_target = fanout.Target("bare", bare.url, pid_of(bare))
-        # The bare server's usable rate at 1,000 viewers is a few per second: search in 40% steps.
-        bare_fanout = _fanout(bare_target, plan, search_from=20, step=10, shrink=0.6)
-    finally:
-        bare.stop()
+    bare_target = fanout.Target("bare", "", 0)
+    bare_fanout: dict[str, Any] = {"connect": [], "search": None}
+    if not args.skip_bare:
+        bare = Ceiling(tmp, "bench.bare", ws=args.ws)
+        bare.start()
+
+        def restart_bare() -> int:
+            bare.restart()
+            return pid_of(bare)
+
+        try:
+            bare_target = fanout.Target("bare", bare.url, pid_of(bare))
+            # The bare server's usable rate at 1,000 viewers is a few per second: 40% steps.
+            bare_fanout = _fanout(
+                bare_target, plan, search_from=20, step=10, shrink=0.6, restart=restart_bare
+            )
+        finally:
+            bare.stop()
 
     def cell(target: fanout.Target, n: int, rate: float) -> dict[str, Any] | None:
         return next(
@@ -228,20 +296,37 @@ def main() -> int:
         ]
         return round(max(ok), 0) if ok else 0.0
 
-    def per_client(result: dict[str, Any]) -> float | None:
-        rows = [c for c in result["connect"] if c["clients"] == 1000]
+    def per_client(result: dict[str, Any], n: int = 1000) -> float | None:
+        rows = [c for c in result["connect"] if c["clients"] == n]
         return round(rows[0]["rss_kb_per_client"], 1) if rows else None
+
+    def figure(target: fanout.Target, n: int, rate: float, what: str) -> float | None:
+        found = cell(target, n, rate)
+        if found is None:
+            return None
+        if what == "frames_per_s":
+            return float(round(found["frames_per_s"]))
+        if what == "frames_per_cpu_s":
+            return float(round(found["frames_per_cpu_s"] or 0))
+        if what == "lost":
+            return float(found["lost"])
+        p99 = found["latency_ms"]["p99"]
+        return round(float(p99), 1) if p99 is not None else None
 
     grid = [c for c in sev_target.cells if not c.get("search")]
     # The search's criteria (nothing lost, p99 <= 250 ms): a rate whose backlog only grows is not
     # delivered, even if nothing was lost yet when the cell ended.
     fan, bare_fan = best_frames(sev_target, True), best_frames(bare_target, True)
     x5, x50 = cell(sev_target, 1000, 5), cell(sev_target, 1000, 50)
-    headline = {
-        "ingest_per_s": round(ingested["embedded"]["per_s"], 1),
-        "ingest_ceiling_per_s": round(ingested["ceiling"]["per_s"], 1),
-        "ingest_ratio": round(ingested["embedded"]["per_s"] / ingested["ceiling"]["per_s"], 3),
-        "ack_p99_ms": round(ingested["embedded_half_rate"]["latency_ms"]["p99"], 1),
+    headline: dict[str, Any] = {}
+    if ingested is not None:
+        headline |= {
+            "ingest_per_s": round(ingested["embedded"]["per_s"], 1),
+            "ingest_ceiling_per_s": round(ingested["ceiling"]["per_s"], 1),
+            "ingest_ratio": round(ingested["embedded"]["per_s"] / ingested["ceiling"]["per_s"], 3),
+            "ack_p99_ms": round(ingested["embedded_half_rate"]["latency_ms"]["p99"], 1),
+        }
+    headline |= {
         "fanout_frames_per_s": fan,
         "bare_frames_per_s": bare_fan,
         "fanout_ratio": round(fan / bare_fan, 3) if bare_fan else None,
@@ -254,6 +339,24 @@ def main() -> int:
         # ways by design (the page drops the copy by seq), so only live duplicates count here.
         "duplicated": sum(c["duplicated"] for c in grid),
     }
+    if args.scale:
+        headline |= {
+            "rss_kb_per_client_10000": per_client(sev_fanout, 10000),
+            "bare_rss_kb_per_client_10000": per_client(bare_fanout, 10000),
+            "e2e_p99_ms_1000x10": figure(sev_target, 1000, 10, "p99"),
+            "bare_e2e_p99_ms_1000x10": figure(bare_target, 1000, 10, "p99"),
+            "frames_per_s_1000x50": figure(sev_target, 1000, 50, "frames_per_s"),
+            "frames_per_s_1000x80": figure(sev_target, 1000, 80, "frames_per_s"),
+            "e2e_p99_ms_1000x80": figure(sev_target, 1000, 80, "p99"),
+            "frames_per_s_10000x5": figure(sev_target, 10000, 5, "frames_per_s"),
+            "frames_per_cpu_s_10000x5": figure(sev_target, 10000, 5, "frames_per_cpu_s"),
+            "e2e_p99_ms_10000x5": figure(sev_target, 10000, 5, "p99"),
+            "lost_10000x5": figure(sev_target, 10000, 5, "lost"),
+            "bare_frames_per_s_10000x5": figure(bare_target, 10000, 5, "frames_per_s"),
+            "bare_e2e_p99_ms_10000x5": figure(bare_target, 10000, 5, "p99"),
+            "bare_lost_10000x5": figure(bare_target, 10000, 5, "lost"),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
     if args.out:
         args.out.write_text(
             json.dumps(

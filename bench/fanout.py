@@ -164,13 +164,19 @@ def run_cell(
     return cell
 
 
+def seed(target: Target, events: int) -> None:
+    """Store `events` events before viewers connect, so each `watch` ack is a first paint."""
+    asyncio.run(_stream(target, max(1.0, events), 1.0))
+    time.sleep(0.5)
+
+
 def connect(target: Target, n: int) -> tuple[NodeClients, dict[str, Any]]:
     """Start N viewers; RSS before and after they connect."""
     idle = rss_kb(target.pid)
     clients = NodeClients(
         target.url, n, cookie() if target.kind == "sev" else None, BROADCASTER.login
     )
-    ready = clients.read(timeout=180)
+    ready = clients.read(timeout=max(180.0, n / 25))
     time.sleep(1.0)
     connected = rss_kb(target.pid)
     # Warm up (first events after a thousand connections), then measure from a steady state.

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,18 @@ def cores() -> tuple[set[int], set[int]]:
     if len(available) >= 2:
         return {available[0]}, {available[1]}
     return set(available), set(available)
+
+
+def raise_fd_limit(wanted: int = 40_000) -> int:
+    """Raise this process's open-file limit towards `wanted` (up to the hard limit) so that it
+    and the servers and clients it starts, which inherit it, can hold 10,000 sockets each;
+    the machine's own limits are left alone. Returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
 
 
 def _pinned(command: list[str], cpus: set[int]) -> list[str]:
@@ -100,25 +113,27 @@ async def prepare_store(env: dict[str, str]) -> None:
 class BenchSev(SevProcess):
     """SEV under uvicorn as tests/support/processes.py runs it, pinned to the server core."""
 
-    def __init__(self, tmp: Path, mongodb_uri: str | None = None) -> None:
+    def __init__(self, tmp: Path, mongodb_uri: str | None = None, ws: str | None = None) -> None:
         port = free_port()
         tmp.mkdir(parents=True, exist_ok=True)
         super().__init__(tmp, sev_env(tmp, port, mongodb_uri), port=port)
         self.cpus = cores()[0]
+        self.ws = ws
         asyncio.run(prepare_store(self.env))
 
     def command(self) -> list[str]:
-        return _pinned(super().command(), self.cpus)
+        return _pinned(super().command() + (["--ws", self.ws] if self.ws else []), self.cpus)
 
 
 class Ceiling(_Process):
     """A bench ASGI app (`bench.ceiling:app`, `bench.bare:app`) under SEV's uvicorn settings."""
 
-    def __init__(self, tmp: Path, module: str) -> None:
+    def __init__(self, tmp: Path, module: str, ws: str | None = None) -> None:
         port = free_port()
         super().__init__(module, port, tmp / f"{module}-{port}.log")
         self.module = module
         self.cpus = cores()[0]
+        self.ws = ws
 
     def command(self) -> list[str]:
         return _pinned(
@@ -133,6 +148,7 @@ class Ceiling(_Process):
                 str(self.port),
                 "--ws-per-message-deflate",
                 "false",
+                *(["--ws", self.ws] if self.ws else []),
             ],
             self.cpus,
         )
