@@ -161,6 +161,9 @@ def main() -> int:
     parser.add_argument("--seed-events", type=int, default=10, help="events stored before")
     parser.add_argument("--top", type=int, default=30, help="lines to list")
     parser.add_argument("--out", type=Path, help="write the breakdown here as JSON")
+    parser.add_argument(
+        "--rss-only", action="store_true", help="no tracemalloc: RSS per viewer only"
+    )
     args = parser.parse_args()
     raise_fd_limit()
     ensure_node_modules()
@@ -196,7 +199,8 @@ def main() -> int:
                 _seed(url, args.seed_events)
             time.sleep(1.0)
             gc.collect()
-            before, rss_before = tracemalloc.take_snapshot(), rss_kb(os.getpid())
+            rss_before = rss_kb(os.getpid())
+            before = None if args.rss_only else tracemalloc.take_snapshot()
             clients = NodeClients(
                 url, args.viewers, cookie() if args.app == "sev" else None, BROADCASTER.login
             )
@@ -204,20 +208,24 @@ def main() -> int:
                 ready = clients.read(timeout=300)
                 time.sleep(2.0)
                 gc.collect()
-                after, rss_after = tracemalloc.take_snapshot(), rss_kb(os.getpid())
+                rss_after = rss_kb(os.getpid())
+                after = None if args.rss_only else tracemalloc.take_snapshot()
             finally:
                 clients.close()
-            result.update(breakdown(before, after, max(1, ready["ready"]), args.top))
+            viewers = max(1, ready["ready"])
+            result["viewers"] = viewers
+            if before is not None and after is not None:
+                result.update(breakdown(before, after, viewers, args.top))
             result["ready"] = ready
-            result["rss_kb_per_viewer_traced_run"] = round(
-                (rss_after - rss_before) / max(1, ready["ready"]), 1
-            )
+            # Inflated by tracemalloc's own records unless --rss-only.
+            result["rss_kb_per_viewer"] = round((rss_after - rss_before) / viewers, 1)
         except BaseException as error:
             result["error"] = repr(error)
         finally:
             server.should_exit = True
 
-    tracemalloc.start(FRAMES)
+    if not args.rss_only:
+        tracemalloc.start(FRAMES)
     driver = threading.Thread(target=drive, daemon=True)
     driver.start()
     server.run()
@@ -228,12 +236,14 @@ def main() -> int:
         return 1
     result.update({"app": args.app, "ws": args.ws})
     print(f"{args.app} ws={args.ws}: {result['viewers']} viewers, ready {result['ready']}")
-    print(f"traced bytes per viewer: {result['traced_bytes_per_viewer']}")
-    for owner, size in result["by_owner"].items():
-        print(f"  {size:>7}  {owner}")
-    print("by line:")
-    for where, size in result["by_line"].items():
-        print(f"  {size:>7}  {where}")
+    print(f"RSS per viewer: {result['rss_kb_per_viewer']} KiB")
+    if not args.rss_only:
+        print(f"traced bytes per viewer: {result['traced_bytes_per_viewer']}")
+        for owner, size in result["by_owner"].items():
+            print(f"  {size:>7}  {owner}")
+        print("by line:")
+        for where, size in result["by_line"].items():
+            print(f"  {size:>7}  {where}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     return 0

@@ -158,12 +158,38 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
             queued += 1
         self.direct += direct
         self.queued += queued
+        self._schedule_flush()
+        for eio_sid in laggards:
+            await self.evict(eio_sid)
+
+    def send_now(self, eio_sid: str, pkt: Any) -> bool:
+        """Write one socket's own packet (connect, ack, a single-socket emit) straight to its
+        transport if its writer is idle with nothing queued; False: send it the library's way.
+
+        Used by `EngineServer.send_packet` (engine.py): a packet sent through engine.io's
+        writer stays referenced by it until the next one, and the `watch` ack is large."""
+        if pkt.binary or _SANSIO is None:
+            return False
+        socket = self.server.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or socket.closing:
+            return False
+        last_ping = socket.last_ping
+        if last_ping and last_ping < time.time() - self.server.eio.ping_timeout:
+            return False  # the library's send closes a socket whose client is gone
+        queue = socket.queue
+        if not (queue._getters and not queue._queue):
+            return False
+        if not self._write_later(eio_sid, _text_frame(pkt.encode())):
+            return False
+        self.direct += 1
+        self._schedule_flush()
+        return True
+
+    def _schedule_flush(self) -> None:
         if self._unwritten and not self._flush_scheduled:
             # call_soon keeps the order: a writer woken by a later put runs after this.
             asyncio.get_running_loop().call_soon(self._flush)
             self._flush_scheduled = True
-        for eio_sid in laggards:
-            await self.evict(eio_sid)
 
     def _packet(self, event: str, data: Any, namespace: str) -> Any:
         """The Engine.IO packet of one Socket.IO event, encoded once for every recipient; None

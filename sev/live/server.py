@@ -10,6 +10,7 @@ import socketio
 
 from sev.config import Settings
 from sev.events import Event
+from sev.live.engine import SocketServer
 from sev.live.fanout import RedisFanout
 from sev.live.rooms import RoomManager
 from sev.sessions import is_current, read_session
@@ -54,7 +55,8 @@ class Live:
         self._store = store
         # The actors' pictures for the watch ack; the lifespan sets it once Twitch's client is up.
         self.faces: Faces | None = None
-        self.sio = socketio.AsyncServer(
+        # SocketServer: engine.io's per-socket state made lean (engine.py).
+        self.sio = SocketServer(
             async_mode="asgi",
             transports=["websocket"],
             # RoomManager: one encoded packet per room emit, slow viewers dropped (rooms.py).

@@ -1,0 +1,59 @@
+"""What one connected viewer costs: the Socket.IO and Engine.IO servers, made lean per socket.
+
+An idle viewer's bytes (docs/PERFORMANCE.md, issue 18) went mostly to things kept alive for
+nothing once the socket was connected:
+
+- **The last packet engine.io's writer sent.** Its writer task keeps the packet of its last
+  `ws.send` in a loop variable until it sends the next one. For most viewers that packet is the
+  `watch` ack, which carries the first paint (ten events, ~9 KB encoded, held twice: the
+  Socket.IO text and engine.io's encoded copy). `EngineServer.send_packet`, the public method
+  python-socketio sends every packet of one socket through (connect, ack, a single-socket emit),
+  hands it to `RoomManager.send_now` instead: written straight to an idle viewer's transport at
+  the end of the loop's turn, as room emits already are, and so never retained. Anything else
+  (a writer busy, another websocket implementation) takes the library's queue as before, so a
+  viewer's frames never overtake each other.
+
+Relies on python-socketio 5.x's `AsyncServer._engineio_server_class` (the one-line factory of its
+Engine.IO server) and python-engineio 4.x's `AsyncServer.send_packet`; tests/live/test_engine.py
+fails if either changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import engineio
+import socketio
+
+from sev.live.rooms import RoomManager
+
+# (eio_sid, engine.io packet) -> True if it was written (or will be at the end of this turn).
+DirectSend = Callable[[str, Any], bool]
+
+
+class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    """engine.io's server whose one-socket sends can skip the per-socket queue."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.send_now: DirectSend | None = None
+
+    async def send_packet(self, sid: str, pkt: Any) -> None:
+        """Send a raw packet to one socket: directly when its writer is idle, else queued."""
+        if self.send_now is not None and self.send_now(sid, pkt):
+            return
+        await super().send_packet(sid, pkt)
+
+
+class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's `AsyncServer` over `EngineServer`, whose direct sends go through its
+    `RoomManager` (so that they and room emits share one write per viewer per turn)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if isinstance(self.manager, RoomManager):
+            self.eio.send_now = self.manager.send_now
+
+    def _engineio_server_class(self) -> type[EngineServer]:
+        return EngineServer

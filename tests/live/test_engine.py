@@ -1,0 +1,130 @@
+"""SocketServer / EngineServer (sev/live/engine.py): an idle viewer keeps nothing it was sent,
+checked against the python-socketio / python-engineio they are pinned to."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import engineio
+import socketio
+import uvicorn
+from engineio import packet as eio_packet
+
+from bench.sioclient import SioClient
+from sev.live.engine import EngineServer, SocketServer
+from sev.live.rooms import RoomManager
+from tests.support.polling import eventually
+from tests.support.services import free_port
+
+ROOM = "broadcaster:1337"
+# A first paint's worth of events, each carrying a marker no other object holds.
+MARKER = "first-paint-marker-"
+
+
+def _ack() -> dict[str, Any]:
+    return {"events": [{"seq": seq, "summary": MARKER + "x" * 800} for seq in range(10)]}
+
+
+@asynccontextmanager
+async def serve(server_class: type[socketio.AsyncServer]) -> AsyncIterator[socketio.AsyncServer]:
+    """An AsyncServer of `server_class` with a RoomManager; `watch` joins ROOM, acks _ack()."""
+    sio = server_class(
+        async_mode="asgi", transports=["websocket"], client_manager=RoomManager(), logger=False
+    )
+
+    async def watch(sid: str, data: Any) -> dict[str, Any]:
+        await sio.enter_room(sid, ROOM)
+        # Events published while the ack is prepared (as in SEV: join, then read): every
+        # frame arrives once, in order, whichever path it takes.
+        for seq in (10, 11, 12):
+            await sio.emit("event", {"seq": seq}, room=ROOM)
+        return _ack()
+
+    sio.on("watch", watch)
+    port = free_port()
+    config = uvicorn.Config(
+        socketio.ASGIApp(sio),
+        host="127.0.0.1",
+        port=port,
+        ws_per_message_deflate=False,
+        lifespan="off",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:
+            await asyncio.sleep(0.02)
+    sio.test_url = f"http://127.0.0.1:{port}"
+    try:
+        yield sio
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+def _packets_holding_the_ack() -> int:
+    gc.collect()
+    return sum(
+        1
+        for o in gc.get_objects()
+        if isinstance(o, eio_packet.Packet)
+        and MARKER in f"{o.data if isinstance(o.data, str) else ''}{o.encode_cache or ''}"
+    )
+
+
+def test_pinned_library_internals_exist() -> None:
+    """The two hooks engine.py relies on (pyproject pins python-socketio<5.19)."""
+    assert socketio.AsyncServer._engineio_server_class(None) is engineio.AsyncServer
+    assert asyncio.iscoroutinefunction(engineio.AsyncServer.send_packet)
+    sio = SocketServer(async_mode="asgi", client_manager=RoomManager())
+    assert isinstance(sio.eio, EngineServer)
+    assert sio.eio.send_now == sio.manager.send_now
+
+
+async def test_ack_is_not_retained_after_delivery() -> None:
+    async with serve(SocketServer) as sio:
+        clients = [await SioClient.open(sio.test_url, None) for _ in range(3)]
+        try:
+            for client in clients:
+                ack = await client.watch("anyone")
+                assert ack == _ack()
+            await eventually(lambda: all(c.seqs()[-3:] == [10, 11, 12] for c in clients))
+            assert _packets_holding_the_ack() == 0
+            assert sio.manager.queued == 0
+        finally:
+            for client in clients:
+                await client.close()
+
+
+async def test_library_server_keeps_the_last_ack_per_idle_viewer() -> None:
+    """Why engine.py exists: engine.io's writer keeps its last packet. If this fails, the
+    library no longer does, and EngineServer.send_packet can go."""
+    async with serve(socketio.AsyncServer) as sio:
+        clients = [await SioClient.open(sio.test_url, None) for _ in range(3)]
+        try:
+            for client in clients:
+                await client.watch("anyone")
+            await eventually(lambda: all(c.seqs()[-3:] == [10, 11, 12] for c in clients))
+            assert _packets_holding_the_ack() == 3
+        finally:
+            for client in clients:
+                await client.close()
+
+
+async def test_a_busy_writer_keeps_the_library_path_and_the_order() -> None:
+    async with serve(SocketServer) as sio:
+        client = await SioClient.open(sio.test_url, None)
+        try:
+            socket = next(iter(sio.eio.sockets.values()))
+            # Something already queued for this viewer: the ack and the events go behind it.
+            socket.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
+            ack = await client.watch("anyone")
+            assert ack == _ack()
+            await eventually(lambda: client.seqs() == [10, 11, 12])
+        finally:
+            await client.close()
