@@ -12,6 +12,14 @@ nothing once the socket was connected:
   the end of the loop's turn, as room emits already are, and so never retained. Anything else
   (a writer busy, another websocket implementation) takes the library's queue as before, so a
   viewer's frames never overtake each other.
+- **The request's WSGI-style environ.** python-socketio keeps the environ engine.io built from
+  the websocket request for as long as the socket lives (every header decoded again as
+  `HTTP_*`, the ASGI callables, a payload reader), and engine.io's request handler holds the
+  same dict in its frames. SEV reads only the cookie, in its connect handler; `shrink_environ`
+  then empties that dict in place (the only way to free it while those frames hold it) and
+  keeps what anything still reads: the cookie, should the client connect to the namespace again
+  on the same socket, and the ASGI `send`, `receive` and scope (the scope is uvicorn's own,
+  kept by it anyway; rooms.py finds the transport through `send`).
 
 Relies on python-socketio 5.x's `AsyncServer._engineio_server_class` (the one-line factory of its
 Engine.IO server) and python-engineio 4.x's `AsyncServer.send_packet`; tests/live/test_engine.py
@@ -28,8 +36,19 @@ import socketio
 
 from sev.live.rooms import RoomManager
 
+# What stays in a connected socket's environ (see the module's docstring).
+KEPT_ENVIRON = ("HTTP_COOKIE", "asgi.receive", "asgi.send", "asgi.scope")
+
 # (eio_sid, engine.io packet) -> True if it was written (or will be at the end of this turn).
 DirectSend = Callable[[str, Any], bool]
+
+
+def shrink_environ(environ: dict[str, Any]) -> None:
+    """Keep only KEPT_ENVIRON in a socket's environ, in place (a dict's table never shrinks
+    when keys are deleted: `clear` frees it)."""
+    kept = {key: environ[key] for key in KEPT_ENVIRON if key in environ}
+    environ.clear()
+    environ.update(kept)
 
 
 class EngineServer(engineio.AsyncServer):  # type: ignore[misc]

@@ -10,7 +10,7 @@ import socketio
 
 from sev.config import Settings
 from sev.events import Event
-from sev.live.engine import SocketServer
+from sev.live.engine import SocketServer, shrink_environ
 from sev.live.fanout import RedisFanout
 from sev.live.rooms import RoomManager
 from sev.sessions import is_current, read_session
@@ -85,8 +85,11 @@ class Live:
             manager.on_back = self.catch_up
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        cookie = environ.get("HTTP_COOKIE")
+        # Nothing else of the request is read again: a socket keeps a small environ (engine.py).
+        shrink_environ(environ)
         session = read_session(
-            environ.get("HTTP_COOKIE"),
+            cookie,
             self._settings.secret("session"),
             self._settings.sev_session_max_age_s,
         )

@@ -15,7 +15,7 @@ import uvicorn
 from engineio import packet as eio_packet
 
 from bench.sioclient import SioClient
-from sev.live.engine import EngineServer, SocketServer
+from sev.live.engine import KEPT_ENVIRON, EngineServer, SocketServer, shrink_environ
 from sev.live.rooms import RoomManager
 from tests.support.polling import eventually
 from tests.support.services import free_port
@@ -126,5 +126,51 @@ async def test_a_busy_writer_keeps_the_library_path_and_the_order() -> None:
             ack = await client.watch("anyone")
             assert ack == _ack()
             await eventually(lambda: client.seqs() == [10, 11, 12])
+        finally:
+            await client.close()
+
+
+def test_shrink_environ_keeps_the_cookie_and_the_asgi_callables_in_the_same_dict() -> None:
+    send, receive, scope = object(), object(), {"type": "websocket"}
+    environ: dict[str, Any] = {
+        "HTTP_COOKIE": "sev_session=abc",
+        "HTTP_USER_AGENT": "x" * 500,
+        "wsgi.input": object(),
+        "asgi.send": send,
+        "asgi.receive": receive,
+        "asgi.scope": scope,
+        "QUERY_STRING": "EIO=4&transport=websocket",
+    }
+    same = environ
+    shrink_environ(environ)
+    assert environ is same
+    assert environ == {
+        "HTTP_COOKIE": "sev_session=abc",
+        "asgi.send": send,
+        "asgi.receive": receive,
+        "asgi.scope": scope,
+    }
+    assert set(KEPT_ENVIRON) == set(environ)
+
+
+async def test_a_shrunk_environ_still_lets_room_emits_write_directly() -> None:
+    async with serve(SocketServer) as sio:
+        environs: list[dict[str, Any]] = []
+
+        async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            shrink_environ(environ)
+            environs.append(environ)
+
+        sio.on("connect", connect)
+        client = await SioClient.open(sio.test_url, None)
+        try:
+            await client.watch("anyone")
+            assert [sorted(e) for e in environs] == [sorted(KEPT_ENVIRON[1:])]
+            (eio_sid,) = sio.eio.sockets
+            assert sio.environ[eio_sid] is environs[0]
+            direct = sio.manager.direct
+            await sio.emit("event", {"seq": 13}, room=ROOM)
+            assert sio.manager.direct == direct + 1
+            await eventually(lambda: client.seqs()[-1:] == [13])
         finally:
             await client.close()
