@@ -21,9 +21,13 @@ nothing once the socket was connected:
   on the same socket, and the ASGI `send`, `receive` and scope (the scope is uvicorn's own,
   kept by it anyway; rooms.py finds the transport through `send`).
 
+- **An empty `asyncio.Queue` per socket** (three deques and an Event with a fourth, ~3 KB):
+  `EngineServer.create_queue`, the public factory engine.io makes each socket's queue with,
+  returns a `SendQueue` (sendqueue.py), which holds nothing while empty.
+
 Relies on python-socketio 5.x's `AsyncServer._engineio_server_class` (the one-line factory of its
-Engine.IO server) and python-engineio 4.x's `AsyncServer.send_packet`; tests/live/test_engine.py
-fails if either changes.
+Engine.IO server) and python-engineio 4.x's `AsyncServer.send_packet` and `create_queue`;
+tests/live/test_engine.py fails if any of them changes.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import engineio
 import socketio
 
 from sev.live.rooms import RoomManager
+from sev.live.sendqueue import SendQueue
 
 # What stays in a connected socket's environ (see the module's docstring).
 KEPT_ENVIRON = ("HTTP_COOKIE", "asgi.receive", "asgi.send", "asgi.scope")
@@ -57,6 +62,13 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.send_now: DirectSend | None = None
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> Any:
+        """Each socket's send queue: a SendQueue (the library's asyncio.Queue if it ever asks
+        for a bounded one)."""
+        if args or kwargs:
+            return super().create_queue(*args, **kwargs)
+        return SendQueue()
 
     async def send_packet(self, sid: str, pkt: Any) -> None:
         """Send a raw packet to one socket: directly when its writer is idle, else queued."""

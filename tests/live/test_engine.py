@@ -17,6 +17,7 @@ from engineio import packet as eio_packet
 from bench.sioclient import SioClient
 from sev.live.engine import KEPT_ENVIRON, EngineServer, SocketServer, shrink_environ
 from sev.live.rooms import RoomManager
+from sev.live.sendqueue import SendQueue
 from tests.support.polling import eventually
 from tests.support.services import free_port
 
@@ -81,9 +82,11 @@ def test_pinned_library_internals_exist() -> None:
     """The two hooks engine.py relies on (pyproject pins python-socketio<5.19)."""
     assert socketio.AsyncServer._engineio_server_class(None) is engineio.AsyncServer
     assert asyncio.iscoroutinefunction(engineio.AsyncServer.send_packet)
+    assert isinstance(engineio.AsyncServer().create_queue(), asyncio.Queue)
     sio = SocketServer(async_mode="asgi", client_manager=RoomManager())
     assert isinstance(sio.eio, EngineServer)
     assert sio.eio.send_now == sio.manager.send_now
+    assert isinstance(sio.eio.create_queue(), SendQueue)
 
 
 async def test_ack_is_not_retained_after_delivery() -> None:
@@ -121,6 +124,7 @@ async def test_a_busy_writer_keeps_the_library_path_and_the_order() -> None:
         client = await SioClient.open(sio.test_url, None)
         try:
             socket = next(iter(sio.eio.sockets.values()))
+            assert isinstance(socket.queue, SendQueue)
             # Something already queued for this viewer: the ack and the events go behind it.
             socket.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
             ack = await client.watch("anyone")
