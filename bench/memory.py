@@ -141,7 +141,7 @@ def _seed(url: str, events: int) -> None:
             client.post(f"{url}/webhooks/eventsub", headers=headers, content=raw).raise_for_status()
 
 
-def _wait_ready(url: str, path: str, timeout: float = 30.0) -> None:
+def _wait_ready(url: str, path: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -157,7 +157,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)
     parser.add_argument("--viewers", type=int, default=1000)
     parser.add_argument("--app", choices=["sev", "bare"], default="sev")
-    parser.add_argument("--ws", default="auto", help="uvicorn's --ws (default: auto)")
+    parser.add_argument(
+        "--ws", help="uvicorn's --ws (default: as deployed: SEV's Wire, bare: uvicorn's auto)"
+    )
     parser.add_argument("--seed-events", type=int, default=10, help="events stored before")
     parser.add_argument("--top", type=int, default=30, help="lines to list")
     parser.add_argument("--out", type=Path, help="write the breakdown here as JSON")
@@ -165,6 +167,8 @@ def main() -> int:
         "--rss-only", action="store_true", help="no tracemalloc: RSS per viewer only"
     )
     args = parser.parse_args()
+    if args.ws is None:
+        args.ws = "sev.live.wire:Wire" if args.app == "sev" else "auto"
     raise_fd_limit()
     ensure_node_modules()
     import uvicorn

@@ -52,6 +52,8 @@ def _serve(args: argparse.Namespace, *, demo: bool = False) -> int:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         ws_per_message_deflate=False,
+        # uvicorn's websockets-sansio protocol, lean per viewer (sev/live/wire.py).
+        ws="sev.live.wire:Wire",
         log_level="info",
     )
     return 0

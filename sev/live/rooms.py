@@ -238,7 +238,8 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
     def _wire_of(self, eio_sid: str) -> Any:
         asgi_send = self.server.environ.get(eio_sid, {}).get("asgi.send")
         protocol = getattr(asgi_send, "__self__", None)
-        wire = protocol if type(protocol) is _SANSIO else None
+        # uvicorn's sansio protocol or SEV's leaner subclass of it (wire.py).
+        wire = protocol if _SANSIO is not None and isinstance(protocol, _SANSIO) else None
         self._wires[eio_sid] = wire
         return wire
 

@@ -31,8 +31,11 @@ def _ack() -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def serve(server_class: type[socketio.AsyncServer]) -> AsyncIterator[socketio.AsyncServer]:
-    """An AsyncServer of `server_class` with a RoomManager; `watch` joins ROOM, acks _ack()."""
+async def serve(
+    server_class: type[socketio.AsyncServer], ws: Any = "auto"
+) -> AsyncIterator[socketio.AsyncServer]:
+    """An AsyncServer of `server_class` with a RoomManager under uvicorn's `ws` protocol;
+    `watch` joins ROOM and acks _ack()."""
     sio = server_class(
         async_mode="asgi", transports=["websocket"], client_manager=RoomManager(), logger=False
     )
@@ -51,6 +54,7 @@ async def serve(server_class: type[socketio.AsyncServer]) -> AsyncIterator[socke
         socketio.ASGIApp(sio),
         host="127.0.0.1",
         port=port,
+        ws=ws,
         ws_per_message_deflate=False,
         lifespan="off",
         log_level="warning",

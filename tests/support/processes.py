@@ -257,6 +257,9 @@ class SevProcess(_Process):
             str(self.port),
             "--ws-per-message-deflate",
             "false",
+            # As deployed (Procfile): uvicorn's websockets-sansio, lean per viewer.
+            "--ws",
+            "sev.live.wire:Wire",
         ]
 
     def environment(self) -> dict[str, str]:

@@ -1,0 +1,85 @@
+"""uvicorn's websocket protocol for SEV's viewers: `uvicorn sev.app:app --ws sev.live.wire:Wire`.
+
+uvicorn takes a protocol class for `--ws` as an import string (as for its own implementations);
+`Wire` is its `websockets-sansio` protocol (the one rooms.py writes frames to directly) with less
+kept per connection once the websocket is open (docs/PERFORMANCE.md, issue 18):
+
+- the handshake's request and response (each with its headers, as `websockets` objects) are
+  dropped once the response is sent: uvicorn reads neither again, and the ASGI scope keeps the
+  request's headers for the app;
+- the receive queue is a `SendQueue` and the "writable" flag a `Flag`, which hold nothing while
+  idle, instead of an `asyncio.Queue` (three deques and an Event) and an `asyncio.Event` (a
+  deque): ~4.5 KB per connection.
+
+Without the flag SEV still runs on uvicorn's own protocol, only heavier per viewer. Relies on
+uvicorn 0.5x's `WebSocketsSansIOProtocol` (`queue`, `writable`, `request`, `response`,
+`handshake_complete`); tests/live/test_wire.py fails if they change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from sev.live.sendqueue import SendQueue
+
+
+class Flag:
+    """`asyncio.Event`'s interface (set, clear, is_set, wait) with no deque while nobody waits."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        """True once set, until cleared."""
+        return self._set
+
+    def set(self) -> None:
+        """Set the flag and wake every waiter."""
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        """Unset the flag."""
+        self._set = False
+
+    async def wait(self) -> bool:
+        """Return once the flag is set."""
+        if self._set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
+
+
+class Wire(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, lean per open connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue: Any = SendQueue()
+        self.writable: Any = Flag()
+        self.writable.set()
+
+    async def send(self, message: Any) -> None:
+        """uvicorn's send; once the handshake's response is out, forget the handshake."""
+        await super().send(message)
+        if self.handshake_complete and hasattr(self, "response"):
+            del self.request, self.response
