@@ -5,8 +5,9 @@ uvicorn takes a protocol class for `--ws` as an import string (as for its own im
 kept per connection once the websocket is open (docs/PERFORMANCE.md, issue 18):
 
 - the handshake's request and response (each with its headers, as `websockets` objects) are
-  dropped once the response is sent: uvicorn reads neither again, and the ASGI scope keeps the
-  request's headers for the app;
+  dropped once the response is sent, and the request's headers emptied (websockets' parser
+  keeps the request itself): uvicorn reads neither again, and the ASGI scope keeps the
+  request's headers, as bytes, for the app;
 - the receive queue is a `SendQueue` and the "writable" flag a `Flag`, which hold nothing while
   idle, instead of an `asyncio.Queue` (three deques and an Event) and an `asyncio.Event` (a
   deque): ~4.5 KB per connection.
@@ -82,4 +83,7 @@ class Wire(WebSocketsSansIOProtocol):
         """uvicorn's send; once the handshake's response is out, forget the handshake."""
         await super().send(message)
         if self.handshake_complete and hasattr(self, "response"):
+            # websockets' parser generator keeps the request in a local for the connection's
+            # life: empty its headers in place (the scope has its own copy, as bytes).
+            self.request.headers.clear()
             del self.request, self.response

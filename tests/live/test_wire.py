@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from uvicorn.config import WS_PROTOCOLS
 from uvicorn.importer import import_from_string
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 from bench.sioclient import SioClient
 from sev.live.engine import SocketServer
@@ -37,6 +39,11 @@ async def test_an_open_connection_keeps_no_handshake_and_idle_queues() -> None:
             wire = environ["asgi.send"].__self__
             assert type(wire) is Wire
             assert not hasattr(wire, "request") and not hasattr(wire, "response")
+            # What websockets' parser still holds of the handshake (a local of its generator):
+            # no headers.
+            parser: Any = wire.conn.parser
+            request = parser.gi_frame.f_locals["request"]
+            assert type(request) is Request and not request.headers
             assert isinstance(wire.queue, SendQueue) and isinstance(wire.writable, Flag)
             assert wire.writable.is_set()
             direct = sio.manager.direct
