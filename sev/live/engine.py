@@ -25,18 +25,28 @@ nothing once the socket was connected:
   `EngineServer.create_queue`, the public factory engine.io makes each socket's queue with,
   returns a `SendQueue` (sendqueue.py), which holds nothing while empty.
 
+- **A task per socket sleeping until its next ping.** engine.io starts `AsyncSocket._send_ping`
+  as a background task after each pong, which sleeps `ping_interval` (25 s) and queues a PING.
+  `EngineServer.start_background_task` (the public hook engine.io starts it through) schedules
+  a timer instead, which queues the PING for the writer as the task did.
+
 Relies on python-socketio 5.x's `AsyncServer._engineio_server_class` (the one-line factory of its
-Engine.IO server) and python-engineio 4.x's `AsyncServer.send_packet` and `create_queue`;
-tests/live/test_engine.py fails if any of them changes.
+Engine.IO server) and python-engineio 4.x's `AsyncServer.send_packet`, `create_queue` and
+`start_background_task(AsyncSocket._send_ping)`; tests/live/test_engine.py fails if any of them
+changes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 import engineio
 import socketio
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
 
 from sev.live.rooms import RoomManager
 from sev.live.sendqueue import SendQueue
@@ -69,6 +79,23 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         if args or kwargs:
             return super().create_queue(*args, **kwargs)
         return SendQueue()
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        """engine.io's background tasks, except a socket's wait for its next ping: a timer."""
+        if getattr(target, "__func__", None) is AsyncSocket._send_ping and not (args or kwargs):
+            return asyncio.get_running_loop().call_later(
+                self.ping_interval, self._ping, target.__self__
+            )
+        return super().start_background_task(target, *args, **kwargs)
+
+    def _ping(self, socket: Any) -> None:
+        # AsyncSocket._send_ping after its sleep, without the task.
+        if socket.closing or socket.closed:
+            return
+        socket.last_ping = time.time()
+        # Always through the queue: the writer gives up (and closes the websocket) when its
+        # queue stays empty for ping_interval + ping_timeout, and pings are what prevent that.
+        socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
 
     async def send_packet(self, sid: str, pkt: Any) -> None:
         """Send a raw packet to one socket: directly when its writer is idle, else queued."""

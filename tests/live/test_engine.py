@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +15,8 @@ import engineio
 import socketio
 import uvicorn
 from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+from websockets.asyncio.client import connect
 
 from bench.sioclient import SioClient
 from sev.live.engine import KEPT_ENVIRON, EngineServer, SocketServer, shrink_environ
@@ -32,12 +36,16 @@ def _ack() -> dict[str, Any]:
 
 @asynccontextmanager
 async def serve(
-    server_class: type[socketio.AsyncServer], ws: Any = "auto"
+    server_class: type[socketio.AsyncServer], ws: Any = "auto", **options: Any
 ) -> AsyncIterator[socketio.AsyncServer]:
     """An AsyncServer of `server_class` with a RoomManager under uvicorn's `ws` protocol;
     `watch` joins ROOM and acks _ack()."""
     sio = server_class(
-        async_mode="asgi", transports=["websocket"], client_manager=RoomManager(), logger=False
+        async_mode="asgi",
+        transports=["websocket"],
+        client_manager=RoomManager(),
+        logger=False,
+        **options,
     )
 
     async def watch(sid: str, data: Any) -> dict[str, Any]:
@@ -91,6 +99,8 @@ def test_pinned_library_internals_exist() -> None:
     assert isinstance(sio.eio, EngineServer)
     assert sio.eio.send_now == sio.manager.send_now
     assert isinstance(sio.eio.create_queue(), SendQueue)
+    assert asyncio.iscoroutinefunction(AsyncSocket._send_ping)
+    assert "start_background_task(self._send_ping)" in inspect.getsource(AsyncSocket.schedule_ping)
 
 
 async def test_ack_is_not_retained_after_delivery() -> None:
@@ -182,3 +192,38 @@ async def test_a_shrunk_environ_still_lets_room_emits_write_directly() -> None:
             await eventually(lambda: client.seqs()[-1:] == [13])
         finally:
             await client.close()
+
+
+async def test_pings_are_timers_and_a_client_that_stops_answering_is_closed() -> None:
+    async with serve(SocketServer, ping_interval=0.2, ping_timeout=0.4) as sio:
+        client = await SioClient.open(sio.test_url, None)
+        url = sio.test_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        async with connect(url, compression=None, proxy=None) as silent:
+            opened = await silent.recv()  # open; then it never answers a ping
+            assert isinstance(opened, str) and opened.startswith("0")
+            await silent.send("40")
+            try:
+                await client.watch("anyone")
+                (answering, quiet) = list(sio.eio.sockets.values())
+                pongs: list[float] = []
+                schedule = answering.schedule_ping
+
+                def pong() -> None:  # engine.io reschedules the ping on each pong
+                    pongs.append(time.monotonic())
+                    schedule()
+
+                answering.schedule_ping = pong
+                for _ in range(8):
+                    await asyncio.sleep(0.15)
+                    coroutines = [t.get_coro() for t in asyncio.all_tasks()]
+                    assert not any(
+                        "_send_ping" in getattr(c, "__qualname__", "") for c in coroutines
+                    )
+                # The answering client got pings all along and is still connected (its writer,
+                # which ends after ping_interval + ping_timeout without a packet, got the pings);
+                # the quiet one was closed by engine.io's ping timeout, as before.
+                assert len(pongs) >= 3
+                assert not answering.closed and answering.sid in sio.eio.sockets
+                await eventually(lambda: quiet.closed)
+            finally:
+                await client.close()
