@@ -82,12 +82,50 @@ def _charge(trace: tracemalloc.Trace) -> str:
     return stdlib
 
 
+# The parts of a viewer the breakdown in docs/PERFORMANCE.md names, by the allocating frame.
+PARTS = (
+    "packets kept (the watch ack)",
+    "environ (engine.io's request dict)",
+    "uvicorn's protocol, its task, scope and receive queue",
+    "uvloop's transport",
+    "websockets (sans-I/O parser, handshake)",
+    "engine.io socket, send queue, writer/reader tasks, ping",
+    "python-socketio session and rooms",
+    "SEV",
+    "other",
+)
+
+
+def _part(trace: tracemalloc.Trace) -> str:
+    frames = list(reversed(trace.traceback))  # most recent call first
+    top = frames[0].filename
+    owner = _charge(trace)
+    if top.endswith(("engineio/packet.py", "socketio/packet.py")):
+        return PARTS[0]
+    if top.endswith("engineio/async_drivers/asgi.py") and 100 <= frames[0].lineno <= 230:
+        return PARTS[1]
+    if owner.startswith("asyncio") and top.endswith("asyncio/runners.py"):
+        return PARTS[3]
+    if owner.endswith("uvicorn"):
+        return PARTS[2]
+    if owner.endswith(("websockets", "wsproto", "h11")):
+        return PARTS[4]
+    if owner.endswith("engineio"):
+        return PARTS[5]
+    if owner.endswith(("socketio", "bidict")):
+        return PARTS[6]
+    if owner.endswith("sev"):
+        return PARTS[7]
+    return PARTS[8]
+
+
 def breakdown(
     before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, viewers: int, top: int
 ) -> dict[str, Any]:
     """Bytes per viewer by owner and by line (the allocating line, and its first library
     caller when that line is in the standard library)."""
     by_owner: dict[str, int] = defaultdict(int)
+    by_part: dict[str, int] = defaultdict(int)
     by_line: dict[str, int] = defaultdict(int)
     # Compare by traceback multiset: what `after` holds beyond `before`.
     old: dict[Any, int] = defaultdict(int)
@@ -104,6 +142,7 @@ def breakdown(
             continue
         trace = traces[traceback]
         by_owner[_charge(trace)] += grown
+        by_part[_part(trace)] += grown
         frames = list(reversed(traceback))  # most recent call first
         frame = frames[0]
         where = f"{_short(frame.filename)}:{frame.lineno}"
@@ -116,6 +155,7 @@ def breakdown(
     return {
         "viewers": viewers,
         "traced_bytes_per_viewer": round(total / viewers),
+        "by_part": {part: round(by_part.get(part, 0) / viewers) for part in PARTS},
         "by_owner": {
             k: round(v / viewers) for k, v in sorted(by_owner.items(), key=lambda kv: -kv[1])
         },
@@ -243,6 +283,9 @@ def main() -> int:
     print(f"RSS per viewer: {result['rss_kb_per_viewer']} KiB")
     if not args.rss_only:
         print(f"traced bytes per viewer: {result['traced_bytes_per_viewer']}")
+        for part, size in result["by_part"].items():
+            print(f"  {size:>7}  {part}")
+        print("by owner:")
         for owner, size in result["by_owner"].items():
             print(f"  {size:>7}  {owner}")
         print("by line:")
