@@ -187,6 +187,9 @@ def main() -> int:
     parser.add_argument("--skip-mongo", action="store_true", help="no MongoDB-wire ingest run")
     parser.add_argument("--skip-bare", action="store_true", help="SEV only (no bare server)")
     parser.add_argument(
+        "--groups", help="viewer counts to run, comma-separated (default: the plan's)"
+    )
+    parser.add_argument(
         "--cell-s", type=float, help="seconds of events per cell (default: the plan's)"
     )
     parser.add_argument(
@@ -197,6 +200,8 @@ def main() -> int:
     plan = dict(SCALE if args.scale else QUICK if args.quick else FULL)
     if args.cell_s:
         plan["cell_s"] = args.cell_s
+    if args.groups:
+        plan["grid_clients"] = [int(n) for n in args.groups.split(",")]
     # 10,000 sockets on each side of loopback: this process's soft limit, which the servers and
     # the Node clients inherit (never the machine's).
     fd_limit = raise_fd_limit()
