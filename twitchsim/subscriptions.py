@@ -48,14 +48,15 @@ ALREADY_EXISTS = (
 TOO_MANY_SAME = "maximum subscriptions with type and condition exceeded"
 # Not documented: Twitch's reference lists no answer for a spent budget. A 429 that says so.
 COST_EXCEEDED = "subscription cost exceeds max_total_cost"
-# What Twitch answers (not in its reference; the words its API returns, as apps quote them): a
-# websocket transport with an app token, and a fourth connection of one user.
+# What Twitch answers (not in its reference; the words its API returns, as apps' logs and code
+# quote them): a websocket transport with an app token (400), a fourth connection of one user
+# (429), a session that is not connected (400).
 WRONG_AUTH_FOR_TRANSPORT = "invalid transport and auth combination"
 TOO_MANY_WS_CONNECTIONS = "number of websocket transports limit exceeded"
+UNKNOWN_SESSION = "websocket transport session does not exist or has already disconnected"
 # Guessed, not found in Twitch's docs or twitch-cli (whose mock answers 400 "You may only create
 # 100 subscriptions within a single WebSocket connection"): the 300 limit refused as a 429.
 TOO_MANY_ON_CONNECTION = "maximum subscriptions per websocket transport exceeded"
-UNKNOWN_SESSION = "websocket transport session does not exist or has already disconnected"
 
 
 class HelixError(Exception):
