@@ -305,7 +305,8 @@ class CarrierSocket:
             close_timeout=2,
         )
         try:
-            raw = await asyncio.wait_for(ws.recv(), _WELCOME_TIMEOUT_S)
+            async with asyncio.timeout(_WELCOME_TIMEOUT_S):
+                raw = await ws.recv()
             message = parse_socket_message(raw)
             if message.message_type is not SocketMessageType.WELCOME:
                 raise RejectedMessage(400, f"expected a welcome, got {message.message_type}")
@@ -345,7 +346,10 @@ class CarrierSocket:
         """Handle messages until a reconnect (raised) or the end (ConnectionClosed)."""
         while True:
             try:
-                raw = await asyncio.wait_for(ws.recv(), _deadline(keepalive_s))
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                # cancellation (stop()) that meets a message arriving at that moment.
+                async with asyncio.timeout(_deadline(keepalive_s)):
+                    raw = await ws.recv()
             except TimeoutError:
                 log.warning(
                     "EventSub WebSocket of %s: no message for %gs; connecting anew",
@@ -383,8 +387,7 @@ class CarrierSocket:
             raise
         # The new one is live: what was already on its way on the old one is still read (a
         # message id seen twice is dropped by the store), then the old one is closed.
-        with contextlib.suppress(asyncio.TimeoutError, TimeoutError, ConnectionClosed, _Reconnect):
-            await asyncio.wait_for(reading, _DRAIN_S)
+        await asyncio.wait({reading}, timeout=_DRAIN_S)
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reading
