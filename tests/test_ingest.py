@@ -1,8 +1,10 @@
-"""The ingest worker with a real embedded store: one event the store cannot take fails alone."""
+"""The ingest worker with each real store: one event the store cannot take fails alone."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,15 +12,27 @@ import pytest
 from sev.crypto import TokenCipher
 from sev.events import Event
 from sev.ingest import Ingestor, Unstorable
+from sev.store import Store
+from sev.store.mongo import MongoStore
 from sev.store.sqlite import SqliteStore
 from tests.support.factories import make_event
 from tests.support.settings import TOKEN_KEY
 
 
+@pytest.fixture(params=["sqlite", "mongo"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    cipher = TokenCipher(TOKEN_KEY)
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "sev.sqlite3", cipher)
+    server = request.getfixturevalue("mongo_server")
+    database = f"sev_test_{uuid.uuid4().hex[:12]}"
+    return lambda: MongoStore(server.uri, cipher, database=database)
+
+
 async def test_an_unstorable_event_fails_alone_and_the_rest_are_stored_and_published(
-    tmp_path: Path,
+    make_store: Callable[[], Store],
 ) -> None:
-    store = SqliteStore(tmp_path / "sev.sqlite3", TokenCipher(TOKEN_KEY))
+    store = make_store()
     await store.open()
     published: list[Event] = []
 
@@ -29,7 +43,8 @@ async def test_an_unstorable_event_fails_alone_and_the_rest_are_stored_and_publi
     await ingestor.start()
     try:
         good = [make_event(message_id=f"good-{n}") for n in range(3)]
-        # Built past the webhook (which replaces lone surrogates): SQLite cannot encode it.
+        # Built past the webhook (which replaces lone surrogates): neither SQLite nor BSON can
+        # encode it.
         bad = make_event(message_id="bad").model_copy(update={"summary": "x\ud800"})
         outcomes = await asyncio.gather(
             *(ingestor.ingest(event) for event in [good[0], bad, good[1], good[2]]),
@@ -47,8 +62,10 @@ async def test_an_unstorable_event_fails_alone_and_the_rest_are_stored_and_publi
 
 
 @pytest.mark.parametrize("count", [1, 5])
-async def test_a_store_outage_fails_every_event_of_the_batch(tmp_path: Path, count: int) -> None:
-    store = SqliteStore(tmp_path / "sev.sqlite3", TokenCipher(TOKEN_KEY))
+async def test_a_store_outage_fails_every_event_of_the_batch(
+    make_store: Callable[[], Store], count: int
+) -> None:
+    store = make_store()
     await store.open()
     ingestor = Ingestor(store, lambda event: asyncio.sleep(0))
     await ingestor.start()

@@ -74,6 +74,13 @@ class Store(Protocol):
         """Store events in order (one write for the batch); duplicates come back created=False."""
         ...
 
+    async def prune_events(self, received_before: datetime, limit: int) -> int:
+        """Delete at most `limit` events received before the moment; return how many went.
+
+        Numbering continues above deleted seqs, even when every event of a broadcaster went.
+        """
+        ...
+
     async def latest_events(self, broadcaster_id: str, limit: int) -> list[Event]:
         """The `limit` newest events of a broadcaster, newest first."""
         ...

@@ -1,15 +1,47 @@
 """The MongoDB store, through PyMongo's async API (`pymongo.AsyncMongoClient`).
 
-Needs no transactions, TTL indexes or change streams (FerretDB v1 has none of them). Event
-numbering relies on a unique index on (broadcaster_id, seq): an event is inserted with the next
-seq in one atomic insert, and a process that raced another for the same seq retries with the next
-one, so a seq N+1 can only exist once N does.
+Needs no transactions or change streams (FerretDB v1 has neither); uses a TTL index where the
+server has them (FerretDB v1 does not: the retention duty prunes there, see `prune_events`).
+
+Events are written a batch at a time (group commit): one ordered `insert_many` per broadcaster
+in the batch, each event numbered in advance with consecutive seqs starting after the newest one
+stored. Why this keeps "an event is never visible before every lower seq of its broadcaster",
+across processes, with no reservation and no change to the readers:
+
+- **Each seq is written only after its predecessor.** An ordered insert stops at its first
+  failure, so the event numbered N+1 is attempted only once N was stored by the same command;
+  the first event of a command takes the newest stored seq + 1 (read from the store, or remembered
+  by this process from its own last write for at most `_REMEMBER_NEXT_S`).
+- **So a lower seq can never appear late.** By induction, when N+1 exists every lower seq was
+  written before it; a writer that numbered an event N from an older read finds N taken, and the
+  unique index on (broadcaster_id, seq) refuses it. It reads the newest seq again and renumbers
+  what is left of its batch above it. A reader that saw N+1 therefore never later gets N.
+- **No holes.** A message id already stored (the unique `_id`: Twitch's retry) stops the ordered
+  insert at that event; it comes back `created=False` (the stored copy) and the rest of the batch
+  is sent again from the seq it would have used. Seqs stay consecutive: nothing is reserved that
+  could stay empty, so a reader never has a missing seq to wait for.
+
+Why not reserve a block from a counter (`$inc` by the batch's size) and `insert_many(ordered=
+False)`: two processes would hold blocks 1-10 and 11-20 at once, the second could be stored
+first and a reader would see 11 before 1; and a duplicate in a reserved block leaves a hole that
+only a filler document and readers that know about fillers could close. Serialising the writers
+or teaching readers a watermark costs round trips on both paths, which numbering from the stored
+maximum avoids: without contention a batch costs one `insert_many` (plus the `counters` update
+below); two processes writing one broadcaster at the same moment cost the loser one failed
+insert and one read per collision.
+
+The `counters` collection keeps, per broadcaster, the highest seq ever stored (`$max` after each
+batch): retention may delete every event of a quiet broadcaster (the TTL index does not spare the
+newest), and numbering must then continue above the old seqs rather than start at 1 again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,10 +50,11 @@ from typing import Any
 import pymongo
 from pymongo import DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from sev.crypto import TokenCipher
 from sev.events import Event
+from sev.eventsub import format_timestamp, parse_timestamp
 from sev.store.base import MESSAGE_MEMORY_S, Inserted, StoreUnavailable
 from sev.store.records import (
     Broadcaster,
@@ -32,12 +65,22 @@ from sev.store.records import (
     user_to_doc,
 )
 
+log = logging.getLogger(__name__)
+
 Doc = dict[str, Any]
 # Twitch wants an answer within a few seconds; a database that cannot answer in this time is
 # reported as down (the webhook answers 503 and Twitch retries).
 _OPERATION_TIMEOUT_S = 3.0
 _PING_TIMEOUT_S = 1.5
 _SEQ_RETRIES = 50
+# How long this process trusts its own "next seq" for a broadcaster without reading the store:
+# far below any retention (a day at least), so a remembered seq cannot have been written by
+# another process and deleted again since (which would let it be written twice).
+_REMEMBER_NEXT_S = 600.0
+_DUPLICATE_KEY = 11000
+# The index option MongoDB needs for a TTL index and FerretDB v1 refuses (NotImplemented).
+_NOT_IMPLEMENTED = 238
+_INDEX_OPTIONS_CONFLICT = 85
 
 
 def _event_to_doc(event: Event) -> Doc:
@@ -49,11 +92,18 @@ def _event_to_doc(event: Event) -> Doc:
         broadcaster_id=event.broadcaster.id,
         data_json=json.dumps(event.data, separators=(",", ":")),
     )
+    # `received_at` stays the string the API answers with; a TTL index needs a BSON date.
+    # An unreadable one is pruned by its string instead (prune_events).
+    with contextlib.suppress(ValueError):
+        doc["received_date"] = parse_timestamp(event.received_at)
     return doc
 
 
+_NOT_EVENT_FIELDS = ("_id", "broadcaster_id", "data_json", "received_date")
+
+
 def _event_from_doc(doc: Doc) -> Event:
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "broadcaster_id", "data_json")}
+    fields = {k: v for k, v in doc.items() if k not in _NOT_EVENT_FIELDS}
     return Event.model_validate({**fields, "id": doc["_id"], "data": json.loads(doc["data_json"])})
 
 
@@ -61,20 +111,34 @@ def _strip_id(doc: Doc) -> Doc:
     return {k: v for k, v in doc.items() if k != "_id"}
 
 
+class _Refused(Exception):
+    """The server refused one event's document (not a duplicate, not an outage)."""
+
+
 class MongoStore:
     """Store backed by MongoDB (or any MongoDB-wire server)."""
 
-    def __init__(self, uri: str, cipher: TokenCipher, database: str | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        cipher: TokenCipher,
+        database: str | None = None,
+        *,
+        retention_days: int = 30,
+    ) -> None:
         self._uri = uri
         self._cipher = cipher
         self._database_name = database
+        self._retention_days = retention_days
         self._client: AsyncMongoClient[Doc] | None = None
-        # Per process, the next seq to try per broadcaster: one round trip per event normally.
-        self._next_seq: dict[str, int] = {}
-        # Within a process, inserts for one broadcaster go one at a time (no self-inflicted
+        # Per process, the next seq to try per broadcaster and when it was learnt (monotonic):
+        # no read before a batch normally.
+        self._next_seq: dict[str, tuple[int, float]] = {}
+        # Within a process, batches for one broadcaster go one at a time (no self-inflicted
         # seq races); across processes the unique index arbitrates.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._indexes_ready = False
+        self.has_ttl_index = False
 
     def _collection(self, name: str) -> AsyncCollection[Doc]:
         if self._client is None:
@@ -119,8 +183,37 @@ class MongoStore:
                 "broadcaster_id", name="broadcaster"
             )
             await self._collection("messages").create_index("seen_at", name="seen_at")
+            # Legacy events (stored before received_date existed) are found by their string.
+            await self._collection("events").create_index("received_at", name="received_at")
+            self.has_ttl_index = await self._create_ttl_index()
         except PyMongoError as error:
             raise StoreUnavailable(str(error)) from error
+
+    async def _create_ttl_index(self) -> bool:
+        """The TTL index on received_date, or a plain one where the server has no TTL indexes.
+
+        Either way the retention duty prunes too (legacy events have no received_date).
+        """
+        events = self._collection("events")
+        seconds = self._retention_days * 86400
+        try:
+            await events.create_index(
+                "received_date", name="received_ttl", expireAfterSeconds=seconds
+            )
+        except OperationFailure as error:
+            if error.code == _INDEX_OPTIONS_CONFLICT:
+                # SEV_EVENT_RETENTION_DAYS changed: change the index's expiry in place.
+                await self._collection("events").database.command(
+                    "collMod",
+                    "events",
+                    index={"name": "received_ttl", "expireAfterSeconds": seconds},
+                )
+                return True
+            if error.code != _NOT_IMPLEMENTED:
+                raise
+            await events.create_index("received_date", name="received_date")
+            return False
+        return True
 
     async def close(self) -> None:
         """Close the client."""
@@ -257,47 +350,128 @@ class MongoStore:
         await self._replace("app_state", "eventsub", state.model_dump(mode="json"))
 
     async def insert_events(self, events: Sequence[Event]) -> list[Inserted]:
-        """Store events one by one in order (each insert is atomic with its seq)."""
-        return [await self._insert_event(event) for event in events]
-
-    async def _max_seq(self, broadcaster_id: str) -> int:
-        docs = await self._find(
-            "events",
-            {"broadcaster_id": broadcaster_id},
-            projection={"seq": 1},
-            sort=[("seq", DESCENDING)],
-            limit=1,
+        """Store a batch: per broadcaster one ordered insert_many (see the module docstring)."""
+        groups: dict[str, list[int]] = {}
+        for index, event in enumerate(events):
+            groups.setdefault(event.broadcaster.id, []).append(index)
+        # Broadcasters are independent: their writes go concurrently. Every one is awaited
+        # before an error is raised, so nothing of this batch is still in flight afterwards.
+        outcomes = await asyncio.gather(
+            *(
+                self._insert_group(broadcaster_id, [events[i] for i in indexes])
+                for broadcaster_id, indexes in groups.items()
+            ),
+            return_exceptions=True,
         )
-        return int(docs[0]["seq"]) if docs else 0
+        results: list[Inserted | None] = [None] * len(events)
+        for indexes, outcome in zip(groups.values(), outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            for index, result in zip(indexes, outcome, strict=True):
+                results[index] = result
+        return [result for result in results if result is not None]
 
-    async def _insert_event(self, event: Event) -> Inserted:
-        async with self._locks[event.broadcaster.id]:
-            return await self._insert_event_locked(event)
-
-    async def _insert_event_locked(self, event: Event) -> Inserted:
-        events = self._collection("events")
-        broadcaster_id = event.broadcaster.id
-        seq = self._next_seq.get(broadcaster_id) or await self._max_seq(broadcaster_id) + 1
-        for _ in range(_SEQ_RETRIES):
-            stored = event.model_copy(update={"seq": seq})
+    async def _insert_group(self, broadcaster_id: str, events: list[Event]) -> list[Inserted]:
+        async with self._locks[broadcaster_id]:
             try:
-                await events.insert_one(_event_to_doc(stored))
-            except DuplicateKeyError:
-                existing = await self._find_one("events", {"_id": event.id})
-                if existing is not None:
-                    return Inserted(_event_from_doc(existing), created=False)
-                # Another process took this seq: continue after the newest one.
-                seq = await self._max_seq(broadcaster_id) + 1
-                continue
+                return await self._insert_group_locked(broadcaster_id, events)
             except PyMongoError as error:
-                # The write may or may not have happened: re-read the seq next time.
+                # The write may or may not have happened: read the newest seq next time.
                 self._next_seq.pop(broadcaster_id, None)
                 raise StoreUnavailable(str(error)) from error
-            self._next_seq[broadcaster_id] = seq + 1
-            return Inserted(stored, created=True)
-        raise StoreUnavailable(
-            f"could not number an event of {broadcaster_id}: too much contention"
+            except BaseException:
+                self._next_seq.pop(broadcaster_id, None)
+                raise
+
+    async def _insert_group_locked(
+        self, broadcaster_id: str, events: list[Event]
+    ) -> list[Inserted]:
+        collection = self._collection("events")
+        results: list[Inserted] = []
+        pending = events
+        seq = await self._next(broadcaster_id)
+        for _ in range(_SEQ_RETRIES):
+            numbered = [
+                event.model_copy(update={"seq": seq + i}) for i, event in enumerate(pending)
+            ]
+            try:
+                await collection.insert_many(
+                    [_event_to_doc(event) for event in numbered], ordered=True
+                )
+            except BulkWriteError as error:
+                # Ordered: the first nInserted were stored, the next one failed, none after it
+                # was tried.
+                stored = int(error.details.get("nInserted", 0))
+                failures = error.details.get("writeErrors") or [{}]
+                results.extend(Inserted(event, created=True) for event in numbered[:stored])
+                if failures[0].get("code") != _DUPLICATE_KEY:
+                    # A document this server refuses: the ingest worker retries the batch one
+                    # event at a time, so only that event fails (those stored come back as
+                    # duplicates).
+                    raise _Refused(failures[0].get("errmsg", "write refused")) from error
+                seq, pending = await self._after_duplicate(
+                    broadcaster_id, pending[stored:], seq + stored, results
+                )
+                if not pending:
+                    break
+                continue
+            results.extend(Inserted(event, created=True) for event in numbered)
+            seq += len(numbered)
+            break
+        else:
+            raise StoreUnavailable(
+                f"could not number events of {broadcaster_id}: too much contention"
+            )
+        self._next_seq[broadcaster_id] = (seq, time.monotonic())
+        if any(result.created for result in results):
+            await self._raise_counter(broadcaster_id, seq - 1)
+        return results
+
+    async def _after_duplicate(
+        self, broadcaster_id: str, rest: list[Event], seq: int, results: list[Inserted]
+    ) -> tuple[int, list[Event]]:
+        """After an ordered insert stopped on a duplicate key at rest[0]: its message id is
+        stored already (a redelivery: not created, and its seq is used by the next event), or
+        another process took the seq (number what is left after the newest seq)."""
+        existing = await self._collection("events").find_one({"_id": rest[0].id})
+        if existing is not None:
+            results.append(Inserted(_event_from_doc(existing), created=False))
+            return seq, rest[1:]
+        return await self._read_next(broadcaster_id), rest
+
+    async def _next(self, broadcaster_id: str) -> int:
+        remembered = self._next_seq.get(broadcaster_id)
+        if remembered is not None and time.monotonic() - remembered[1] < _REMEMBER_NEXT_S:
+            return remembered[0]
+        return await self._read_next(broadcaster_id)
+
+    async def _read_next(self, broadcaster_id: str) -> int:
+        """The newest stored seq + 1, never below what retention may have deleted."""
+        newest, counter = await asyncio.gather(
+            self._collection("events").find_one(
+                {"broadcaster_id": broadcaster_id},
+                projection={"seq": 1},
+                sort=[("seq", DESCENDING)],
+            ),
+            self._collection("counters").find_one({"_id": broadcaster_id}),
         )
+        return max(int(newest["seq"]) if newest else 0, int(counter["seq"]) if counter else 0) + 1
+
+    async def _raise_counter(self, broadcaster_id: str, seq: int) -> None:
+        counters = self._collection("counters")
+        try:
+            try:
+                await counters.update_one(
+                    {"_id": broadcaster_id}, {"$max": {"seq": seq}}, upsert=True
+                )
+            except DuplicateKeyError:
+                # Another process created it at the same moment: it exists now.
+                await counters.update_one({"_id": broadcaster_id}, {"$max": {"seq": seq}})
+        except PyMongoError as error:
+            # The events are stored: their webhooks are answered. The counter only matters once
+            # retention has deleted every event of this broadcaster, and the next batch raises
+            # it past this seq anyway.
+            log.warning("counter of %s not raised to %d: %s", broadcaster_id, seq, error)
 
     async def latest_events(self, broadcaster_id: str, limit: int) -> list[Event]:
         """Newest first."""
@@ -337,6 +511,32 @@ class MongoStore:
             limit=1,
         )
         return _event_from_doc(docs[0]) if docs else None
+
+    async def prune_events(self, received_before: datetime, limit: int) -> int:
+        """Delete up to `limit` events received before the given moment; how many went.
+
+        By received_date, and by the `received_at` string for events stored before it existed
+        (SEV's fixed-width UTC form sorts as the moments do). The `counters` keep numbering
+        above what is deleted.
+        """
+        cutoff = format_timestamp(received_before)
+        query = {
+            "$or": [
+                {"received_date": {"$lt": received_before}},
+                {"received_date": {"$exists": False}, "received_at": {"$lt": cutoff}},
+            ]
+        }
+        events = self._collection("events")
+        try:
+            old = [
+                doc["_id"] async for doc in events.find(query, projection={"_id": 1}, limit=limit)
+            ]
+            if not old:
+                return 0
+            deleted = await events.delete_many({"_id": {"$in": old}})
+        except PyMongoError as error:
+            raise StoreUnavailable(str(error)) from error
+        return int(deleted.deleted_count)
 
     # -- messages that are not events ---------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from sev.crypto import TokenCipher
 from sev.events import Event
+from sev.eventsub import format_timestamp
 from sev.store.base import MESSAGE_MEMORY_S, Inserted, StoreUnavailable
 from sev.store.records import (
     Broadcaster,
@@ -37,6 +38,8 @@ CREATE TABLE IF NOT EXISTS events (
     message_id TEXT PRIMARY KEY, broadcaster_id TEXT NOT NULL, seq INTEGER NOT NULL,
     doc TEXT NOT NULL, UNIQUE (broadcaster_id, seq));
 CREATE INDEX IF NOT EXISTS events_type ON events (broadcaster_id, json_extract(doc, '$.type'), seq);
+CREATE INDEX IF NOT EXISTS events_received ON events (json_extract(doc, '$.received_at'));
+CREATE TABLE IF NOT EXISTS seq_floors (broadcaster_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS app_state (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_seen_at ON messages (seen_at);
@@ -46,9 +49,22 @@ CREATE TABLE IF NOT EXISTS leases (
 
 # The seq is computed inside the INSERT, which SQLite runs under its write lock: numbering and
 # storing are one atomic step, so an event is never visible before a lower seq of its broadcaster.
+# seq_floors holds the highest seq of a broadcaster whose events retention deleted, so numbering
+# goes on above them even when none is left.
 _INSERT_EVENT = """
 INSERT OR IGNORE INTO events (message_id, broadcaster_id, seq, doc)
-VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE broadcaster_id = ?), ?)
+VALUES (?, ?, MAX(
+    (SELECT COALESCE(MAX(seq), 0) FROM events WHERE broadcaster_id = ?),
+    (SELECT COALESCE(MAX(seq), 0) FROM seq_floors WHERE broadcaster_id = ?)) + 1, ?)
+"""
+# SEV's received_at is a fixed-width UTC string, so comparing strings compares moments.
+_OLD_EVENTS = """
+SELECT rowid, broadcaster_id FROM events WHERE json_extract(doc, '$.received_at') < ? LIMIT ?
+"""
+_RAISE_FLOOR = """
+INSERT INTO seq_floors (broadcaster_id, seq)
+SELECT broadcaster_id, MAX(seq) FROM events WHERE broadcaster_id = ?
+ON CONFLICT (broadcaster_id) DO UPDATE SET seq = MAX(seq, excluded.seq)
 """
 
 
@@ -246,9 +262,10 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for event in events:
+                broadcaster_id = event.broadcaster.id
                 cursor = conn.execute(
                     _INSERT_EVENT,
-                    (event.id, event.broadcaster.id, event.broadcaster.id, _event_doc(event)),
+                    (event.id, broadcaster_id, broadcaster_id, broadcaster_id, _event_doc(event)),
                 )
                 row = conn.execute(
                     "SELECT seq, doc FROM events WHERE message_id = ?", (event.id,)
@@ -261,6 +278,24 @@ class SqliteStore:
             conn.execute("ROLLBACK")
             raise
         return results
+
+    async def prune_events(self, received_before: datetime, limit: int) -> int:
+        """Delete up to `limit` events received before the moment, in one transaction."""
+        return await self._run(self._prune, format_timestamp(received_before), limit)
+
+    def _prune(self, cutoff: str, limit: int) -> int:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = conn.execute(_OLD_EVENTS, (cutoff, limit)).fetchall()
+            for broadcaster_id in {row[1] for row in rows}:
+                conn.execute(_RAISE_FLOOR, (broadcaster_id,))
+            conn.executemany("DELETE FROM events WHERE rowid = ?", [(row[0],) for row in rows])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(rows)
 
     async def latest_events(self, broadcaster_id: str, limit: int) -> list[Event]:
         """Newest first."""
