@@ -36,6 +36,7 @@ from sev.limits import RateLimiter
 from sev.live import Live, RedisFanout, RequireRedis
 from sev.notifications import Receiver
 from sev.profiles import DEMO_IMAGES, Profiles
+from sev.retention import PRUNE_INTERVAL_S, Retention
 from sev.runtime import restore_gc, tune_gc
 from sev.security import SecurityHeaders, redact_access_log
 from sev.sessions import SESSION_COOKIE
@@ -137,6 +138,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 subscriptions.plan_again = sockets.wake
             else:
                 duties.add("reconcile", settings.sev_reconcile_interval_s, subscriptions.reconcile)
+            retention = Retention(store, settings.sev_event_retention_days)
+            duties.add("retention", PRUNE_INTERVAL_S, retention.run)
             auth.add_duties(duties, settings, store, twitch, subscriptions, live.end_sessions)
             app.state.services = Services(
                 settings=settings,

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     # How long a streamer nobody favours keeps its subscriptions (someone may come straight back).
     sev_release_grace_s: float = Field(default=3600.0, ge=0)
     sev_session_max_age_s: int = Field(default=14 * 24 * 3600, gt=0)
+    # Events older than this are deleted (docs/DEPLOYMENT.md has the storage arithmetic).
+    sev_event_retention_days: int = Field(default=30, ge=1)
     sev_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Set by resolve(): not a variable, so no environment can switch demo mode on by itself.
     _demo: bool = PrivateAttr(default=False)

@@ -39,6 +39,7 @@ def _load(tmp_path: Path, **values: Any) -> Settings:
         ({"sev_session_secret": "short"}, "SEV_SESSION_SECRET"),
         ({**REAL, "sev_session_secret": "a" * 48}, "SEV_SESSION_SECRET"),
         ({"port": 0}, "PORT"),
+        ({"sev_event_retention_days": 0}, "SEV_EVENT_RETENTION_DAYS"),
         ({"twitch_api_url": "ftp://x"}, "TWITCH_API_URL"),
         ({"twitch_client_id": "abc"}, "TWITCH_CLIENT_SECRET"),
         ({"twitch_client_secret": "abc"}, "TWITCH_CLIENT_ID"),
@@ -104,6 +105,9 @@ def test_settings_read_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
     settings = _load(tmp_path)
     assert settings.sev_public_url == "http://127.0.0.1:9999"
     assert settings.mongodb_uri is None
+    assert settings.sev_event_retention_days == 30
+    monkeypatch.setenv("SEV_EVENT_RETENTION_DAYS", "7")
+    assert _load(tmp_path).sev_event_retention_days == 7
 
 
 def test_settings_never_show_secrets_in_their_repr(tmp_path: Path) -> None:

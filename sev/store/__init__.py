@@ -28,7 +28,11 @@ def create_store(settings: Settings) -> Store:
     if settings.mongodb_uri is not None:
         from sev.store.mongo import MongoStore
 
-        return MongoStore(settings.mongodb_uri.get_secret_value(), cipher)
+        return MongoStore(
+            settings.mongodb_uri.get_secret_value(),
+            cipher,
+            retention_days=settings.sev_event_retention_days,
+        )
     from sev.store.sqlite import SqliteStore
 
     return SqliteStore(settings.sev_data_dir / "sev.sqlite3", cipher)
