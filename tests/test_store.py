@@ -415,6 +415,7 @@ async def test_mongo_store_numbers_on_after_a_ttl_index_deleted_every_event(
     mongo_store: MongoStore,
 ) -> None:
     await mongo_store.insert_events([make_event() for _ in range(3)])
+    await mongo_store.close()  # which waits for the counter to follow
     client, events = _raw_events(mongo_store)
     try:
         events.delete_many({})  # what MongoDB's TTL monitor does, newest included

@@ -30,9 +30,11 @@ maximum avoids: without contention a batch costs one `insert_many` (plus the `co
 below); two processes writing one broadcaster at the same moment cost the loser one failed
 insert and one read per collision.
 
-The `counters` collection keeps, per broadcaster, the highest seq ever stored (`$max` after each
-batch): retention may delete every event of a quiet broadcaster (the TTL index does not spare the
-newest), and numbering must then continue above the old seqs rather than start at 1 again.
+The `counters` collection keeps, per broadcaster, the highest seq stored (`$max`, written after
+each insert_many by a task of its own, so no webhook waits for it; `close` waits for those). It is
+read only when a broadcaster has no event left: retention may delete all of a quiet broadcaster's
+events (the TTL index spares none), and numbering must then go on above the old seqs, not start
+at 1 again.
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ class MongoStore:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._indexes_ready = False
         self.has_ttl_index = False
+        self._counter_tasks: set[asyncio.Task[None]] = set()
 
     def _collection(self, name: str) -> AsyncCollection[Doc]:
         if self._client is None:
@@ -216,7 +219,9 @@ class MongoStore:
         return True
 
     async def close(self) -> None:
-        """Close the client."""
+        """Close the client (once the counters caught up with what was stored)."""
+        if self._counter_tasks:
+            await asyncio.wait(self._counter_tasks, timeout=_OPERATION_TIMEOUT_S)
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -386,7 +391,6 @@ class MongoStore:
     async def _insert_group_locked(
         self, broadcaster_id: str, events: list[Event]
     ) -> list[Inserted]:
-        collection = self._collection("events")
         results: list[Inserted] = []
         pending = events
         seq = await self._next(broadcaster_id)
@@ -395,9 +399,7 @@ class MongoStore:
                 event.model_copy(update={"seq": seq + i}) for i, event in enumerate(pending)
             ]
             try:
-                await collection.insert_many(
-                    [_event_to_doc(event) for event in numbered], ordered=True
-                )
+                await self._insert_numbered(broadcaster_id, numbered)
             except BulkWriteError as error:
                 # Ordered: the first nInserted were stored, the next one failed, none after it
                 # was tried.
@@ -423,9 +425,26 @@ class MongoStore:
                 f"could not number events of {broadcaster_id}: too much contention"
             )
         self._next_seq[broadcaster_id] = (seq, time.monotonic())
-        if any(result.created for result in results):
-            await self._raise_counter(broadcaster_id, seq - 1)
         return results
+
+    async def _insert_numbered(self, broadcaster_id: str, numbered: list[Event]) -> None:
+        """One ordered insert_many; then the counter follows what was stored, without making
+        the webhooks wait for it."""
+        try:
+            await self._collection("events").insert_many(
+                [_event_to_doc(event) for event in numbered], ordered=True
+            )
+        except BulkWriteError as error:
+            stored = int(error.details.get("nInserted", 0))
+            if stored:
+                self._follow_counter(broadcaster_id, numbered[stored - 1].seq)
+            raise
+        self._follow_counter(broadcaster_id, numbered[-1].seq)
+
+    def _follow_counter(self, broadcaster_id: str, seq: int) -> None:
+        task = asyncio.create_task(self._raise_counter(broadcaster_id, seq))
+        self._counter_tasks.add(task)
+        task.add_done_callback(self._counter_tasks.discard)
 
     async def _after_duplicate(
         self, broadcaster_id: str, rest: list[Event], seq: int, results: list[Inserted]
@@ -446,16 +465,14 @@ class MongoStore:
         return await self._read_next(broadcaster_id)
 
     async def _read_next(self, broadcaster_id: str) -> int:
-        """The newest stored seq + 1, never below what retention may have deleted."""
-        newest, counter = await asyncio.gather(
-            self._collection("events").find_one(
-                {"broadcaster_id": broadcaster_id},
-                projection={"seq": 1},
-                sort=[("seq", DESCENDING)],
-            ),
-            self._collection("counters").find_one({"_id": broadcaster_id}),
+        """The newest stored seq + 1; after retention deleted them all, the counter's + 1."""
+        newest = await self._collection("events").find_one(
+            {"broadcaster_id": broadcaster_id}, projection={"seq": 1}, sort=[("seq", DESCENDING)]
         )
-        return max(int(newest["seq"]) if newest else 0, int(counter["seq"]) if counter else 0) + 1
+        if newest is not None:
+            return int(newest["seq"]) + 1
+        counter = await self._collection("counters").find_one({"_id": broadcaster_id})
+        return (int(counter["seq"]) if counter else 0) + 1
 
     async def _raise_counter(self, broadcaster_id: str, seq: int) -> None:
         counters = self._collection("counters")
