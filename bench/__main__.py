@@ -247,6 +247,13 @@ def main() -> int:
     finally:
         if mongo is not None:
             mongo.close()
+    ingest_figures = ingest.headline(ingested)
+    print(ingest.describe(ingest_figures), flush=True)
+    if args.ingest_only:
+        if args.out:
+            args.out.write_text(json.dumps({"headline": ingest_figures, "ingest": ingested}))
+        print(json.dumps(ingest_figures), flush=True)
+        return 0
 
     sev = BenchSev(tmp / "fanout", ws=args.ws)
     sev.start()

@@ -62,10 +62,8 @@ def _measure(server: _Process, seconds: float) -> dict[str, Any]:
     return result
 
 
-def run(
-    tmp: Path, seconds: float, mongo_uri: str | None, log: Any, mongo_half_rate: bool = True
-) -> dict[str, Any]:
-    """Ceiling, SEV embedded (max + half-rate latency), SEV on MongoDB-wire if available."""
+def run(tmp: Path, seconds: float, mongo_uri: str | None, log: Any) -> dict[str, Any]:
+    """Ceiling, SEV embedded and SEV on MongoDB-wire if available (each: max, half-rate)."""
     results: dict[str, Any] = {}
     ceiling = Ceiling(tmp, "bench.ceiling")
     ceiling.start()
@@ -93,8 +91,6 @@ def run(
         try:
             results["mongo"] = _measure(sev, seconds)
             log("ingest SEV MongoDB-wire (FerretDB)", results["mongo"])
-            if not mongo_half_rate:
-                return results
             half = max(1.0, results["mongo"]["per_s"] / 2)
             results["mongo_half_rate"] = load(sev.url, seconds, rate=half)
             results["mongo_half_rate"]["rate"] = half
@@ -102,3 +98,41 @@ def run(
         finally:
             sev.stop()
     return results
+
+
+def headline(results: dict[str, Any]) -> dict[str, Any]:
+    """The ingest figures of the bench's last line: both stores side by side."""
+    embedded, ceiling = results["embedded"], results["ceiling"]
+    figures: dict[str, Any] = {
+        "ingest_per_s": round(embedded["per_s"], 1),
+        "ingest_ceiling_per_s": round(ceiling["per_s"], 1),
+        "ingest_ratio": round(embedded["per_s"] / ceiling["per_s"], 3),
+        "ack_p99_ms": round(results["embedded_half_rate"]["latency_ms"]["p99"], 1),
+        "ack_p99_ms_full": round(embedded["latency_ms"]["p99"], 1),
+    }
+    if "mongo" in results:
+        mongo = results["mongo"]
+        figures |= {
+            "mongo_ingest_per_s": round(mongo["per_s"], 1),
+            # Issue 16's target: at least 0.8 of the embedded store's rate in the same run.
+            "mongo_to_embedded": round(mongo["per_s"] / embedded["per_s"], 3),
+            "mongo_ack_p99_ms": round(results["mongo_half_rate"]["latency_ms"]["p99"], 1),
+            "mongo_ack_p99_ms_full": round(mongo["latency_ms"]["p99"], 1),
+        }
+    return figures
+
+
+def describe(figures: dict[str, Any]) -> str:
+    """One line comparing the stores (the headline's figures)."""
+    line = (
+        f"ingest: embedded {figures['ingest_per_s']:.0f}/s (ack p99 "
+        f"{figures['ack_p99_ms_full']} ms at full load, {figures['ack_p99_ms']} ms at half)"
+    )
+    if "mongo_ingest_per_s" in figures:
+        line += (
+            f"; MongoDB-wire {figures['mongo_ingest_per_s']:.0f}/s (ack p99 "
+            f"{figures['mongo_ack_p99_ms_full']} ms at full load, "
+            f"{figures['mongo_ack_p99_ms']} ms at half) = {figures['mongo_to_embedded']:.2f} of "
+            "the embedded rate"
+        )
+    return line + f"; verify-only ceiling {figures['ingest_ceiling_per_s']:.0f}/s"
