@@ -257,6 +257,19 @@ async def test_store_stores_a_batch_around_a_duplicate_without_a_hole(store: Sto
     assert [e.seq for e in await store.events_after("1337", 0, 10)] == [1, 2, 3, 4]
 
 
+async def test_store_takes_a_batch_of_many_redeliveries(store: Store) -> None:
+    # After an outage Twitch resends what was stored but never acknowledged, all at once.
+    stored = [make_event(message_id=f"m{n}") for n in range(80)]
+    await store.insert_events(stored)
+    batch = [*stored[:40], make_event(message_id="new-1"), *stored[40:], stored[0]]
+    batch.insert(60, make_event(message_id="new-2"))
+    results = await store.insert_events(batch)
+    created = [(r.event.id, r.event.seq) for r in results if r.created]
+    assert created == [("new-1", 81), ("new-2", 82)]
+    assert all(r.event.seq == int(r.event.id[1:]) + 1 for r in results if not r.created)
+    assert len(await store.events_after("1337", 0, 1000)) == 82
+
+
 async def test_store_batches_from_two_stores_never_show_a_seq_before_a_lower_one(
     store_factory: Callable[[], Store],
 ) -> None:

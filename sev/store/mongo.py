@@ -389,10 +389,13 @@ class MongoStore:
     async def _insert_group_locked(
         self, broadcaster_id: str, events: list[Event]
     ) -> list[Inserted]:
-        results: list[Inserted] = []
-        pending = events
+        # A message id twice in one batch (Twitch's retry racing the original) is stored once.
+        unique = list({event.id: event for event in reversed(events)}.values())[::-1]
+        outcomes: dict[str, Inserted] = {}
+        pending = unique
         seq = await self._next(broadcaster_id)
-        for _ in range(_SEQ_RETRIES):
+        collisions = 0
+        while pending:
             numbered = [
                 event.model_copy(update={"seq": seq + i}) for i, event in enumerate(pending)
             ]
@@ -403,27 +406,48 @@ class MongoStore:
                 # was tried.
                 stored = int(error.details.get("nInserted", 0))
                 failures = error.details.get("writeErrors") or [{}]
-                results.extend(Inserted(event, created=True) for event in numbered[:stored])
+                outcomes.update((e.id, Inserted(e, created=True)) for e in numbered[:stored])
                 if failures[0].get("code") != _DUPLICATE_KEY:
                     # A document this server refuses: the ingest worker retries the batch one
                     # event at a time, so only that event fails (those stored come back as
                     # duplicates).
                     raise _Refused(failures[0].get("errmsg", "write refused")) from error
-                seq, pending = await self._after_duplicate(
-                    broadcaster_id, pending[stored:], seq + stored, results
-                )
-                if not pending:
-                    break
+                rest = pending[stored:]
+                if await self._mark_stored(rest, outcomes):
+                    # Redeliveries: not created. The seq of the one that stopped the insert goes
+                    # to the next event, so no seq is left empty.
+                    seq += stored
+                    pending = [event for event in rest if event.id not in outcomes]
+                    continue
+                # Another process took the seq: number what is left after the newest.
+                collisions += 1
+                if collisions > _SEQ_RETRIES:
+                    raise StoreUnavailable(
+                        f"could not number events of {broadcaster_id}: too much contention"
+                    ) from error
+                seq, pending = await self._read_next(broadcaster_id), rest
                 continue
-            results.extend(Inserted(event, created=True) for event in numbered)
+            outcomes.update((event.id, Inserted(event, created=True)) for event in numbered)
             seq += len(numbered)
-            break
-        else:
-            raise StoreUnavailable(
-                f"could not number events of {broadcaster_id}: too much contention"
-            )
+            pending = []
         self._next_seq[broadcaster_id] = (seq, time.monotonic())
+        results = []
+        for event in events:
+            outcome = outcomes[event.id]
+            results.append(outcome)
+            # A second copy in this batch: the stored event, not created.
+            outcomes[event.id] = Inserted(outcome.event, created=False)
         return results
+
+    async def _mark_stored(self, events: list[Event], outcomes: dict[str, Inserted]) -> bool:
+        """Record those of `events` whose message id is stored already (one query for all:
+        after an outage Twitch redelivers many); whether there was any."""
+        ids = [event.id for event in events]
+        found = False
+        async for doc in self._collection("events").find({"_id": {"$in": ids}}):
+            outcomes[doc["_id"]] = Inserted(_event_from_doc(doc), created=False)
+            found = True
+        return found
 
     async def _insert_numbered(self, broadcaster_id: str, numbered: list[Event]) -> None:
         """One ordered insert_many; then the counter follows what was stored, without making
@@ -443,18 +467,6 @@ class MongoStore:
         task = asyncio.create_task(self._raise_counter(broadcaster_id, seq))
         self._counter_tasks.add(task)
         task.add_done_callback(self._counter_tasks.discard)
-
-    async def _after_duplicate(
-        self, broadcaster_id: str, rest: list[Event], seq: int, results: list[Inserted]
-    ) -> tuple[int, list[Event]]:
-        """After an ordered insert stopped on a duplicate key at rest[0]: its message id is
-        stored already (a redelivery: not created, and its seq is used by the next event), or
-        another process took the seq (number what is left after the newest seq)."""
-        existing = await self._collection("events").find_one({"_id": rest[0].id})
-        if existing is not None:
-            results.append(Inserted(_event_from_doc(existing), created=False))
-            return seq, rest[1:]
-        return await self._read_next(broadcaster_id), rest
 
     async def _next(self, broadcaster_id: str) -> int:
         remembered = self._next_seq.get(broadcaster_id)
