@@ -31,10 +31,12 @@ below); two processes writing one broadcaster at the same moment cost the loser 
 insert and one read per collision.
 
 The `counters` collection keeps, per broadcaster, the highest seq stored (`$max`, written after
-each insert_many by a task of its own, so no webhook waits for it; `close` waits for those). It is
-read only when a broadcaster has no event left: retention may delete all of a quiet broadcaster's
-events (the TTL index spares none), and numbering must then go on above the old seqs, not start
-at 1 again.
+an insert_many by a task of its own, at most once a second per broadcaster, so no webhook waits
+for it; `close` writes what is due). It is read only when a broadcaster has no event left:
+retention may delete all of a quiet broadcaster's events (the TTL index spares none), and
+numbering must then go on above the old seqs, not start at 1 again. Only a process killed within
+a second of a broadcaster's last batch, followed by a whole retention period without an event of
+that broadcaster, would let seqs of that last second be handed out again.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ _SEQ_RETRIES = 50
 # another process and deleted again since (which would let it be written twice).
 _REMEMBER_NEXT_S = 600.0
 _DUPLICATE_KEY = 11000
+# The counter only matters once retention has deleted all of a broadcaster's events (a day at
+# the least after the last one): it may lag this much behind the newest batch.
+_COUNTER_PAUSE_S = 1.0
 # The index option MongoDB needs for a TTL index and FerretDB v1 refuses (NotImplemented).
 _NOT_IMPLEMENTED = 238
 _INDEX_OPTIONS_CONFLICT = 85
@@ -141,7 +146,10 @@ class MongoStore:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._indexes_ready = False
         self.has_ttl_index = False
-        self._counter_tasks: set[asyncio.Task[None]] = set()
+        # Per broadcaster, the seq its counter must reach, and the one task that writes it.
+        self._counter_due: dict[str, int] = {}
+        self._counter_writers: dict[str, asyncio.Task[None]] = {}
+        self._closing = asyncio.Event()
 
     def _collection(self, name: str) -> AsyncCollection[Doc]:
         if self._client is None:
@@ -155,6 +163,7 @@ class MongoStore:
 
     async def open(self) -> None:
         """Connect (lazily: a server that is down now is reported by ping) and create indexes."""
+        self._closing.clear()
         self._client = AsyncMongoClient(
             self._uri,
             serverSelectionTimeoutMS=int(_OPERATION_TIMEOUT_S * 1000),
@@ -218,8 +227,9 @@ class MongoStore:
 
     async def close(self) -> None:
         """Close the client (once the counters caught up with what was stored)."""
-        if self._counter_tasks:
-            await asyncio.wait(self._counter_tasks, timeout=_OPERATION_TIMEOUT_S)
+        self._closing.set()
+        if self._counter_writers:
+            await asyncio.wait(self._counter_writers.values(), timeout=_OPERATION_TIMEOUT_S)
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -464,9 +474,22 @@ class MongoStore:
         self._follow_counter(broadcaster_id, numbered[-1].seq)
 
     def _follow_counter(self, broadcaster_id: str, seq: int) -> None:
-        task = asyncio.create_task(self._raise_counter(broadcaster_id, seq))
-        self._counter_tasks.add(task)
-        task.add_done_callback(self._counter_tasks.discard)
+        self._counter_due[broadcaster_id] = max(seq, self._counter_due.get(broadcaster_id, 0))
+        if broadcaster_id not in self._counter_writers:
+            self._counter_writers[broadcaster_id] = asyncio.create_task(
+                self._write_counter(broadcaster_id)
+            )
+
+    async def _write_counter(self, broadcaster_id: str) -> None:
+        """Raise the counter now, then at most once a second while batches keep coming: one
+        small write per second per busy broadcaster rather than one per batch."""
+        try:
+            while (seq := self._counter_due.pop(broadcaster_id, None)) is not None:
+                await self._raise_counter(broadcaster_id, seq)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), _COUNTER_PAUSE_S)
+        finally:
+            del self._counter_writers[broadcaster_id]
 
     async def _next(self, broadcaster_id: str) -> int:
         remembered = self._next_seq.get(broadcaster_id)
@@ -494,7 +517,7 @@ class MongoStore:
             except DuplicateKeyError:
                 # Another process created it at the same moment: it exists now.
                 await counters.update_one({"_id": broadcaster_id}, {"$max": {"seq": seq}})
-        except PyMongoError as error:
+        except (PyMongoError, StoreUnavailable) as error:
             # The events are stored: their webhooks are answered. The counter only matters once
             # retention has deleted every event of this broadcaster, and the next batch raises
             # it past this seq anyway.
