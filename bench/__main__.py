@@ -196,6 +196,10 @@ def main() -> int:
         "--ws",
         help="uvicorn's --ws for SEV and the bare server (default: uvicorn's auto, as deployed)",
     )
+    parser.add_argument(
+        "--mongodb-uri",
+        help="a MongoDB server (and database) for the MongoDB ingest run instead of FerretDB",
+    )
     args = parser.parse_args()
     plan = dict(SCALE if args.scale else QUICK if args.quick else FULL)
     if args.cell_s:
