@@ -17,18 +17,20 @@ across processes, with no reservation and no change to the readers:
   unique index on (broadcaster_id, seq) refuses it. It reads the newest seq again and renumbers
   what is left of its batch above it. A reader that saw N+1 therefore never later gets N.
 - **No holes.** A message id already stored (the unique `_id`: Twitch's retry) stops the ordered
-  insert at that event; it comes back `created=False` (the stored copy) and the rest of the batch
-  is sent again from the seq it would have used. Seqs stay consecutive: nothing is reserved that
-  could stay empty, so a reader never has a missing seq to wait for.
+  insert at that event; the rest of the batch's ids are looked up in one query, those stored come
+  back `created=False` (the stored copy), and the others are sent again from the seq the first
+  would have used (copies within one batch are stored once before any of this). Seqs stay
+  consecutive: nothing is reserved that could stay empty, so a reader never has a missing seq to
+  wait for.
 
 Why not reserve a block from a counter (`$inc` by the batch's size) and `insert_many(ordered=
 False)`: two processes would hold blocks 1-10 and 11-20 at once, the second could be stored
 first and a reader would see 11 before 1; and a duplicate in a reserved block leaves a hole that
 only a filler document and readers that know about fillers could close. Serialising the writers
 or teaching readers a watermark costs round trips on both paths, which numbering from the stored
-maximum avoids: without contention a batch costs one `insert_many` (plus the `counters` update
-below); two processes writing one broadcaster at the same moment cost the loser one failed
-insert and one read per collision.
+maximum avoids: without contention a batch costs one `insert_many` (the `counters` write below
+is off that path); two processes writing one broadcaster at the same moment cost the loser one
+failed insert and one read per collision.
 
 The `counters` collection keeps, per broadcaster, the highest seq stored (`$max`, written after
 an insert_many by a task of its own, at most once a second per broadcaster, so no webhook waits
