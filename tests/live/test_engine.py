@@ -13,7 +13,6 @@ from typing import Any
 
 import engineio
 import socketio
-import uvicorn
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from websockets.asyncio.client import connect
@@ -23,7 +22,7 @@ from sev.live.engine import KEPT_ENVIRON, EngineServer, SocketServer, shrink_env
 from sev.live.rooms import RoomManager
 from sev.live.sendqueue import SendQueue
 from tests.support.polling import eventually
-from tests.support.services import free_port
+from tests.support.servers import serve_all
 
 ROOM = "broadcaster:1337"
 # A first paint's worth of events, each carrying a marker no other object holds.
@@ -57,27 +56,11 @@ async def serve(
         return _ack()
 
     sio.on("watch", watch)
-    port = free_port()
-    config = uvicorn.Config(
-        socketio.ASGIApp(sio),
-        host="127.0.0.1",
-        port=port,
-        ws=ws,
-        ws_per_message_deflate=False,
-        lifespan="off",
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.02)
-    sio.test_url = f"http://127.0.0.1:{port}"
-    try:
+    async with serve_all(
+        socketio.ASGIApp(sio), lifespan="off", ws=ws, per_message_deflate=False
+    ) as (url,):
+        sio.test_url = url
         yield sio
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
 
 
 def _packets_holding_the_ack() -> int:

@@ -14,13 +14,12 @@ from typing import Any
 import engineio
 import pytest
 import socketio
-import uvicorn
 from engineio import packet as eio_packet
 
 from bench.sioclient import SioClient
 from sev.live.rooms import RoomManager
 from tests.support.polling import eventually
-from tests.support.services import free_port
+from tests.support.servers import serve_all
 
 ROOM = "broadcaster:1337"
 
@@ -45,25 +44,10 @@ async def serve(max_queued: int = 500) -> AsyncIterator[Served]:
             await sio.enter_room(sid, ROOM)
 
     sio.on("connect", connect)
-    port = free_port()
-    config = uvicorn.Config(
-        socketio.ASGIApp(sio),
-        host="127.0.0.1",
-        port=port,
-        ws_per_message_deflate=False,
-        lifespan="off",
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.02)
-    try:
-        yield Served(sio, manager, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
+    async with serve_all(
+        socketio.ASGIApp(sio), lifespan="off", ws="auto", per_message_deflate=False
+    ) as (url,):
+        yield Served(sio, manager, url)
 
 
 def _eio_sid(served: Served, client_count: int) -> list[str]:

@@ -25,10 +25,12 @@ ChallengeAnswer = Literal["echo", "wrong", "json", "html", "error"]
 async def serve_all(
     *apps: ASGIApp,
     lifespan: Literal["on", "off"] = "on",
-    ws: Literal["none", "websockets-sansio"] = "none",
+    ws: str = "none",
+    per_message_deflate: bool = True,
 ) -> AsyncIterator[list[str]]:
     """Run each app with uvicorn on 127.0.0.1 and a free port; yields their base URLs (with
-    `ws="websockets-sansio"` they take WebSocket connections too).
+    `ws` a uvicorn websocket protocol, e.g. "websockets-sansio" or "sev.live.wire:Wire", they
+    take WebSocket connections too).
 
     The servers start and stop together (each takes a tick of 0.1 s to notice it should stop).
     """
@@ -44,6 +46,7 @@ async def serve_all(
                 log_config=None,
                 log_level="warning",
                 ws=ws,
+                ws_per_message_deflate=per_message_deflate,
                 timeout_graceful_shutdown=2,
             )
             server = uvicorn.Server(config)
