@@ -28,6 +28,9 @@ from tests.support.services import (
     require,
 )
 
+# In CI (CI=true), a skipped test fails the run (tests/support/no_skips.py).
+pytest_plugins = ["tests.support.no_skips"]
+
 # --- services ---
 # Real servers for the whole session, on free loopback ports (tests/support/services.py). A missing
 # binary skips the tests that need it, or fails them when CI=true. Tests pick their own

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +20,7 @@ from tests.support.services import (
     RedisServer,
     free_port,
     mongo_ping,
+    require,
     tools_bin_dir,
 )
 
@@ -112,3 +116,48 @@ async def test_redis_restarts_on_the_same_port(redis_server: RedisServer) -> Non
         assert await client.get("sev:test:restarted") == b"yes"
     finally:
         await client.aclose()
+
+
+def test_a_missing_service_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require("a service", False, "install it")
+    for value in ("true", "1", "TRUE "):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match="CI: a missing test service is an error"):
+            require("a service", False, "install it")
+    require("a service", True, "nothing to do")  # present: neither
+
+
+@pytest.mark.parametrize(("ci", "code", "summary"), [("true", 1, "1 failed"), ("", 0, "1 skipped")])
+def test_any_skip_fails_the_run_in_ci(tmp_path: Path, ci: str, code: int, summary: str) -> None:
+    # A skip that does not go through require(): CI must still not pass with it.
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n\ndef test_skipped():\n    pytest.skip('no service here')\n"
+    )
+    env = {**os.environ, "CI": ci, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.support.no_skips",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            os.devnull,
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_skips.py"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == code, result.stdout[-2000:]
+    assert summary in result.stdout
+    if ci:
+        assert "with CI=true every test must run" in result.stdout

@@ -85,6 +85,11 @@ def is_executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
+def in_ci() -> bool:
+    """Whether this run is CI's (CI=true or 1): there, nothing may be skipped."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1"}
+
+
 def require(what: str, ok: bool, how_to_fix: str) -> None:
     """Skip the test when ``what`` is missing, or fail it when running in CI (CI=true or 1)."""
     if ok:
@@ -92,7 +97,7 @@ def require(what: str, ok: bool, how_to_fix: str) -> None:
     import pytest
 
     message = f"{what} is not available: {how_to_fix}"
-    if os.environ.get("CI", "").strip().lower() in {"true", "1"}:
+    if in_ci():
         pytest.fail(f"{message} (CI: a missing test service is an error)", pytrace=False)
     pytest.skip(message)
 
