@@ -220,14 +220,6 @@ class CarrierSocket:
         # Open connections: one, or two while moving to a reconnect URL.
         self._open_connections: set[ClientConnection] = set()
 
-    @property
-    def session_id(self) -> str | None:
-        return self._session_id
-
-    @property
-    def subscribed(self) -> dict[tuple[str, str], str]:
-        return dict(self._subscribed)
-
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"sev-eventsub-{self.carrier_id}")
 
@@ -394,7 +386,7 @@ class CarrierSocket:
         await old.ws.close()
         self._open_connections.discard(old.ws)
         self._session_id = new.session_id
-        await self._transport.moved(self.carrier_id, set(self._subscribed.values()), new.session_id)
+        await self._transport.moved(set(self._subscribed.values()), new.session_id)
         return new
 
     def _parse(self, raw: str | bytes) -> SocketMessage | None:
@@ -456,7 +448,9 @@ class CarrierSocket:
             if session_id is None:
                 return
             try:
-                await self._transport.sync(self, session_id, self._wanted, self._subscribed)
+                await self._transport.sync(
+                    self.carrier_id, session_id, self._wanted, self._subscribed
+                )
             except (TwitchUnavailable, StoreUnavailable) as error:
                 log.warning("subscribing on the EventSub WebSocket failed: %s; retrying", error)
                 self._schedule_resync()
@@ -523,11 +517,6 @@ class SocketTransport:
         self._sockets: dict[str, CarrierSocket] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def sockets(self) -> dict[str, CarrierSocket]:
-        """The connections this process holds, by carrier id."""
-        return dict(self._sockets)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="sev-eventsub-sockets")
@@ -627,13 +616,12 @@ class SocketTransport:
 
     async def sync(
         self,
-        socket: CarrierSocket,
+        user_id: str,
         session_id: str,
         wanted: dict[tuple[str, str], Wanted],
         subscribed: dict[tuple[str, str], str],
     ) -> None:
         """Bring one session's subscriptions in line with `wanted` (mutates `subscribed`)."""
-        user_id = socket.carrier_id
         try:
             await self._sync(user_id, session_id, wanted, subscribed, renew=True)
         except _TokenRenewed:
@@ -721,7 +709,7 @@ class SocketTransport:
         for broadcaster_id, changes in decided.items():
             await self._note_refusals(broadcaster_id, changes)
 
-    async def moved(self, carrier_id: str, ids: set[str], session_id: str) -> None:
+    async def moved(self, ids: set[str], session_id: str) -> None:
         """The subscriptions carried over to a new session after a reconnect."""
         for subscription_id in ids:
             record = await self._store.get_subscription(subscription_id)
