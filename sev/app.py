@@ -33,7 +33,7 @@ from sev.duties import Duties
 from sev.eventsub_socket import SocketTransport
 from sev.ingest import Ingestor
 from sev.limits import RateLimiter
-from sev.live import Live, RedisFanout, RequireRedis
+from sev.live import Live, RedisFanout, RequireRedis, room_of
 from sev.notifications import Receiver
 from sev.profiles import DEMO_IMAGES, Profiles
 from sev.retention import PRUNE_INTERVAL_S, Retention
@@ -55,7 +55,7 @@ FAVOURITE_WINDOW_S = 600.0
 def _client_manager(settings: Settings) -> RedisFanout | None:
     if settings.redis_url is None:
         return None
-    return RedisFanout(settings.redis_url.get_secret_value())
+    return RedisFanout(settings.redis_url.get_secret_value(), room_prefix=room_of(""))
 
 
 def create_app(settings: Settings | None = None) -> socketio.ASGIApp:

@@ -7,6 +7,6 @@ those internals is tests/live/test_rooms.py.
 
 from sev.live.fanout import RedisFanout, RequireRedis
 from sev.live.rooms import RoomManager
-from sev.live.server import Live
+from sev.live.server import Live, room_of
 
-__all__ = ["Live", "RedisFanout", "RequireRedis", "RoomManager"]
+__all__ = ["Live", "RedisFanout", "RequireRedis", "RoomManager", "room_of"]

@@ -2,8 +2,35 @@
 
 python-socketio's `AsyncRedisManager` carries the rooms: an emit in one process is published on
 Redis and every other process emits it to its own members of the room. This subclass keeps that
-wire format (an external `AsyncRedisManager(url, write_only=True)` still interoperates) and
-changes only how it behaves when Redis fails, because the ingest worker awaits every publish:
+wire format (an external `AsyncRedisManager(url, write_only=True)` still interoperates: what it
+publishes on the common channel reaches every process) and changes two things.
+
+**A channel per broadcaster's room.** python-socketio publishes every emit on one channel, so
+every process receives and decodes every event of every broadcaster: past a few processes, adding
+one adds no fan-out capacity. Here an emit to a room named `room_prefix...` (a broadcaster's
+viewers) is published on that room's own channel (`socketio:broadcaster:<id>`), and a process is
+subscribed to the channel of a room only while one of its own sockets is in it: it receives the
+events its viewers watch, and only those. Everything else (a user's room, disconnects, callbacks)
+stays on the common channel, which every process subscribes to.
+
+- The first local socket to enter a room subscribes its channel, and `enter_room` returns only
+  once Redis has confirmed the subscription (at most `SUBSCRIBE_TIMEOUT_S`). `watch` joins the
+  room before it reads the store, so an event is either in what it reads or published after the
+  subscription: never in neither.
+- The last local socket to leave a room unsubscribes its channel `UNSUBSCRIBE_AFTER_S` later,
+  unless somebody entered again meanwhile: a page reload does not cost two round trips.
+- Redis answers SUBSCRIBE and UNSUBSCRIBE in order on the one connection, so each channel's
+  commands not yet confirmed are kept in order and a channel counts as subscribed only when the
+  last of them, a SUBSCRIBE, is confirmed.
+- When the subscription connection is lost, the listener connects again and subscribes the
+  common channel and every wanted room's channel in one go; `on_back` runs once all are
+  confirmed. A `watch` during the outage does not wait for Redis: `on_lost` has already noted
+  where this process's viewers were, and `on_back` re-sends from the store what they missed.
+
+Redis 7's sharded pub/sub (SSUBSCRIBE) would spread these channels over a Redis Cluster's
+shards; on one Redis it behaves as this does, so plain PUBLISH/SUBSCRIBE keeps Redis 6 working.
+
+**Outages**, because the ingest worker awaits every publish:
 
 - a publish is bounded (`PUBLISH_TIMEOUT_S`, no client-side retries) and, once Redis is known to
   be down, skipped without a network round trip until the next probe: a lost Redis costs the
@@ -14,7 +41,8 @@ changes only how it behaves when Redis fails, because the ingest worker awaits e
 - the listener reconnects every few seconds (not python-socketio's back-off up to a minute), and
   `on_lost`/`on_back` let SEV re-send from the store what its own viewers missed meanwhile.
 
-Relies on python-socketio 5.x's pub/sub hooks (`_publish`, `_listen`) and on
+Relies on python-socketio 5.x's pub/sub hooks (`_publish`, `_listen`, `enter_room`,
+`basic_leave_room`, the `room` of an emit message) and on
 `AsyncPubSubManager._handle_emit` delivering to local viewers through `super().emit`, which the
 class order makes `RoomManager.emit` (whose `on_emit` then sees it); pyproject pins
 `python-socketio<5.19` and tests/live/test_fanout.py covers them.
@@ -51,6 +79,12 @@ CHECK_TIMEOUT_S = 3.0
 # Messages kept while Redis is down (~1 KB each), and how many are re-published per round trip.
 UNSENT_LIMIT = 10_000
 REPLAY_BATCH = 500
+# How long `enter_room` waits for Redis to confirm a room's subscription.
+SUBSCRIBE_TIMEOUT_S = 1.0
+# A room's channel stays subscribed this long after its last local socket left.
+UNSUBSCRIBE_AFTER_S = 10.0
+# Channels per SUBSCRIBE when the listener subscribes everything anew.
+SUBSCRIBE_BATCH = 1000
 
 
 class FanoutUnavailable(Exception):
@@ -175,17 +209,27 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
 
     redis: Redis | None  # the publishing client (the base class's attribute)
 
-    def __init__(self, url: str, *, unsent_limit: int = UNSENT_LIMIT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        room_prefix: str = "broadcaster:",
+        unsent_limit: int = UNSENT_LIMIT,
+        unsubscribe_after_s: float = UNSUBSCRIBE_AFTER_S,
+    ) -> None:
         socketio.AsyncRedisManager.__init__(
             self, url, redis_options=_redis_options(url), logger=log
         )
+        # Rooms with this prefix have a channel of their own (see the module's docstring).
+        self.room_prefix = room_prefix
+        self.unsubscribe_after_s = unsubscribe_after_s
         # Set by the Socket.IO side (server.py), besides RoomManager's `on_emit`: the
         # subscription was lost (called at once, so it can note what its viewers had been sent);
         # the subscription is back (re-send what they missed).
         self.on_lost: Callable[[], None] | None = None
         self.on_back: Callable[[], Awaitable[None]] | None = None
         self._outage = _Outage(url)
-        self._unsent: deque[bytes] = deque(maxlen=unsent_limit)
+        self._unsent: deque[tuple[str, bytes]] = deque(maxlen=unsent_limit)
         self._dropped = 0
         self._next_probe = 0.0
         self._publishing = asyncio.Lock()
@@ -194,6 +238,22 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
         # Its own client: resetting the publisher's connections must not cut the subscription.
         self._listener: Redis | None = None
         self._pubsub: Any = None
+        # Rooms' channels: wanted (a local socket is in the room, or left it less than
+        # `unsubscribe_after_s` ago); confirmed subscribed on the current connection; the
+        # commands sent on it and not yet confirmed, in order (True: SUBSCRIBE); `enter_room`s
+        # waiting for a confirmation; the timers of channels whose room emptied.
+        self._wanted: set[str] = set()
+        self._live: set[str] = set()
+        self._pending: dict[str, deque[bool]] = {}
+        self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._lingering: dict[str, asyncio.TimerHandle] = {}
+        # Channels of the current connection's first SUBSCRIBE not yet confirmed, and whether
+        # the listener is down (`on_lost` was called and `on_back` has not run yet).
+        self._connecting: set[str] = set()
+        self._down = False
+        # Messages received from Redis, and how many of them this process had published itself.
+        self.received = 0
+        self.received_own = 0
 
     async def start(self) -> None:
         """Subscribe now rather than on the first socket connection (RequireRedis checked it)."""
@@ -203,6 +263,16 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
 
     async def stop(self) -> None:
         """Stop listening and close the connections."""
+        for timer in self._lingering.values():
+            timer.cancel()
+        self._lingering.clear()
+        log.info(
+            "Redis fan-out: received %d messages (%d of them published here), "
+            "%d room channels subscribed at stop",
+            self.received,
+            self.received_own,
+            len(self._live - {self.channel}),
+        )
         for task in [getattr(self, "thread", None), *self._tasks]:
             if task is not None and not task.done():
                 task.cancel()
@@ -231,34 +301,42 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
 
     # -- publishing -------------------------------------------------------------------------
 
+    def channel_of(self, room: Any) -> str:
+        """The channel an emit to `room` is published on."""
+        if isinstance(room, str) and room.startswith(self.room_prefix):
+            return f"{self.channel}:{room}"
+        return str(self.channel)
+
     async def _publish(self, data: Any) -> None:
-        payload = self.json.dumps(data).encode()
+        channel = self.channel_of(data.get("room")) if data.get("method") == "emit" else None
+        message = (channel or self.channel, self.json.dumps(data).encode())
         async with self._publishing:
             if self._unsent:
                 # Behind earlier messages Redis did not take: keep the order.
-                self._keep(payload)
+                self._keep(message)
                 await self._replay(only_when_due=True)
                 return
             try:
-                await self._send([payload])
+                await self._send([message])
             except Exception as error:
-                self._keep(payload)
+                self._keep(message)
                 await self._failed(error)
 
-    def _keep(self, payload: bytes) -> None:
+    def _keep(self, message: tuple[str, bytes]) -> None:
         if len(self._unsent) == self._unsent.maxlen:
             self._dropped += 1
-        self._unsent.append(payload)
+        self._unsent.append(message)
 
-    async def _send(self, payloads: list[bytes]) -> None:
+    async def _send(self, messages: list[tuple[str, bytes]]) -> None:
         if self.redis is None:
             self.redis = self._client()
-        if len(payloads) == 1:
-            await asyncio.wait_for(self.redis.publish(self.channel, payloads[0]), PUBLISH_TIMEOUT_S)
+        if len(messages) == 1:
+            channel, payload = messages[0]
+            await asyncio.wait_for(self.redis.publish(channel, payload), PUBLISH_TIMEOUT_S)
             return
         pipeline = self.redis.pipeline(transaction=False)
-        for payload in payloads:
-            pipeline.publish(self.channel, payload)
+        for channel, payload in messages:
+            pipeline.publish(channel, payload)
         await asyncio.wait_for(pipeline.execute(), PUBLISH_TIMEOUT_S * 4)
 
     async def _failed(self, error: Exception) -> None:
@@ -309,39 +387,161 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
             async with self._publishing:
                 await self._replay(only_when_due=True)
 
+    # -- rooms' channels ----------------------------------------------------------------------
+
+    async def enter_room(
+        self, sid: str, namespace: str, room: str, eio_sid: str | None = None
+    ) -> None:
+        """Enter the room; the first local socket in a broadcaster's room returns only once
+        this process is subscribed to the room's channel (or Redis is known to be down)."""
+        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+        channel = self.channel_of(room)
+        local = self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace)
+        if channel != self.channel and local:
+            await self._follow(channel)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: str) -> None:
+        """Leave the room; the last local socket to leave it unsubscribes its channel later."""
+        super().basic_leave_room(sid, namespace, room)
+        channel = self.channel_of(room)
+        if (
+            channel != self.channel
+            and channel in self._wanted
+            and channel not in self._lingering
+            and not self._occupied(room)
+        ):
+            self._lingering[channel] = asyncio.get_running_loop().call_later(
+                self.unsubscribe_after_s, self._unfollow, channel, room
+            )
+
+    def _occupied(self, room: str) -> bool:
+        return any(room in rooms for rooms in self.rooms.values())
+
+    async def _follow(self, channel: str) -> None:
+        timer = self._lingering.pop(channel, None)
+        if timer is not None:
+            timer.cancel()
+        if channel not in self._wanted:
+            self._wanted.add(channel)
+            if self._pubsub is not None:
+                await self._subscription(channel, subscribe=True)
+        if self._down or (channel in self._live and channel not in self._pending):
+            return
+        waiter = self._waiters.get(channel)
+        if waiter is None:
+            waiter = self._waiters[channel] = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning(
+                "Redis did not confirm the subscription to %s within %.1f s",
+                channel,
+                SUBSCRIBE_TIMEOUT_S,
+            )
+
+    def _unfollow(self, channel: str, room: str) -> None:
+        self._lingering.pop(channel, None)
+        if self._occupied(room) or channel not in self._wanted:
+            return
+        self._wanted.discard(channel)
+        if self._pubsub is not None:
+            self._spawn(self._subscription(channel, subscribe=False), "sev-fanout-unsubscribe")
+
+    async def _subscription(self, channel: str, *, subscribe: bool) -> None:
+        """Send SUBSCRIBE or UNSUBSCRIBE on the listener's connection; `_listen` sees Redis
+        confirm it."""
+        pubsub = self._pubsub
+        self._pending.setdefault(channel, deque()).append(subscribe)
+        with contextlib.suppress(Exception):
+            # A connection that broke is the listener's to notice: it subscribes anew.
+            await (pubsub.subscribe(channel) if subscribe else pubsub.unsubscribe(channel))
+
+    def _confirmed(self, channel: str, *, subscribed: bool) -> None:
+        """Redis confirmed a SUBSCRIBE or UNSUBSCRIBE of `channel` (they come in order)."""
+        if subscribed and channel in self._connecting:
+            self._connecting.discard(channel)
+            if not self._connecting and self._down:
+                self._back()
+        queue = self._pending.get(channel)
+        if queue:
+            queue.popleft()
+            if queue:
+                return  # the channel's state is that of its last command, still unconfirmed
+            del self._pending[channel]
+        if not subscribed:
+            self._live.discard(channel)
+            return
+        self._live.add(channel)
+        waiter = self._waiters.pop(channel, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _release_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, {}
+        for waiter in waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
+
     # -- listening --------------------------------------------------------------------------
 
     async def _listen(self) -> AsyncIterator[bytes]:
-        channel = self.channel.encode()
+        # What this process published itself comes back on the channels it is subscribed to;
+        # python-socketio would decode it to drop it. json.dumps puts an emit's `host_id` last
+        # (any other encoding just takes the library's path).
+        own = f'"host_id": "{self.host_id}"}}'.encode()
         retry_s = LISTEN_RETRY_MIN_S
-        failed = False
         while True:
             try:
                 if self._listener is None:
                     self._listener = self._client()
                 await self._close_pubsub()
-                self._pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
-                await self._pubsub.subscribe(self.channel)
+                self._live.clear()
+                self._pending.clear()
+                self._pubsub = self._listener.pubsub()
+                channels = [self.channel, *sorted(self._wanted)]
+                self._connecting = set(channels)
+                for start in range(0, len(channels), SUBSCRIBE_BATCH):
+                    batch = channels[start : start + SUBSCRIBE_BATCH]
+                    for channel in batch:
+                        self._pending.setdefault(channel, deque()).append(True)
+                    await self._pubsub.subscribe(*batch)
                 retry_s = LISTEN_RETRY_MIN_S
-                if failed:
-                    failed = False
-                    self._back()
                 async for message in self._pubsub.listen():
-                    if message.get("type") == "message" and message.get("channel") == channel:
-                        yield message["data"]
+                    kind = message.get("type")
+                    if kind == "message":
+                        self.received += 1
+                        data = message["data"]
+                        if data.endswith(own):
+                            self.received_own += 1
+                            continue
+                        yield data
+                    elif kind in ("subscribe", "unsubscribe"):
+                        channel = message["channel"]
+                        if isinstance(channel, bytes):
+                            channel = channel.decode()
+                        self._confirmed(channel, subscribed=kind == "subscribe")
                 raise ConnectionError("subscription ended")
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if not failed:
-                    failed = True
-                    self._outage.begin("listening", error)
-                    if self.on_lost is not None:
-                        self.on_lost()
+                self._lost(error)
             await asyncio.sleep(retry_s)
             retry_s = min(retry_s * 2, LISTEN_RETRY_MAX_S)
 
+    def _lost(self, error: Exception) -> None:
+        if not self._down:
+            self._down = True
+            self._outage.begin("listening", error)
+            if self.on_lost is not None:
+                self.on_lost()
+        self._live.clear()
+        self._pending.clear()
+        self._connecting = set()
+        # Nobody waits for Redis during an outage: `on_back` re-sends what they miss.
+        self._release_waiters()
+
     def _back(self) -> None:
+        self._down = False
         self._outage.end()
         self._next_probe = 0.0  # publish what was kept at once
         if self._unsent:

@@ -31,6 +31,7 @@ from sev.auth import LOGGED_OUT_ELSEWHERE
 from sev.crypto import TokenCipher
 from sev.live.fanout import PUBLISH_TIMEOUT_S, RedisFanout, redacted
 from sev.live.rooms import RoomManager
+from sev.live.server import room_of
 from sev.store import Broadcaster, User
 from sev.store.mongo import MongoStore
 from tests.support.factories import notification_body, session_cookie, signed_request
@@ -114,8 +115,10 @@ class Viewer:
 
 
 @asynccontextmanager
-async def viewer_of(process: SevProcess) -> AsyncIterator[Viewer]:
-    """A connected socket watching BROADCASTER on `process`."""
+async def viewer_of(
+    process: SevProcess, broadcaster: Broadcaster = BROADCASTER
+) -> AsyncIterator[Viewer]:
+    """A connected socket watching `broadcaster` on `process`."""
     client = socketio.AsyncClient(reconnection=False)
     viewer = Viewer(client)
 
@@ -133,18 +136,20 @@ async def viewer_of(process: SevProcess) -> AsyncIterator[Viewer]:
         wait_timeout=10,
     )
     try:
-        ack = await client.call("watch", {"streamer": BROADCASTER.login, "after": None}, timeout=10)
-        assert ack["streamer"]["id"] == BROADCASTER.id, ack
+        ack = await client.call("watch", {"streamer": broadcaster.login, "after": None}, timeout=10)
+        assert ack["streamer"]["id"] == broadcaster.id, ack
         yield viewer
     finally:
         await client.disconnect()
 
 
-async def post_follow(http: httpx.AsyncClient, process: SevProcess) -> tuple[str, int, float]:
+async def post_follow(
+    http: httpx.AsyncClient, process: SevProcess, broadcaster: Broadcaster = BROADCASTER
+) -> tuple[str, int, float]:
     """POST one signed channel.follow to `process`: (message id, status, seconds taken)."""
     message_id = str(uuid.uuid4())
     headers, body = signed_request(
-        notification_body(broadcaster_id=BROADCASTER.id), message_id=message_id
+        notification_body(broadcaster_id=broadcaster.id), message_id=message_id
     )
     started = time.monotonic()
     response = await http.post(f"{process.url}/webhooks/eventsub", headers=headers, content=body)
@@ -164,6 +169,27 @@ async def test_webhook_reaches_a_viewer_on_another_process(cluster: Cluster) -> 
         event = remote.events[message_id]
         assert event["broadcaster"]["id"] == BROADCASTER.id
         assert event["type"] == "channel.follow"
+
+
+async def test_only_a_process_with_viewers_of_a_broadcaster_subscribes_to_its_events(
+    cluster: Cluster,
+) -> None:
+    # A broadcaster of this test alone: no other test's viewers linger in its room.
+    quiet = Broadcaster(id="7001", login="quiet_one", display_name="Quiet_One")
+    async with cluster.store() as store:
+        await store.save_broadcaster(quiet)
+    channel = f"socketio:{room_of(quiet.id)}"
+    async with (
+        Redis.from_url(cluster.redis.url) as redis,
+        httpx.AsyncClient(timeout=10) as http,
+    ):
+        assert await numsub(redis, channel) == 0
+        async with viewer_of(cluster.second, quiet) as remote:
+            # The second process alone; the first publishes there without receiving it back.
+            assert await numsub(redis, channel) == 1
+            message_id, status, _ = await post_follow(http, cluster.first, quiet)
+            assert status == 204
+            assert await remote.wait_for({message_id}, timeout=10) == set()
 
 
 async def test_logout_on_one_process_disconnects_the_users_pages_on_every_process(
@@ -317,7 +343,7 @@ async def test_messages_redis_did_not_take_are_published_in_order_when_it_is_bac
         finally:
             redis_server.start()
         async with Redis.from_url(redis_server.url) as redis, redis.pubsub() as pubsub:
-            await pubsub.subscribe(fanout.channel)
+            await pubsub.subscribe(fanout.channel_of("broadcaster:1"))
             # No new event is needed: the kept messages go out on their own, oldest first.
             seqs: list[int] = []
             deadline = time.monotonic() + 10
@@ -335,6 +361,167 @@ async def test_messages_redis_did_not_take_are_published_in_order_when_it_is_bac
     logged = [record.getMessage() for record in caplog.records if record.name == "sev.live.fanout"]
     assert sum(OUTAGE_LOST in line for line in logged) == 1, logged
     assert any("published 3 messages kept" in line for line in logged), logged
+
+
+@dataclass
+class Node:
+    """One process's fan-out, in this process: a RedisFanout under python-socketio's server,
+    whose observer records the emits delivered to it (no socket needed to see them)."""
+
+    fanout: RedisFanout
+    delivered: list[tuple[str, Any]] = field(default_factory=list)
+
+    async def enter(self, eio_sid: str) -> str:
+        """A socket of this process, connected to the namespace (python-socketio's manager)."""
+        return str(await self.fanout.connect(eio_sid, "/"))
+
+
+@asynccontextmanager
+async def node(redis_url: str, *, unsubscribe_after_s: float = 0.3) -> AsyncIterator[Node]:
+    fanout = RedisFanout(redis_url, unsubscribe_after_s=unsubscribe_after_s)
+    socketio.AsyncServer(async_mode="asgi", client_manager=fanout)
+    result = Node(fanout)
+    fanout.on_emit = lambda name, data, room: result.delivered.append((str(room), data))
+    await fanout.start()
+    try:
+        yield result
+    finally:
+        await fanout.stop()
+
+
+async def numsub(redis: Redis, channel: str) -> int:
+    """How many connections Redis has subscribed to `channel`."""
+    return int(dict(await redis.pubsub_numsub(channel))[channel.encode()])
+
+
+async def until(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_process_receives_only_the_rooms_its_own_sockets_are_in(
+    redis_server: RedisServer,
+) -> None:
+    async with (
+        node(redis_server.url) as watching,
+        node(redis_server.url) as publishing,
+        Redis.from_url(redis_server.url) as redis,
+    ):
+        sid = await watching.enter("eio-1")
+        await watching.fanout.enter_room(sid, "/", "broadcaster:77")
+        room_channel = watching.fanout.channel_of("broadcaster:77")
+        assert room_channel == "socketio:broadcaster:77"
+        assert await numsub(redis, room_channel) == 1
+        # Nobody subscribes the room of a broadcaster no socket watches.
+        assert await numsub(redis, publishing.fanout.channel_of("broadcaster:78")) == 0
+        for seq in (1, 2, 3):
+            await publishing.fanout.emit(
+                "event", {"seq": seq}, namespace="/", room="broadcaster:78"
+            )
+            await publishing.fanout.emit(
+                "event", {"seq": seq}, namespace="/", room="broadcaster:77"
+            )
+        # A user's room (a session ended) still reaches every process.
+        await publishing.fanout.emit("session_ended", {"reason": "x"}, namespace="/", room="user:5")
+
+        async def arrived() -> bool:
+            return len(watching.delivered) == 4
+
+        await until(arrived)
+        assert watching.delivered == [
+            ("broadcaster:77", {"seq": 1}),
+            ("broadcaster:77", {"seq": 2}),
+            ("broadcaster:77", {"seq": 3}),
+            ("user:5", {"reason": "x"}),
+        ]
+        # Nothing of broadcaster 78 was even received; the publisher got nothing back.
+        assert watching.fanout.received == 4
+        assert publishing.fanout.received == 1  # its own session_ended, dropped undecoded
+        assert publishing.fanout.received_own == 1
+
+
+async def test_a_room_channel_is_dropped_after_its_last_socket_left_unless_one_came_back(
+    redis_server: RedisServer,
+) -> None:
+    async with (
+        node(redis_server.url, unsubscribe_after_s=0.3) as process,
+        Redis.from_url(redis_server.url) as redis,
+    ):
+        channel = process.fanout.channel_of("broadcaster:90")
+        first = await process.enter("eio-1")
+        second = await process.enter("eio-2")
+        await process.fanout.enter_room(first, "/", "broadcaster:90")
+        await process.fanout.enter_room(second, "/", "broadcaster:90")
+        await process.fanout.leave_room(first, "/", "broadcaster:90")
+        await asyncio.sleep(0.5)
+        assert await numsub(redis, channel) == 1  # one socket is still in it
+
+        # A reload: the last socket leaves and another enters before the delay is up.
+        await process.fanout.disconnect(second, "/", ignore_queue=True)
+        await asyncio.sleep(0.1)
+        third = await process.enter("eio-3")
+        await process.fanout.enter_room(third, "/", "broadcaster:90")
+        await asyncio.sleep(0.5)
+        assert await numsub(redis, channel) == 1
+
+        await process.fanout.leave_room(third, "/", "broadcaster:90")
+        await asyncio.sleep(0.1)
+        assert await numsub(redis, channel) == 1  # not at once
+
+        async def dropped() -> bool:
+            return await numsub(redis, channel) == 0
+
+        await until(dropped)
+        # And taken again when somebody comes: enter_room returns subscribed.
+        fourth = await process.enter("eio-4")
+        await process.fanout.enter_room(fourth, "/", "broadcaster:90")
+        assert await numsub(redis, channel) == 1
+
+
+async def test_entering_a_room_returns_only_once_redis_confirmed_its_channel(
+    redis_server: RedisServer,
+) -> None:
+    """`watch` reads the store after `enter_room`: were the subscription not in place by then,
+    an event stored and published in between would reach the viewer by neither path."""
+    async with (
+        node(redis_server.url) as process,
+        Redis.from_url(redis_server.url) as redis,
+    ):
+        sid = await process.enter("eio-1")
+        # Redis holds every client's commands for 400 ms, the SUBSCRIBE included.
+        await redis.client_pause(400, all=True)
+        started = time.monotonic()
+        await process.fanout.enter_room(sid, "/", "broadcaster:91")
+        waited = time.monotonic() - started
+        assert await numsub(redis, process.fanout.channel_of("broadcaster:91")) == 1
+    assert 0.3 < waited < 1.5, waited
+
+
+async def test_a_watch_during_a_redis_outage_does_not_wait_and_is_subscribed_when_it_is_back(
+    redis_server: RedisServer,
+) -> None:
+    async with node(redis_server.url) as process:
+        lost = asyncio.Event()
+        process.fanout.on_lost = lost.set
+        redis_server.stop()
+        try:
+            async with asyncio.timeout(10):
+                await lost.wait()
+            sid = await process.enter("eio-1")
+            started = time.monotonic()
+            await process.fanout.enter_room(sid, "/", "broadcaster:92")
+            assert time.monotonic() - started < 0.2
+        finally:
+            redis_server.start()
+        async with Redis.from_url(redis_server.url) as redis:
+            channel = process.fanout.channel_of("broadcaster:92")
+
+            async def subscribed() -> bool:
+                return await numsub(redis, channel) == 1
+
+            await until(subscribed, timeout=10)
 
 
 def test_redis_fanout_delivers_to_its_own_viewers_through_the_room_manager() -> None:
