@@ -175,6 +175,46 @@ def _resume(sev: BenchSev, seconds: float) -> dict[str, Any]:
         clients.close()
 
 
+def _run_processes(args: argparse.Namespace, tmp: Path, began: float) -> int:
+    """Issue 16's multi-process bench (bench/processes.py): 1 process, then N, same load."""
+    from bench import processes
+
+    print(
+        f"machine: {os.cpu_count()} cores; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.viewers} viewers of "
+        f"{args.broadcasters} streamers, {args.rate:g} webhooks/s for "
+        f"{args.cell_s or 10:g} s",
+        flush=True,
+    )
+    result = processes.run(
+        tmp,
+        args.processes,
+        viewers=args.viewers,
+        broadcasters=args.broadcasters,
+        rate=args.rate,
+        seconds=args.cell_s or 10.0,
+        log=lambda text: print(text, flush=True),
+    )
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1))
+    alone, many = result["alone"], result["many"]
+    headline = {
+        "processes": args.processes,
+        "frames_per_s_1": round(alone["frames_per_s"]),
+        f"frames_per_s_{args.processes}": round(many["frames_per_s"]),
+        "p99_ms_1": alone["p99_ms"],
+        f"p99_ms_{args.processes}": many["p99_ms"],
+        "frames_per_cpu_s_1": round(alone["frames_per_cpu_s"] or 0),
+        f"frames_per_cpu_s_{args.processes}": round(many["frames_per_cpu_s"] or 0),
+        "redis_decoded_per_process": [row["redis_decoded"] for row in many["per_process"]],
+        "events": many["events"],
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    print(f"took {time.monotonic() - began:.0f} s", flush=True)
+    print(json.dumps(headline), flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a run under two minutes")
@@ -203,6 +243,18 @@ def main() -> int:
         "--mongodb-uri",
         help="a MongoDB server (and database) for the MongoDB ingest run instead of FerretDB",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="issue 16: N SEV processes on FerretDB and Redis beside one alone (only this)",
+    )
+    parser.add_argument("--viewers", type=int, default=2000, help="--processes: viewers in all")
+    parser.add_argument(
+        "--broadcasters", type=int, default=8, help="--processes: streamers, viewers split evenly"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=400.0, help="--processes: webhooks per second in all"
+    )
     args = parser.parse_args()
     plan = dict(SCALE if args.scale else QUICK if args.quick else FULL)
     if args.cell_s:
@@ -218,6 +270,8 @@ def main() -> int:
     os.sched_setaffinity(0, load_cpus)
     ensure_node_modules()
     tmp = Path(tempfile.mkdtemp(prefix="sev-bench-"))
+    if args.processes:
+        return _run_processes(args, tmp, began)
     print(
         f"machine: {os.cpu_count()} cores, SEV on {sorted(server_cpus)}, "
         f"load on {sorted(load_cpus)}; "

@@ -203,10 +203,18 @@ def ensure_node_modules() -> None:
 class NodeClients:
     """bench/clients.mjs: N viewers in one Node process on the load core."""
 
-    def __init__(self, url: str, n: int, cookie_value: str | None, streamer: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        n: int,
+        cookie_value: str | None,
+        streamer: str,
+        cpus: set[int] | None = None,
+    ) -> None:
         config = {"url": url, "cookie": cookie_value, "n": n, "streamer": streamer}
+        command = ["node", str(BENCH / "clients.mjs"), json.dumps(config)]
         self.process = subprocess.Popen(
-            _pinned(["node", str(BENCH / "clients.mjs"), json.dumps(config)], cores()[1]),
+            _pinned(command, cores()[1] if cpus is None else cpus),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
