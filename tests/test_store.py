@@ -322,6 +322,45 @@ async def test_store_batches_from_two_stores_never_show_a_seq_before_a_lower_one
     assert sum(1 for r in results if not r.created) == 5  # the shared ones' second copies
 
 
+async def test_store_numbers_on_when_two_stores_take_turns_with_one_broadcaster(
+    store_factory: Callable[[], Store],
+) -> None:
+    # A load balancer sends a broadcaster's webhooks to each process in turn: nearly every batch
+    # finds its first seq taken by the other's last one.
+    stores = [store_factory() for _ in range(2)]
+    for opened in stores:
+        await opened.open()
+    try:
+        results = []
+        for n in range(40):
+            results += await stores[n % 2].insert_events([make_event(message_id=f"turn-{n}")])
+        stored = await stores[0].events_after("1337", 0, 100)
+    finally:
+        for opened in stores:
+            await opened.close()
+    assert [e.seq for e in stored] == list(range(1, 41))
+    assert [e.id for e in stored] == [f"turn-{n}" for n in range(40)]
+    assert all(r.created for r in results)
+    assert [r.event.seq for r in results] == list(range(1, 41))
+
+
+def test_mongo_store_tells_a_taken_seq_from_a_stored_message_by_mongodbs_key_pattern() -> None:
+    # MongoDB names the index a duplicate key broke (`keyPattern`, `keyValue`): no lookup then.
+    store = MongoStore("mongodb://127.0.0.1:1/", TokenCipher(KEY))
+    event = make_event(message_id="m-1")
+    by_seq = {
+        "index": 0,
+        "code": 11000,
+        "errmsg": "E11000 duplicate key error collection: sev.events index: "
+        'broadcaster_id_1_seq_1 dup key: { broadcaster_id: "1337", seq: 7 }',
+        "keyPattern": {"broadcaster_id": 1, "seq": 1},
+        "keyValue": {"broadcaster_id": "1337", "seq": 7},
+    }
+    by_id = {**by_seq, "keyPattern": {"_id": 1}, "keyValue": {"_id": "m-1"}}
+    assert asyncio.run(store._stopped_by_message_id(by_seq, event)) is False
+    assert asyncio.run(store._stopped_by_message_id(by_id, event)) is True
+
+
 def _received(event: Any, moment: datetime) -> Any:
     return event.model_copy(update={"received_at": format_timestamp(moment)})
 

@@ -14,8 +14,9 @@ across processes, with no reservation and no change to the readers:
   by this process from its own last write for at most `_REMEMBER_NEXT_S`).
 - **So a lower seq can never appear late.** By induction, when N+1 exists every lower seq was
   written before it; a writer that numbered an event N from an older read finds N taken, and the
-  unique index on (broadcaster_id, seq) refuses it. It reads the newest seq again and renumbers
-  what is left of its batch above it. A reader that saw N+1 therefore never later gets N.
+  unique index on (broadcaster_id, seq) refuses it. N exists, so it renumbers what is left of its
+  batch from N+1 (and after a few such tries from the newest seq, read again). A reader that saw
+  N+1 therefore never later gets N.
 - **No holes.** A message id already stored (the unique `_id`: Twitch's retry) stops the ordered
   insert at that event; the rest of the batch's ids are looked up in one query, those stored come
   back `created=False` (the stored copy), and the others are sent again from the seq the first
@@ -29,8 +30,8 @@ first and a reader would see 11 before 1; and a duplicate in a reserved block le
 only a filler document and readers that know about fillers could close. Serialising the writers
 or teaching readers a watermark costs round trips on both paths, which numbering from the stored
 maximum avoids: without contention a batch costs one `insert_many` (the `counters` write below
-is off that path); two processes writing one broadcaster at the same moment cost the loser one
-failed insert and one read per collision.
+is off that path); when processes take turns with one broadcaster's webhooks, a batch usually
+costs one failed insert more (its first seq was the other's last).
 
 The `counters` collection keeps, per broadcaster, the highest seq stored (`$max`, written after
 an insert_many by a task of its own, at most once a second per broadcaster, so no webhook waits
@@ -79,6 +80,12 @@ Doc = dict[str, Any]
 _OPERATION_TIMEOUT_S = 3.0
 _PING_TIMEOUT_S = 1.5
 _SEQ_RETRIES = 50
+# After a collision, the next seqs are tried one by one this many times before the newest is
+# read: with several processes, a broadcaster's webhooks alternate between them and nearly every
+# batch finds its first seq taken by the other's last batch (one or a few events). A try is a
+# failed insert on the unique index; the read is a sort by seq, which FerretDB v1 answers by
+# scanning every event of the broadcaster (tens of ms per thousand events).
+_SEQ_PROBES = 4
 # How long this process trusts its own "next seq" for a broadcaster without reading the store:
 # far below any retention (a day at least), so a remembered seq cannot have been written by
 # another process and deleted again since (which would let it be written twice).
@@ -425,19 +432,24 @@ class MongoStore:
                     # duplicates).
                     raise _Refused(failures[0].get("errmsg", "write refused")) from error
                 rest = pending[stored:]
-                if await self._mark_stored(rest, outcomes):
+                if await self._stopped_by_message_id(failures[0], rest[0]):
+                    await self._mark_stored(rest, outcomes)
                     # Redeliveries: not created. The seq of the one that stopped the insert goes
                     # to the next event, so no seq is left empty.
                     seq += stored
                     pending = [event for event in rest if event.id not in outcomes]
                     continue
-                # Another process took the seq: number what is left after the newest.
+                # Another process took the seq. It exists, so the next one may be written: try
+                # it (the unique index decides), and read the newest only after a few tries.
                 collisions += 1
                 if collisions > _SEQ_RETRIES:
                     raise StoreUnavailable(
                         f"could not number events of {broadcaster_id}: too much contention"
                     ) from error
-                seq, pending = await self._read_next(broadcaster_id), rest
+                if collisions % _SEQ_PROBES:
+                    seq, pending = numbered[stored].seq + 1, rest
+                else:
+                    seq, pending = await self._read_next(broadcaster_id), rest
                 continue
             outcomes.update((event.id, Inserted(event, created=True)) for event in numbered)
             seq += len(numbered)
@@ -451,15 +463,22 @@ class MongoStore:
             outcomes[event.id] = Inserted(outcome.event, created=False)
         return results
 
-    async def _mark_stored(self, events: list[Event], outcomes: dict[str, Inserted]) -> bool:
+    async def _stopped_by_message_id(self, failure: Doc, event: Event) -> bool:
+        """Whether an ordered insert stopped at `event` because its message id is stored
+        (Twitch's retry), rather than because its seq is taken."""
+        pattern = failure.get("keyPattern")
+        if isinstance(pattern, dict) and pattern:  # MongoDB names the index
+            return "_id" in pattern
+        # FerretDB v1 does not: look the one id up (by `_id`, which it does not scan for).
+        found = await self._collection("events").find_one({"_id": event.id}, projection={"_id": 1})
+        return found is not None
+
+    async def _mark_stored(self, events: list[Event], outcomes: dict[str, Inserted]) -> None:
         """Record those of `events` whose message id is stored already (one query for all:
-        after an outage Twitch redelivers many); whether there was any."""
+        after an outage Twitch redelivers many)."""
         ids = [event.id for event in events]
-        found = False
         async for doc in self._collection("events").find({"_id": {"$in": ids}}):
             outcomes[doc["_id"]] = Inserted(_event_from_doc(doc), created=False)
-            found = True
-        return found
 
     async def _insert_numbered(self, broadcaster_id: str, numbered: list[Event]) -> None:
         """One ordered insert_many; then the counter follows what was stored, without making
