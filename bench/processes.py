@@ -104,11 +104,16 @@ async def _latest(http: httpx.AsyncClient, url: str, login: str) -> int:
 
 
 async def _post(
-    http: httpx.AsyncClient, url: str, broadcaster: Broadcaster, statuses: dict[int, int]
+    http: httpx.AsyncClient,
+    url: str,
+    broadcaster: Broadcaster,
+    statuses: dict[int, int],
+    acks: list[float],
 ) -> None:
     body = notification_body(broadcaster_id=broadcaster.id, bench_sent_ms=time.time() * 1000)
     headers, raw = signed_request(body, secret=SECRET)
     status = 0
+    started = time.monotonic()
     for attempt in range(4):  # like Twitch: not acknowledged, sent again
         if attempt:
             await asyncio.sleep(1.0)
@@ -119,6 +124,7 @@ async def _post(
         except httpx.HTTPError:
             status = 0
         if status == 204:
+            acks.append(time.monotonic() - started)
             break
     statuses[status] = statuses.get(status, 0) + 1
 
@@ -135,6 +141,7 @@ async def _stream(
         loop = asyncio.get_running_loop()
         start, count = loop.time(), int(rate * seconds)
         statuses: dict[int, int] = {}
+        acks: list[float] = []
         pending: set[asyncio.Task[None]] = set()
         for i in range(count):
             delay = start + i / rate - loop.time()
@@ -143,7 +150,7 @@ async def _stream(
             # Each streamer's events go to every process in turn.
             url = urls[(i // len(broadcasters)) % len(urls)]
             task = asyncio.create_task(
-                _post(http, url, broadcasters[i % len(broadcasters)], statuses)
+                _post(http, url, broadcasters[i % len(broadcasters)], statuses, acks)
             )
             pending.add(task)
             task.add_done_callback(pending.discard)
@@ -153,7 +160,18 @@ async def _stream(
             task.cancel()
             statuses[0] = statuses.get(0, 0) + 1
         last = {b.id: await _latest(api, urls[0], b.login) for b in broadcasters}
-        return {"first": first, "last": last, "posted": count, "statuses": statuses}
+        acks.sort()
+        ack_ms = {
+            "p50": 1000 * acks[len(acks) // 2] if acks else None,
+            "p99": 1000 * acks[min(len(acks) - 1, int(len(acks) * 0.99))] if acks else None,
+        }
+        return {
+            "first": first,
+            "last": last,
+            "posted": count,
+            "statuses": statuses,
+            "ack_ms": ack_ms,
+        }
 
 
 def run_configuration(
@@ -208,10 +226,16 @@ def run_configuration(
             clients.command("reset")
         pids = [pid_of(process) for process in processes]
         cpu_before = [cpu_seconds(pid) for pid in pids]
+        service_pids = [mongo.pid or 0, redis.pid or 0]
+        services_before = [cpu_seconds(pid) for pid in service_pids]
         started = time.monotonic()
         stream = asyncio.run(_stream(urls, people, rate, seconds))
         wall = time.monotonic() - started
         cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+        services = [
+            100 * (cpu_seconds(pid) - before) / wall
+            for pid, before in zip(service_pids, services_before, strict=True)
+        ]
         time.sleep(DRAIN_S)
         reports = [
             (owner, b, c.command(f"report {stream['first'][b.id]} {stream['last'][b.id]}"))
@@ -253,15 +277,22 @@ def run_configuration(
         "events": events,
         "posted": stream["posted"],
         "statuses": stream["statuses"],
+        "ack_ms": stream["ack_ms"],
         "frames_per_s": total_frames / wall,
         "p99_ms": max(row["p99_ms"] or 0 for row in rows),
         "lost": sum(row["lost"] for row in rows),
         "server_cpu_percent": sum(row["cpu_percent"] for row in rows),
         "frames_per_cpu_s": total_frames / sum(cpu) if sum(cpu) > 0 else None,
+        "ferretdb_cpu_percent": services[0],
+        "redis_cpu_percent": services[1],
         "per_process": rows,
     }
     log(describe(result))
     return result
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def describe(result: dict[str, Any]) -> str:
@@ -269,8 +300,11 @@ def describe(result: dict[str, Any]) -> str:
         f"{result['processes']} process(es): {result['frames_per_s']:,.0f} frames/s, "
         f"p99 {result['p99_ms']:.0f} ms, lost {result['lost']}, "
         f"{result['events']} events stored of {result['posted']} posted "
-        f"{result['statuses']}, SEV CPU {result['server_cpu_percent']:.0f}%, "
-        f"{(result['frames_per_cpu_s'] or 0):,.0f} frames per SEV CPU-second"
+        f"{result['statuses']} (ack p50/p99 {_ms(result['ack_ms']['p50'])}/"
+        f"{_ms(result['ack_ms']['p99'])} ms), SEV CPU {result['server_cpu_percent']:.0f}%, "
+        f"{(result['frames_per_cpu_s'] or 0):,.0f} frames per SEV CPU-second; "
+        f"FerretDB CPU {result['ferretdb_cpu_percent']:.0f}%, "
+        f"Redis CPU {result['redis_cpu_percent']:.0f}%"
     ]
     for row in result["per_process"]:
         lines.append(
