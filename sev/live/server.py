@@ -133,7 +133,8 @@ class Live:
                 if room.startswith("broadcaster:"):
                     await self.sio.leave_room(sid, room)
             # Join first, then read: an event stored in between arrives both ways and the
-            # client drops the copy by seq; the other order could lose it.
+            # client drops the copy by seq; the other order could lose it. (With Redis, joining
+            # returns once this process is subscribed to the room's channel: fanout.py.)
             await self.sio.enter_room(sid, room_of(broadcaster.id))
             ack = await read_events(self._store, broadcaster, after=after, faces=self.faces)
             self._note_sent(broadcaster.id, max([after or 0] + [e["seq"] for e in ack["events"]]))
