@@ -32,6 +32,7 @@ from sev.deps import LoginRequired, Services, StoreDep
 from sev.duties import Duties
 from sev.eventsub_socket import SocketTransport
 from sev.ingest import Ingestor
+from sev.lanes import RedisLanes
 from sev.limits import RateLimiter
 from sev.live import Live, RedisFanout, RequireRedis, room_of
 from sev.notifications import Receiver
@@ -41,6 +42,7 @@ from sev.runtime import restore_gc, tune_gc
 from sev.security import SecurityHeaders, redact_access_log
 from sev.sessions import SESSION_COOKIE
 from sev.store import StoreUnavailable, create_store
+from sev.store.mongo import MongoStore
 from sev.subscriptions import Subscriptions
 from sev.templating import STATIC_DIR, render
 from sev.tokens import TokenKeeper
@@ -69,6 +71,10 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     redact_access_log()
     store = create_store(settings)
     fanout = _client_manager(settings)
+    lanes = None
+    if settings.redis_url is not None and isinstance(store, MongoStore):
+        # Several processes: each broadcaster's batches are numbered one writer at a time.
+        lanes = store.lanes = RedisLanes(settings.redis_url.get_secret_value())
     live = Live(settings, store, fanout)
     simulator = None
     if settings.demo:
@@ -172,6 +178,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
                 if fanout is not None:
                     await fanout.stop()
                 await store.close()
+                if lanes is not None:
+                    await lanes.close()
 
     # No generated API docs: nothing of SEV's is meant for strangers to browse.
     app = FastAPI(title="SEV", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

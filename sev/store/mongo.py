@@ -33,6 +33,11 @@ maximum avoids: without contention a batch costs one `insert_many` (the `counter
 is off that path); when processes take turns with one broadcaster's webhooks, a batch usually
 costs one failed insert more (its first seq was the other's last).
 
+With `REDIS_URL` (several processes) a batch is written holding the broadcaster's lane
+(`sev/lanes.py`), which also says where the last holder stopped: processes that take turns with a
+broadcaster's webhooks then number one after the other instead of colliding. The lane is only an
+optimisation: without it everything above still holds.
+
 The `counters` collection keeps, per broadcaster, the highest seq stored (`$max`, written after
 an insert_many by a task of its own, at most once a second per broadcaster, so no webhook waits
 for it; `close` writes what is due). It is read only when a broadcaster has no event left:
@@ -50,7 +55,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +67,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 from sev.crypto import TokenCipher
 from sev.events import Event
 from sev.eventsub import format_timestamp, parse_timestamp
+from sev.lanes import Lane, RedisLanes
 from sev.store.base import MESSAGE_MEMORY_S, Inserted, StoreUnavailable
 from sev.store.records import (
     Broadcaster,
@@ -127,6 +133,11 @@ def _strip_id(doc: Doc) -> Doc:
     return {k: v for k, v in doc.items() if k != "_id"}
 
 
+@contextlib.asynccontextmanager
+async def _no_lane(broadcaster_id: str) -> AsyncIterator[Lane]:
+    yield Lane(held=False)
+
+
 class _Refused(Exception):
     """The server refused one event's document (not a duplicate, not an outage)."""
 
@@ -159,6 +170,10 @@ class MongoStore:
         self._counter_due: dict[str, int] = {}
         self._counter_writers: dict[str, asyncio.Task[None]] = {}
         self._closing = asyncio.Event()
+        # With REDIS_URL (several processes): one writer at a time per broadcaster (lanes.py).
+        self.lanes: RedisLanes | None = None
+        # Inserts refused because another process had taken the seq (for tests and the bench).
+        self.collisions = 0
 
     def _collection(self, name: str) -> AsyncCollection[Doc]:
         if self._client is None:
@@ -394,25 +409,32 @@ class MongoStore:
         return [result for result in results if result is not None]
 
     async def _insert_group(self, broadcaster_id: str, events: list[Event]) -> list[Inserted]:
-        async with self._locks[broadcaster_id]:
+        lane_of = self.lanes.hold if self.lanes is not None else _no_lane
+        async with self._locks[broadcaster_id], lane_of(broadcaster_id) as lane:
             try:
-                return await self._insert_group_locked(broadcaster_id, events)
+                results = await self._insert_group_locked(broadcaster_id, events, lane.next_seq)
             except PyMongoError as error:
                 # The write may or may not have happened: read the newest seq next time.
                 self._next_seq.pop(broadcaster_id, None)
+                lane.next_seq = None
                 raise StoreUnavailable(str(error)) from error
             except BaseException:
                 self._next_seq.pop(broadcaster_id, None)
+                lane.next_seq = None
                 raise
+            # Where the next holder of the lane starts, in whichever process.
+            lane.next_seq = self._next_seq[broadcaster_id][0]
+            return results
 
     async def _insert_group_locked(
-        self, broadcaster_id: str, events: list[Event]
+        self, broadcaster_id: str, events: list[Event], start: int | None
     ) -> list[Inserted]:
         # A message id twice in one batch (Twitch's retry racing the original) is stored once.
         unique = list({event.id: event for event in reversed(events)}.values())[::-1]
         outcomes: dict[str, Inserted] = {}
         pending = unique
-        seq = await self._next(broadcaster_id)
+        # Where the lane's last holder stopped, else what this process remembers or reads.
+        seq = start if start is not None else await self._next(broadcaster_id)
         collisions = 0
         while pending:
             numbered = [
@@ -442,6 +464,7 @@ class MongoStore:
                 # Another process took the seq. It exists, so the next one may be written: try
                 # it (the unique index decides), and read the newest only after a few tries.
                 collisions += 1
+                self.collisions += 1
                 if collisions > _SEQ_RETRIES:
                     raise StoreUnavailable(
                         f"could not number events of {broadcaster_id}: too much contention"
