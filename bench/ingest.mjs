@@ -2,16 +2,19 @@
 //
 // Usage: node ingest.mjs '<json config>'
 //   config: {url, secret, concurrency, seconds, rate (0: as fast as answered), broadcaster}
+//   or, for several processes and streamers, {urls, broadcasters} instead of url and broadcaster:
+//   the i-th notification is for broadcasters[i % B], posted to urls[floor(i / B) % N] (each
+//   streamer's notifications go to every process in turn)
 // stdout: one JSON line: {sent, statuses, per_s, latency_ms: {p50, p95, p99, max}, cpu_percent}
 import http from "node:http";
 import { createHmac, randomUUID } from "node:crypto";
 
 const config = JSON.parse(process.argv[2]);
-const target = new URL(config.url + "/webhooks/eventsub");
+const targets = (config.urls ?? [config.url]).map((url) => new URL(url + "/webhooks/eventsub"));
+const broadcasters = config.broadcasters ?? [config.broadcaster];
 const agent = new http.Agent({ keepAlive: true, maxSockets: config.concurrency });
 
-function notification() {
-  const broadcaster = config.broadcaster;
+function notification(broadcaster) {
   return JSON.stringify({
     subscription: {
       id: "f1c2a387-161a-49f9-a165-0f21d7a4e1c4",
@@ -40,9 +43,14 @@ function twitchTimestamp() {
   return new Date().toISOString().replace("Z", "123456Z");
 }
 
+let posted = 0;
+
 function post() {
+  const index = posted++;
+  const broadcaster = broadcasters[index % broadcasters.length];
+  const target = targets[Math.floor(index / broadcasters.length) % targets.length];
   return new Promise((resolve) => {
-    const body = notification();
+    const body = notification(broadcaster);
     const id = randomUUID();
     const timestamp = twitchTimestamp();
     const signature =

@@ -5,8 +5,9 @@ Each configuration (1 process, then N) gets a fresh database and the same load:
 - `broadcasters` streamers; viewer groups of `viewers / broadcasters` Node clients
   (bench/clients.mjs) each watch one streamer on the process `streamer index mod N`, as a load
   balancer that routes a streamer's viewers together would place them;
-- signed webhooks at `rate` per second in total, each to the next streamer, and each streamer's
-  in turn to every process (any process may receive any streamer's events, as from Twitch).
+- signed webhooks at `rate` per second in total from bench/ingest.mjs (Node), each to the next
+  streamer, and each streamer's in turn to every process (any process may receive any
+  streamer's events, as from Twitch).
 
 Per process: frames/s to its viewers, webhook-to-viewer p99 (the worst of its groups), its CPU,
 frames per CPU-second, and the Redis messages it received, of which it published itself (dropped
@@ -20,7 +21,9 @@ CPU-second is the figure that holds across configurations.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +32,7 @@ from typing import Any
 import httpx
 
 from bench.servers import (
+    BENCH,
     SECRET,
     VIEWER,
     NodeClients,
@@ -42,7 +46,6 @@ from bench.servers import (
 )
 from sev.config import Settings
 from sev.store import Broadcaster, create_store
-from tests.support.factories import notification_body, signed_request
 from tests.support.processes import SevProcess
 from tests.support.services import MongoServer, RedisServer, free_port
 
@@ -103,75 +106,43 @@ async def _latest(http: httpx.AsyncClient, url: str, login: str) -> int:
     return int(events[0]["seq"]) if events else 0
 
 
-async def _post(
-    http: httpx.AsyncClient,
-    url: str,
-    broadcaster: Broadcaster,
-    statuses: dict[int, int],
-    acks: list[float],
-) -> None:
-    body = notification_body(broadcaster_id=broadcaster.id, bench_sent_ms=time.time() * 1000)
-    headers, raw = signed_request(body, secret=SECRET)
-    status = 0
-    started = time.monotonic()
-    for attempt in range(4):  # like Twitch: not acknowledged, sent again
-        if attempt:
-            await asyncio.sleep(1.0)
-        try:
-            status = (
-                await http.post(f"{url}/webhooks/eventsub", headers=headers, content=raw)
-            ).status_code
-        except httpx.HTTPError:
-            status = 0
-        if status == 204:
-            acks.append(time.monotonic() - started)
-            break
-    statuses[status] = statuses.get(status, 0) + 1
+async def _latests(url: str, broadcasters: list[Broadcaster]) -> dict[str, int]:
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        return {b.id: await _latest(http, url, b.login) for b in broadcasters}
 
 
-async def _stream(
-    urls: list[str], broadcasters: list[Broadcaster], rate: float, seconds: float
+def _stream(
+    urls: list[str], broadcasters: list[Broadcaster], rate: float, seconds: float, cpus: set[int]
 ) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with (
-        httpx.AsyncClient(timeout=10.0, limits=limits) as http,
-        httpx.AsyncClient(timeout=30.0) as api,
-    ):
-        first = {b.id: await _latest(api, urls[0], b.login) + 1 for b in broadcasters}
-        loop = asyncio.get_running_loop()
-        start, count = loop.time(), int(rate * seconds)
-        statuses: dict[int, int] = {}
-        acks: list[float] = []
-        pending: set[asyncio.Task[None]] = set()
-        for i in range(count):
-            delay = start + i / rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            # Each streamer's events go to every process in turn.
-            url = urls[(i // len(broadcasters)) % len(urls)]
-            task = asyncio.create_task(
-                _post(http, url, broadcasters[i % len(broadcasters)], statuses, acks)
-            )
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        if pending:
-            await asyncio.wait(pending, timeout=90)
-        for task in list(pending):  # not acknowledged after 90 s: counted as status 0
-            task.cancel()
-            statuses[0] = statuses.get(0, 0) + 1
-        last = {b.id: await _latest(api, urls[0], b.login) for b in broadcasters}
-        acks.sort()
-        ack_ms = {
-            "p50": 1000 * acks[len(acks) // 2] if acks else None,
-            "p99": 1000 * acks[min(len(acks) - 1, int(len(acks) * 0.99))] if acks else None,
-        }
-        return {
-            "first": first,
-            "last": last,
-            "posted": count,
-            "statuses": statuses,
-            "ack_ms": ack_ms,
-        }
+    """Signed webhooks at `rate` per second from bench/ingest.mjs (Node: the load generator
+    must not be the limit), each streamer's in turn to every process."""
+    first = {key: seq + 1 for key, seq in asyncio.run(_latests(urls[0], broadcasters)).items()}
+    config = {
+        "urls": urls,
+        "broadcasters": [b.id for b in broadcasters],
+        "secret": SECRET,
+        "concurrency": 64,
+        "seconds": seconds,
+        "rate": rate,
+    }
+    done = subprocess.run(
+        _pinned(["node", str(BENCH / "ingest.mjs"), json.dumps(config)], cpus),
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 180,
+        check=True,
+    )
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    last = asyncio.run(_latests(urls[0], broadcasters))
+    return {
+        "first": first,
+        "last": last,
+        "posted": summary["sent"],
+        "statuses": summary["statuses"],
+        "ack_ms": summary["latency_ms"],
+        "poster_cpu_percent": summary["cpu_percent"],
+    }
 
 
 def run_configuration(
@@ -215,12 +186,13 @@ def run_configuration(
                 per_group,
                 cookie(),
                 broadcaster.login,
-                cpus=load_cpus if n == 1 else all_cpus,
+                cpus=load_cpus if n == 1 else all_cpus,  # as the poster below
             )
             clients.read(timeout=180)
             groups.append((owner, broadcaster, clients))
         urls = [process.url for process in processes]
-        asyncio.run(_stream(urls, people, 5 * broadcasters, 1.0))  # warm up
+        load = load_cpus if n == 1 else all_cpus
+        _stream(urls, people, 5 * broadcasters, 1.0, load)  # warm up
         time.sleep(1.0)
         for _, _, clients in groups:
             clients.command("reset")
@@ -229,7 +201,7 @@ def run_configuration(
         service_pids = [mongo.pid or 0, redis.pid or 0]
         services_before = [cpu_seconds(pid) for pid in service_pids]
         started = time.monotonic()
-        stream = asyncio.run(_stream(urls, people, rate, seconds))
+        stream = _stream(urls, people, rate, seconds, load)
         wall = time.monotonic() - started
         cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
         services = [
