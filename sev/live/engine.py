@@ -50,6 +50,7 @@ from engineio.async_socket import AsyncSocket
 
 from sev.live.rooms import RoomManager
 from sev.live.sendqueue import SendQueue
+from sev.live.transport import WebSocketFactory
 
 # What stays in a connected socket's environ (see the module's docstring).
 KEPT_ENVIRON = ("HTTP_COOKIE", "asgi.receive", "asgi.send", "asgi.scope")
@@ -69,9 +70,16 @@ def shrink_environ(environ: dict[str, Any]) -> None:
 class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     """engine.io's server whose one-socket sends can skip the per-socket queue."""
 
+    _async: dict[str, Any]  # engine.io's async driver: its queue, event and websocket factories
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.send_now: DirectSend | None = None
+        driver: dict[str, Any] = self._async
+        if driver.get("websocket") is not None:
+            # A connected socket's websocket served without a task per socket (transport.py);
+            # the dict is the async driver's module-level one: copy it, never change it.
+            self._async = {**driver, "websocket": WebSocketFactory(driver["websocket"])}
 
     def create_queue(self, *args: Any, **kwargs: Any) -> Any:
         """Each socket's send queue: a SendQueue (the library's asyncio.Queue if it ever asks

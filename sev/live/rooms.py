@@ -44,7 +44,9 @@ from socketio import packet as sio_packet
 from websockets.protocol import State
 
 
-def _sansio_protocol() -> type | None:
+def sansio_protocol() -> type | None:
+    """uvicorn's websockets-sansio protocol class (rooms.py and transport.py write to its
+    transport), or None without uvicorn."""
     try:
         from uvicorn.protocols.websockets import websockets_sansio_impl
     except ImportError:  # no uvicorn (another ASGI server): the queue path only
@@ -52,7 +54,7 @@ def _sansio_protocol() -> type | None:
     return websockets_sansio_impl.WebSocketsSansIOProtocol
 
 
-_SANSIO = _sansio_protocol()
+_SANSIO = sansio_protocol()
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,7 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, to=to)
             return
         text = pkt.encode()  # fills the packet's cache: every writer reuses the same string
-        frame = _text_frame(text) if _SANSIO is not None else b""
+        frame = websocket_frame(text) if _SANSIO is not None else b""
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         sockets = self.server.eio.sockets
         limit = max(1, min(self.max_queued, self.max_queued_bytes // max(1, len(pkt.data))))
@@ -147,8 +149,8 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
             if last_ping and last_ping < stale_before:
                 laggards.append(eio_sid)
                 continue
-            # An idle writer waits in queue.get(): nothing of this viewer's is in flight.
-            if frame and queue._getters and not queue._queue and self._write_later(eio_sid, frame):
+            # An idle writer: nothing of this viewer's is in flight.
+            if frame and writer_idle(queue) and self._write_later(eio_sid, frame):
                 direct += 1
                 continue
             if queue.qsize() >= limit:
@@ -177,9 +179,9 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
         if last_ping and last_ping < time.time() - self.server.eio.ping_timeout:
             return False  # the library's send closes a socket whose client is gone
         queue = socket.queue
-        if not (queue._getters and not queue._queue):
+        if not writer_idle(queue):
             return False
-        if not self._write_later(eio_sid, _text_frame(pkt.encode())):
+        if not self._write_later(eio_sid, websocket_frame(pkt.encode())):
             return False
         self.direct += 1
         self._schedule_flush()
@@ -272,16 +274,29 @@ class RoomManager(socketio.AsyncManager):  # type: ignore[misc]
 _UNKNOWN = object()
 
 
-def _text_frame(text: str) -> bytes:
-    """One unmasked, final websocket text frame (RFC 6455 5.2), as a server sends it."""
-    payload = text.encode()
+def writer_idle(queue: Any) -> bool:
+    """True when nothing of this viewer's is queued or in flight: engine.io's writer task waits
+    in `queue.get()`, or SEV's own writer (transport.py) has nothing pending."""
+    if queue._queue:
+        return False
+    writer = getattr(queue, "writer", None)
+    return bool(queue._getters) if writer is None else bool(writer.idle)
+
+
+def websocket_frame(data: str | bytes) -> bytes:
+    """One unmasked, final websocket frame (RFC 6455 5.2), as a server sends it: text for a
+    str, binary for bytes."""
+    if isinstance(data, str):
+        payload, first = data.encode(), 0x81
+    else:
+        payload, first = data, 0x82
     size = len(payload)
     if size < 126:
-        header = struct.pack("!BB", 0x81, size)
+        header = struct.pack("!BB", first, size)
     elif size < 65536:
-        header = struct.pack("!BBH", 0x81, 126, size)
+        header = struct.pack("!BBH", first, 126, size)
     else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
+        header = struct.pack("!BBQ", first, 127, size)
     return header + payload
 
 

@@ -9,6 +9,10 @@ deques and an `asyncio.Event` with a fourth: about 3.2 KB per connected viewer, 
 It keeps `asyncio.Queue`'s attribute names for the two things rooms.py reads to tell an idle
 writer (`_getters`: futures of pending `get` calls; `_queue`: the waiting items, falsy when
 none), so RoomManager works the same over either queue.
+
+A queue can also be drained without any task waiting on it: `writer`, when set (by
+transport.py, for a websocket SEV writes itself), is told of every `put` (`writer.wake()`) and
+says whether it is idle (`writer.idle`), as a waiting `get` does for engine.io's writer task.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from typing import Any
 class SendQueue:
     """An unbounded FIFO queue with `asyncio.Queue`'s methods, empty when idle."""
 
-    __slots__ = ("_getters", "_joiners", "_queue", "_unfinished")
+    __slots__ = ("_getters", "_joiners", "_queue", "_unfinished", "writer")
 
     def __init__(self) -> None:
         self._queue: deque[Any] | None = None
         self._getters: list[asyncio.Future[None]] = []
         self._joiners: list[asyncio.Future[None]] | None = None
         self._unfinished = 0
+        # Drains the queue on `put` when there is no writer task (transport.py), else None.
+        self.writer: Any = None
 
     def qsize(self) -> int:
         """How many items wait."""
@@ -48,6 +54,8 @@ class SendQueue:
         self._queue.append(item)
         self._unfinished += 1
         self._wake_getter()
+        if self.writer is not None:
+            self.writer.wake()
 
     async def put(self, item: Any) -> None:
         """As `put_nowait` (never waits: unbounded)."""
