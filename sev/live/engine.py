@@ -27,19 +27,24 @@ nothing once the socket was connected:
 
 - **A task per socket sleeping until its next ping.** engine.io starts `AsyncSocket._send_ping`
   as a background task after each pong, which sleeps `ping_interval` (25 s) and queues a PING.
-  `EngineServer.start_background_task` (the public hook engine.io starts it through) schedules
-  a timer instead, which queues the PING for the writer as the task did.
+  `EngineServer.start_background_task` (the public hook engine.io starts it through) puts the
+  socket in one FIFO of due pings instead (every wait is as long, so deadlines come in order),
+  served by one timer for the whole server, which queues the PING for the writer as the task did.
+- **engine.io's websocket handler**: its writer task and its reader's `wait_for` task per read.
+  `EngineServer` gives engine.io's ASGI driver SEV's websocket factory (transport.py), which
+  serves a connected socket's websocket without them.
 
 Relies on python-socketio 5.x's `AsyncServer._engineio_server_class` (the one-line factory of its
-Engine.IO server) and python-engineio 4.x's `AsyncServer.send_packet`, `create_queue` and
-`start_background_task(AsyncSocket._send_ping)`; tests/live/test_engine.py fails if any of them
-changes.
+Engine.IO server) and python-engineio 4.x's `AsyncServer.send_packet`, `create_queue`,
+`start_background_task(AsyncSocket._send_ping)` and its async driver's `_async["websocket"]`;
+tests/live/test_engine.py and test_transport.py fail if any of them changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +59,9 @@ from sev.live.transport import WebSocketFactory
 
 # What stays in a connected socket's environ (see the module's docstring).
 KEPT_ENVIRON = ("HTTP_COOKIE", "asgi.receive", "asgi.send", "asgi.scope")
+
+# A timer may run this much before its time (the loop's clock resolution).
+_CLOCK_SLACK = 0.001
 
 # (eio_sid, engine.io packet) -> True if it was written (or will be at the end of this turn).
 DirectSend = Callable[[str, Any], bool]
@@ -75,6 +83,9 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.send_now: DirectSend | None = None
+        # (loop time, socket): the sockets waiting for their next ping, soonest first.
+        self._pings: deque[tuple[float, Any]] = deque()
+        self._ping_timer: asyncio.TimerHandle | None = None
         driver: dict[str, Any] = self._async
         if driver.get("websocket") is not None:
             # A connected socket's websocket served without a task per socket (transport.py);
@@ -89,12 +100,25 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         return SendQueue()
 
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
-        """engine.io's background tasks, except a socket's wait for its next ping: a timer."""
+        """engine.io's background tasks, except a socket's wait for its next ping: an entry in
+        one queue of due pings."""
         if getattr(target, "__func__", None) is AsyncSocket._send_ping and not (args or kwargs):
-            return asyncio.get_running_loop().call_later(
-                self.ping_interval, self._ping, target.__self__
-            )
+            # Every wait is ping_interval long, so the deadlines come in the order they are
+            # set: one FIFO and one timer (for its head) serve every socket.
+            loop = asyncio.get_running_loop()
+            self._pings.append((loop.time() + self.ping_interval, target.__self__))
+            if self._ping_timer is None:
+                self._ping_timer = loop.call_at(self._pings[0][0], self._pings_due)
+            return None
         return super().start_background_task(target, *args, **kwargs)
+
+    def _pings_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + _CLOCK_SLACK
+        pings = self._pings
+        while pings and pings[0][0] <= due:
+            self._ping(pings.popleft()[1])
+        self._ping_timer = loop.call_at(pings[0][0], self._pings_due) if pings else None
 
     def _ping(self, socket: Any) -> None:
         # AsyncSocket._send_ping after its sleep, without the task.

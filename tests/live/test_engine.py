@@ -177,7 +177,7 @@ async def test_a_shrunk_environ_still_lets_room_emits_write_directly() -> None:
             await client.close()
 
 
-async def test_pings_are_timers_and_a_client_that_stops_answering_is_closed() -> None:
+async def test_pings_wait_in_one_queue_and_a_client_that_stops_answering_is_closed() -> None:
     async with serve(SocketServer, ping_interval=0.2, ping_timeout=0.4) as sio:
         client = await SioClient.open(sio.test_url, None)
         url = sio.test_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
@@ -202,6 +202,8 @@ async def test_pings_are_timers_and_a_client_that_stops_answering_is_closed() ->
                     assert not any(
                         "_send_ping" in getattr(c, "__qualname__", "") for c in coroutines
                     )
+                    # One queue of due pings for the server, at most an entry per socket.
+                    assert len(sio.eio._pings) <= 2
                 # The answering client got pings all along and is still connected (its writer,
                 # which ends after ping_interval + ping_timeout without a packet, got the pings);
                 # the quiet one was closed by engine.io's ping timeout, as before.
