@@ -189,6 +189,10 @@ class Writer:
                 end = True
                 continue
             frames.append(websocket_frame(pkt.encode()))
+            if pkt.packet_type == eio_packet.OPEN:
+                # engine.io's `_handle_connect` keeps its OPEN packet in a local for as long as
+                # the socket lives, and never reads it again once sent: drop what it holds.
+                pkt.data = pkt.encode_cache = None
             if pkt.packet_type == eio_packet.CLOSE:
                 end = True
         if frames and not gone:

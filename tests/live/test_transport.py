@@ -5,8 +5,10 @@ disconnects, the library's path elsewhere."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import json
+import re
 import socket as socket_module
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -96,6 +98,10 @@ def test_pinned_engineio_internals_exist() -> None:
         "s.handle_get_request(environ)"
     )
     assert "await s.check_ping_timeout()" in inspect.getsource(engineio.AsyncServer._service_task)
+    # Its OPEN packet: a local of _handle_connect, sent once and never read again.
+    uses = re.findall(r"\bpkt\b.*", connect_source)
+    assert uses == ["pkt = packet.Packet(packet.OPEN, {", "pkt)"]
+    assert "await s.send(pkt)" in connect_source
     for name in ("receive", "close", "check_ping_timeout"):
         assert inspect.iscoroutinefunction(getattr(AsyncSocket, name))
     assert "self.close(wait=False, abort=False" in inspect.getsource(AsyncSocket.check_ping_timeout)
@@ -138,6 +144,24 @@ async def test_an_idle_viewer_has_no_task_of_its_own_beyond_uvicorns() -> None:
             assert sio.manager.direct == direct + 7
         finally:
             for client in first + more:
+                await client.close()
+
+
+async def test_a_connected_socket_keeps_no_open_packet() -> None:
+    async with serve() as sio:
+        clients = [await SioClient.open(sio.test_url, None) for _ in range(3)]
+        try:
+            gc.collect()
+            kept = [
+                o
+                for o in gc.get_objects()
+                if isinstance(o, eio_packet.Packet)
+                and o.packet_type == eio_packet.OPEN
+                and (o.data is not None or o.encode_cache is not None)
+            ]
+            assert kept == []
+        finally:
+            for client in clients:
                 await client.close()
 
 
