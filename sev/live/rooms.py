@@ -3,11 +3,12 @@
 python-socketio's `AsyncManager.emit` starts one asyncio task per recipient per event; with a
 thousand viewers that is about half of the CPU at saturation (docs/PERFORMANCE.md). Here a room
 emit encodes the packet once and puts the same Engine.IO packet straight on each viewer's send
-queue, in one loop, with no task per recipient. Each viewer's writer task (engine.io's) then
-sends it. As a side effect, every viewer gets the events in emit order.
+queue, in one loop, with no task per recipient. Each viewer's writer (engine.io's task, or SEV's
+own in transport.py) then sends it. As a side effect, every viewer gets the events in emit order.
 
 Further, when SEV runs under uvicorn's websocket protocol (`websockets-sansio`, uvicorn's default
-with the `websockets` package) and a viewer's writer is idle with nothing queued, the frame is
+with the `websockets` package) and a viewer's writer is idle with nothing queued (`writer_idle`:
+engine.io's task waits in `queue.get()`, or SEV's `Writer` has nothing pending), the frame is
 written straight to its transport: a server's websocket frames are not masked, so the frame bytes
 are the same for every viewer and are built once per emit. That skips, per viewer, waking its
 writer task, the ASGI message, re-encoding the text and framing it. The frames are written at the
@@ -24,7 +25,8 @@ with `after` and misses nothing.
 Relies on python-socketio 5.x / python-engineio 4.x internals, pinned in pyproject
 (`python-socketio<5.19`) and checked by tests/live/test_rooms.py: `AsyncManager.rooms` /
 `get_participants`, `server.packet_class`, `server.eio.sockets[eio_sid].queue` (an
-`asyncio.Queue` of `engineio.packet.Packet` drained by the websocket writer), `AsyncSocket.close`
+`asyncio.Queue` or a `SendQueue` of `engineio.packet.Packet` drained by the websocket writer, a
+`None` ending it), `AsyncSocket.close`
 and `server.environ[eio_sid]["asgi.send"]`; for the direct path, uvicorn's
 `WebSocketsSansIOProtocol` (`transport`, `conn.state`, `writable`, `close_sent`, `disconnected`).
 """
