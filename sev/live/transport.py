@@ -183,7 +183,7 @@ class Writer:
         while queue._queue:
             pkt = queue.get_nowait()
             queue.task_done()
-            if self.ended:
+            if self.ended or end:
                 continue  # nothing more goes out; task_done keeps `close(wait=True)` from hanging
             if pkt is None:
                 end = True
