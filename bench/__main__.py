@@ -186,15 +186,8 @@ def _run_processes(args: argparse.Namespace, tmp: Path, began: float) -> int:
         f"{args.cell_s or 10:g} s",
         flush=True,
     )
-    result = processes.run(
-        tmp,
-        args.processes,
-        viewers=args.viewers,
-        broadcasters=args.broadcasters,
-        rate=args.rate,
-        seconds=args.cell_s or 10.0,
-        log=lambda text: print(text, flush=True),
-    )
+    load = processes.Load(args.viewers, args.broadcasters, args.rate, args.cell_s or 10.0)
+    result = processes.run(tmp, args.processes, load, lambda text: print(text, flush=True))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     alone, many = result["alone"], result["many"]

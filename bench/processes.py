@@ -26,6 +26,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,7 @@ from bench.servers import (
     prepare_store,
     sev_env,
 )
-from sev.config import Settings
-from sev.store import Broadcaster, create_store
+from sev.store import Broadcaster
 from tests.support.processes import SevProcess
 from tests.support.services import MongoServer, RedisServer, free_port
 
@@ -71,28 +71,6 @@ class ClusterSev(SevProcess):
     def command(self) -> list[str]:
         # INFO for the fan-out's line at stop, without a line per webhook.
         return _pinned([*super().command(), "--no-access-log"], self.cpus)
-
-
-async def _seed(env: dict[str, str], broadcasters: list[Broadcaster]) -> None:
-    await prepare_store(env)
-    settings = Settings(
-        _env_file=None,
-        twitch_client_id=env["TWITCH_CLIENT_ID"],
-        twitch_client_secret=env["TWITCH_CLIENT_SECRET"],
-        twitch_eventsub_secret=env["TWITCH_EVENTSUB_SECRET"],
-        sev_session_secret=env["SEV_SESSION_SECRET"],
-        sev_token_key=env["SEV_TOKEN_KEY"],
-        sev_data_dir=Path(env["SEV_DATA_DIR"]),
-        mongodb_uri=env["MONGODB_URI"],
-        redis_url=None,
-    )
-    store = create_store(settings)
-    await store.open()
-    try:
-        for broadcaster in broadcasters:
-            await store.save_broadcaster(broadcaster)
-    finally:
-        await store.close()
 
 
 async def _latest(http: httpx.AsyncClient, url: str, login: str) -> int:
@@ -145,19 +123,26 @@ def _stream(
     }
 
 
+@dataclass(frozen=True)
+class Load:
+    """What every configuration gets: viewers split over streamers, webhooks per second."""
+
+    viewers: int
+    broadcasters: int
+    rate: float
+    seconds: float
+
+
 def run_configuration(
     tmp: Path,
     mongo: MongoServer,
     redis: RedisServer,
     n: int,
-    *,
-    viewers: int,
-    broadcasters: int,
-    rate: float,
-    seconds: float,
+    load: Load,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Start n processes, connect the viewers, stream, report per process and in total."""
+    viewers, broadcasters, rate, seconds = load.viewers, load.broadcasters, load.rate, load.seconds
     server_cpus, load_cpus = cores()
     all_cpus = server_cpus | load_cpus
     ordered = sorted(server_cpus) + sorted(load_cpus - server_cpus)
@@ -173,7 +158,7 @@ def run_configuration(
         }
         cpus = {ordered[i % len(ordered)]} if n > 1 else server_cpus
         processes.append(ClusterSev(tmp / f"p{n}-{i}", env, port, cpus))
-    asyncio.run(_seed(processes[0].env, people))
+    asyncio.run(prepare_store(processes[0].env, people))
     groups: list[tuple[int, Broadcaster, NodeClients]] = []
     try:
         for process in processes:
@@ -191,8 +176,8 @@ def run_configuration(
             clients.read(timeout=180)
             groups.append((owner, broadcaster, clients))
         urls = [process.url for process in processes]
-        load = load_cpus if n == 1 else all_cpus
-        _stream(urls, people, 5 * broadcasters, 1.0, load)  # warm up
+        posting = load_cpus if n == 1 else all_cpus
+        _stream(urls, people, 5 * broadcasters, 1.0, posting)  # warm up
         time.sleep(1.0)
         for _, _, clients in groups:
             clients.command("reset")
@@ -201,7 +186,7 @@ def run_configuration(
         service_pids = [mongo.pid or 0, redis.pid or 0]
         services_before = [cpu_seconds(pid) for pid in service_pids]
         started = time.monotonic()
-        stream = _stream(urls, people, rate, seconds, load)
+        stream = _stream(urls, people, rate, seconds, posting)
         wall = time.monotonic() - started
         cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
         services = [
@@ -290,35 +275,13 @@ def describe(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(
-    tmp: Path,
-    n: int,
-    *,
-    viewers: int,
-    broadcasters: int,
-    rate: float,
-    seconds: float,
-    log: Callable[[str], None],
-) -> dict[str, Any]:
+def run(tmp: Path, n: int, load: Load, log: Callable[[str], None]) -> dict[str, Any]:
     """One process alone, then n, on one FerretDB and one Redis started here."""
     mongo, redis = MongoServer(), RedisServer()
     mongo.start()
     redis.start()
     try:
-        results = [
-            run_configuration(
-                tmp,
-                mongo,
-                redis,
-                count,
-                viewers=viewers,
-                broadcasters=broadcasters,
-                rate=rate,
-                seconds=seconds,
-                log=log,
-            )
-            for count in (1, n)
-        ]
+        results = [run_configuration(tmp, mongo, redis, count, load, log) for count in (1, n)]
     finally:
         redis.close()
         mongo.close()

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,9 @@ def sev_env(tmp: Path, port: int, mongodb_uri: str | None) -> dict[str, str]:
     return env
 
 
-async def prepare_store(env: dict[str, str]) -> None:
-    """Create the store SEV will open (from its environment) with the streamer and a viewer."""
+async def prepare_store(env: dict[str, str], broadcasters: Sequence[Broadcaster] = ()) -> None:
+    """Create the store SEV will open (from its environment) with the streamer, a viewer and
+    any other `broadcasters`."""
     settings = Settings(
         _env_file=None,
         twitch_client_id=env["TWITCH_CLIENT_ID"],
@@ -104,7 +106,8 @@ async def prepare_store(env: dict[str, str]) -> None:
     store = create_store(settings)
     await store.open()
     try:
-        await store.save_broadcaster(BROADCASTER)
+        for broadcaster in (BROADCASTER, *broadcasters):
+            await store.save_broadcaster(broadcaster)
         await store.save_user(VIEWER)
     finally:
         await store.close()

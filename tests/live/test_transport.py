@@ -16,6 +16,7 @@ from typing import Any
 
 import engineio
 import httpx
+import pytest
 import socketio
 from engineio import exceptions
 from engineio import packet as eio_packet
@@ -338,30 +339,23 @@ async def test_server_shutdown_closes_connected_viewers() -> None:
     await client.close()
 
 
-async def test_uvicorns_own_sansio_protocol_takes_the_lean_path() -> None:
-    async with serve(ws="websockets-sansio") as sio:
+@pytest.mark.parametrize(
+    ("ws", "lean"),
+    [
+        # uvicorn's own sansio protocol takes the lean path, as SEV's Wire does;
+        ("websockets-sansio", True),
+        # another websocket implementation keeps the library's path.
+        ("wsproto", False),
+    ],
+)
+async def test_which_websocket_implementations_take_the_lean_path(ws: str, lean: bool) -> None:
+    async with serve(ws=ws) as sio:
         client = await SioClient.open(sio.test_url, None)
         try:
             await client.watch("anyone")
             (socket,) = sio.eio.sockets.values()
-            assert isinstance(socket.queue.writer, Writer)
-            assert _engineio_tasks() == []
-            for seq in range(1, 51):
-                await sio.emit("event", {"seq": seq}, room=ROOM)
-            await eventually(lambda: client.seqs() == list(range(1, 51)))
-        finally:
-            await client.close()
-        await eventually(lambda: sio.disconnected == ["transport close"])
-
-
-async def test_another_websocket_implementation_keeps_the_library_path() -> None:
-    async with serve(ws="wsproto") as sio:
-        client = await SioClient.open(sio.test_url, None)
-        try:
-            await client.watch("anyone")
-            (socket,) = sio.eio.sockets.values()
-            assert socket.queue.writer is None
-            assert _engineio_tasks() != []
+            assert isinstance(socket.queue.writer, Writer) is lean
+            assert (_engineio_tasks() == []) is lean
             for seq in range(1, 51):
                 await sio.emit("event", {"seq": seq}, room=ROOM)
             await eventually(lambda: client.seqs() == list(range(1, 51)))
