@@ -127,9 +127,15 @@ async def _post_round_robin(urls: list[str], count: int) -> list[str]:
                 headers, raw = signed_request(body, secret=SECRET)
                 for attempt in range(50):
                     url = urls[(index + attempt) % len(urls)]
-                    response = await http.post(
-                        f"{url}/webhooks/eventsub", headers=headers, content=raw
-                    )
+                    try:
+                        response = await http.post(
+                            f"{url}/webhooks/eventsub", headers=headers, content=raw
+                        )
+                    except httpx.TransportError:
+                        # A kept-alive connection the server closed, a timeout: Twitch sends
+                        # the delivery again, and so does this.
+                        await asyncio.sleep(0.05)
+                        continue
                     if response.status_code == 204:
                         acknowledged.append(headers["Twitch-Eventsub-Message-Id"])
                         break
