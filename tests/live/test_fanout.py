@@ -35,6 +35,7 @@ from sev.live.server import room_of
 from sev.store import Broadcaster, User
 from sev.store.mongo import MongoStore
 from tests.support.factories import notification_body, session_cookie, signed_request
+from tests.support.polling import eventually
 from tests.support.processes import ROOT, SevProcess, _clean_env
 from tests.support.services import MongoServer, RedisServer, free_port
 from tests.support.settings import SESSION_SECRET, TOKEN_KEY, real_twitch_env
@@ -394,13 +395,6 @@ async def numsub(redis: Redis, channel: str) -> int:
     return int(dict(await redis.pubsub_numsub(channel))[channel.encode()])
 
 
-async def until(check: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def test_a_process_receives_only_the_rooms_its_own_sockets_are_in(
     redis_server: RedisServer,
 ) -> None:
@@ -429,7 +423,7 @@ async def test_a_process_receives_only_the_rooms_its_own_sockets_are_in(
         async def arrived() -> bool:
             return len(watching.delivered) == 4
 
-        await until(arrived)
+        await eventually(arrived, what="the four emits")
         assert watching.delivered == [
             ("broadcaster:77", {"seq": 1}),
             ("broadcaster:77", {"seq": 2}),
@@ -473,7 +467,7 @@ async def test_a_room_channel_is_dropped_after_its_last_socket_left_unless_one_c
         async def dropped() -> bool:
             return await numsub(redis, channel) == 0
 
-        await until(dropped)
+        await eventually(dropped, what="the unsubscribe")
         # And taken again when somebody comes: enter_room returns subscribed.
         fourth = await process.enter("eio-4")
         await process.fanout.enter_room(fourth, "/", "broadcaster:90")
@@ -521,7 +515,7 @@ async def test_a_watch_during_a_redis_outage_does_not_wait_and_is_subscribed_whe
             async def subscribed() -> bool:
                 return await numsub(redis, channel) == 1
 
-            await until(subscribed, timeout=10)
+            await eventually(subscribed, what="the subscription after the outage")
 
 
 def test_redis_fanout_delivers_to_its_own_viewers_through_the_room_manager() -> None:
