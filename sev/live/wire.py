@@ -8,13 +8,15 @@ kept per connection once the websocket is open (docs/PERFORMANCE.md, issue 18):
   dropped once the response is sent, and the request's headers emptied (websockets' parser
   keeps the request itself): uvicorn reads neither again, and the ASGI scope keeps the
   request's headers, as bytes, for the app;
+- no websocket ping of uvicorn's own (`start_keepalive` does nothing): Engine.IO pings;
 - the receive queue is a `SendQueue` and the "writable" flag a `Flag`, which hold nothing while
   idle, instead of an `asyncio.Queue` (three deques and an Event) and an `asyncio.Event` (a
   deque): ~4.5 KB per connection.
 
 Without the flag SEV still runs on uvicorn's own protocol, only heavier per viewer. Relies on
 uvicorn 0.5x's `WebSocketsSansIOProtocol` (`queue`, `writable`, `request`, `response`,
-`handshake_complete`); tests/live/test_wire.py fails if they change.
+`handshake_complete`, `start_keepalive`, `ping_timer`); tests/live/test_wire.py fails if they
+change.
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ class Wire(WebSocketsSansIOProtocol):
         self.queue: Any = SendQueue()
         self.writable: Any = Flag()
         self.writable.set()
+
+    def start_keepalive(self) -> None:
+        """No websocket pings of uvicorn's: the only websocket SEV serves is Engine.IO's, whose
+        own ping (every 25 s, answered within 20 s, or engine.io closes the socket) already
+        finds dead viewers and keeps proxies from closing an idle connection. uvicorn's (every
+        `--ws-ping-interval`, 20 s by default) would double that traffic, 500 frames/s each way
+        at 10,000 viewers, and keep a timer per viewer (docs/PERFORMANCE.md)."""
 
     async def send(self, message: Any) -> None:
         """uvicorn's send; once the handshake's response is out, forget the handshake."""

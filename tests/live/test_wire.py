@@ -54,6 +54,25 @@ async def test_an_open_connection_keeps_no_handshake_and_idle_queues() -> None:
             await client.close()
 
 
+@pytest.mark.parametrize("ws", [Wire, "websockets-sansio"])
+async def test_only_engineio_pings_a_viewer_under_wire(ws: Any) -> None:
+    """uvicorn's keepalive (a timer per connection, a ping every 20 s by default) is off under
+    Wire, where Engine.IO's ping already runs; uvicorn's own protocol, same settings, keeps it."""
+    async with serve(SocketServer, ws=ws) as sio:
+        client = await SioClient.open(sio.test_url, None)
+        try:
+            assert await client.watch("anyone") == _ack()
+            (environ,) = sio.environ.values()
+            protocol = environ["asgi.send"].__self__
+            assert protocol.ping_interval == 20.0  # uvicorn's default, in both runs
+            if ws is Wire:
+                assert protocol.ping_timer is None
+            else:
+                assert protocol.ping_timer is not None
+        finally:
+            await client.close()
+
+
 async def test_flag_wakes_its_waiters_when_set() -> None:
     flag = Flag()
     waiters = [asyncio.ensure_future(flag.wait()) for _ in range(2)]
