@@ -5,7 +5,9 @@ Servers run pinned to one core, load generators (Node, and this process) to the 
 line printed is one JSON object with the headline figures (docs/PERFORMANCE.md); `--out FILE`
 also writes every cell as JSON. `--scale` is issue 18's plan: memory per idle viewer at 1,000
 and 10,000 (a fresh server for each, its first paint seeded), then 1,000 x 10, 50 and 80
-events/s and 10,000 x 5/s, SEV and bare python-socketio in the same run.
+events/s and 10,000 x 5/s, SEV and bare python-socketio in the same run, then 1,000 x 10 and
+10,000 x 5 on bench/floor.py (one write per viewer per event and nothing else: what the machine
+allows before any server code).
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ SCALE: dict[str, Any] = {
     "bare_rates": {1000: [10], 10000: [5]},
     "bare_search_from": 30,
     "bare_search_tries": 0,
+    # bench/floor.py: one write per viewer per event and nothing else, on the same stack.
+    "floor_rates": {1000: [10], 10000: [5]},
     "fresh_per_group": True,
     "seed_events": 10,
 }
@@ -116,10 +120,14 @@ def _fanout(
         out["connect"].append(connected)
         _log(f"{target.kind} connected", connected)
         try:
-            key = "grid_rates" if target.kind == "sev" else "bare_rates"
+            key = "grid_rates" if target.kind == "sev" else f"{target.kind}_rates"
             for rate in _rates(plan, key, n):
                 _summary(target.kind, fanout.run_cell(target, clients, n, rate, plan["cell_s"]))
-            tries = plan["search_tries"] if target.kind == "sev" else plan["bare_search_tries"]
+            tries = (
+                plan["search_tries"]
+                if target.kind == "sev"
+                else plan.get(f"{target.kind}_search_tries", 0)
+            )
             if n == 1000 and tries:
                 done = [c for c in target.cells if c["clients"] == n and not c.get("search")]
                 top = max(done, key=lambda c: c["rate"]) if done else None
@@ -143,6 +151,42 @@ def _fanout(
         finally:
             clients.close()
     return out
+
+
+WIRE = "sev.live.wire:Wire"
+
+
+def _compare(
+    kind: str,
+    module: str,
+    args: argparse.Namespace,
+    tmp: Path,
+    plan: dict[str, Any],
+    skip: bool,
+    search_from: float = 0,
+    shrink: float | None = None,
+) -> tuple[fanout.Target, dict[str, Any]]:
+    """The plan's cells on a comparison server (bench/bare.py, bench/floor.py), fresh per
+    group of viewers as SEV is: its target (with its cells) and its connections."""
+    target = fanout.Target(kind, "", 0)
+    if skip:
+        return target, {"connect": [], "search": None}
+    # The floor pays what SEV's websocket layer pays (Wire), and nothing else.
+    server = Ceiling(tmp, module, ws=args.ws or (WIRE if kind == "floor" else None))
+    server.start()
+
+    def restart() -> int:
+        server.restart()
+        return pid_of(server)
+
+    try:
+        target = fanout.Target(kind, server.url, pid_of(server))
+        # The bare server's usable rate at 1,000 viewers is a few per second: 40% steps.
+        return target, _fanout(
+            target, plan, search_from=search_from, step=10, shrink=shrink, restart=restart
+        )
+    finally:
+        server.stop()
 
 
 def _resume(sev: BenchSev, seconds: float) -> dict[str, Any]:
@@ -218,7 +262,10 @@ def main() -> int:
         help="issue 18's plan: 1,000 and 10,000 viewers (memory, 1,000 x 10/50/80, 10,000 x 5)",
     )
     parser.add_argument("--skip-mongo", action="store_true", help="no MongoDB-wire ingest run")
-    parser.add_argument("--skip-bare", action="store_true", help="SEV only (no bare server)")
+    parser.add_argument("--skip-bare", action="store_true", help="no bare python-socketio server")
+    parser.add_argument(
+        "--skip-floor", action="store_true", help="--scale: no floor server (bench/floor.py)"
+    )
     parser.add_argument(
         "--groups", help="viewer counts to run, comma-separated (default: the plan's)"
     )
@@ -325,24 +372,12 @@ def main() -> int:
     finally:
         sev.stop()
 
-    bare_target = fanout.Target("bare", "", 0)
-    bare_fanout: dict[str, Any] = {"connect": [], "search": None}
-    if not args.skip_bare:
-        bare = Ceiling(tmp, "bench.bare", ws=args.ws)
-        bare.start()
-
-        def restart_bare() -> int:
-            bare.restart()
-            return pid_of(bare)
-
-        try:
-            bare_target = fanout.Target("bare", bare.url, pid_of(bare))
-            # The bare server's usable rate at 1,000 viewers is a few per second: 40% steps.
-            bare_fanout = _fanout(
-                bare_target, plan, search_from=20, step=10, shrink=0.6, restart=restart_bare
-            )
-        finally:
-            bare.stop()
+    bare_target, bare_fanout = _compare(
+        "bare", "bench.bare", args, tmp, plan, skip=args.skip_bare, search_from=20, shrink=0.6
+    )
+    floor_target, floor_fanout = _compare(
+        "floor", "bench.floor", args, tmp, plan, skip=args.skip_floor or "floor_rates" not in plan
+    )
 
     def cell(target: fanout.Target, n: int, rate: float) -> dict[str, Any] | None:
         return next(
@@ -416,6 +451,9 @@ def main() -> int:
             "bare_frames_per_s_10000x5": figure(bare_target, 10000, 5, "frames_per_s"),
             "bare_e2e_p99_ms_10000x5": figure(bare_target, 10000, 5, "p99"),
             "bare_lost_10000x5": figure(bare_target, 10000, 5, "lost"),
+            "floor_e2e_p99_ms_1000x10": figure(floor_target, 1000, 10, "p99"),
+            "floor_e2e_p99_ms_10000x5": figure(floor_target, 10000, 5, "p99"),
+            "floor_frames_per_cpu_s_10000x5": figure(floor_target, 10000, 5, "frames_per_cpu_s"),
             "load_average": [round(x, 2) for x in os.getloadavg()],
         }
     if args.out:
@@ -426,6 +464,7 @@ def main() -> int:
                     "ingest": ingested,
                     "sev": {"cells": sev_target.cells, **sev_fanout},
                     "bare": {"cells": bare_target.cells, **bare_fanout},
+                    "floor": {"cells": floor_target.cells, **floor_fanout},
                     "resume": resumed,
                     "seconds": time.monotonic() - began,
                 },

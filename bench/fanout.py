@@ -31,7 +31,7 @@ P99_LIMIT_MS = 250.0
 class Target:
     """Where events go and how viewers connect: SEV or the bare server."""
 
-    kind: str  # "sev" or "bare"
+    kind: str  # "sev", "bare" or "floor" (the last two take `POST /emit`)
     url: str
     pid: int
     seq: int = 0  # bare: the last seq assigned here; SEV: read from its API
@@ -39,8 +39,8 @@ class Target:
     cells: list[dict[str, Any]] = field(default_factory=list)
 
     async def latest_seq(self, client: httpx.AsyncClient) -> int:
-        """The newest stored seq (SEV) or the last one sent (bare)."""
-        if self.kind == "bare":
+        """The newest stored seq (SEV) or the last one sent (bare, floor)."""
+        if self.kind != "sev":
             return self.seq
         response = await client.get(
             f"{self.url}/api/streamers/{BROADCASTER.login}/events",
