@@ -128,6 +128,8 @@ def run_cell(
 ) -> dict[str, Any]:
     """One (N, R) cell: reset, stream, drain, report."""
     clients.command("reset")
+    if target.kind == "floor":
+        httpx.get(f"{target.url}/turns")  # forget the events before this cell
     retries_before = target.retries
     cpu_before = cpu_seconds(target.pid)
     rss_peak = rss_kb(target.pid)
@@ -159,9 +161,36 @@ def run_cell(
         "server_rss_kb": rss_peak,
         "clients_cpu_percent": report["cpu_percent"],
     }
+    if target.kind == "floor":
+        cell["server_latency_ms"] = server_latency(httpx.get(f"{target.url}/turns").json())
     cell["ok"] = cell["lost"] == 0 and (cell["latency_ms"]["p99"] or 0) <= P99_LIMIT_MS
     target.cells.append(cell)
     return cell
+
+
+def server_latency(turns: list[list[float]]) -> dict[str, Any]:
+    """The viewers' latency as the server saw it, from bench/floor.py's [began, ended] writing
+    each event (ms after its POST): an event's writes are taken as evenly spread over that
+    time, so the k-th of n viewers' frame left at began + (ended - began) * k / n. What the
+    viewers measured beyond this is the load generator's own time to read it."""
+    steps = 100
+    spread = sorted(
+        began + (ended - began) * (k + 1) / steps for began, ended in turns for k in range(steps)
+    )
+
+    def at(p: float) -> float | None:
+        return round(spread[min(len(spread) - 1, int(len(spread) * p))], 1) if spread else None
+
+    return {
+        "events": len(turns),
+        "p50": at(0.5),
+        "p99": at(0.99),
+        "turn_ms_median": (
+            round(sorted(ended - began for began, ended in turns)[len(turns) // 2], 1)
+            if turns
+            else None
+        ),
+    }
 
 
 def seed(target: Target, events: int) -> None:

@@ -8,6 +8,10 @@ per-message deflate), so it pays the same handshake and framing, and it speaks j
 Engine.IO v4 / Socket.IO v5 for bench/clients.mjs: the OPEN packet, "40" connect, a `watch`
 with an ack id (acknowledged with no events) and `POST /emit` of an event's JSON, as
 bench/bare.py takes it.
+
+It also times itself, to tell its latency from the load generator's: for each event, when it
+began and when it ended writing the event's frames, in ms from the POST's `bench_sent_ms`
+(what the viewers count from). `GET /turns` answers those pairs and forgets them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from typing import Any
 
 from sev.live.rooms import websocket_frame
@@ -22,6 +27,8 @@ from sev.live.rooms import websocket_frame
 # Viewers' uvicorn protocols (their transports take the frames), in the order they watched.
 viewers: dict[Any, None] = {}
 _ACK = re.compile(r"42(\d+)")
+# Per event: [began, ended] writing its frames, in ms from its `bench_sent_ms` (GET /turns).
+turns: list[tuple[float, float]] = []
 _OPEN = {"upgrades": [], "pingInterval": 25000, "pingTimeout": 60000, "maxPayload": 1000000}
 
 
@@ -72,13 +79,21 @@ async def _http(scope: dict[str, Any], receive: Any, send: Any) -> None:
         message = await receive()
         body += message.get("body", b"")
         more = message.get("more_body", False)
-    status = 200
+    status, answer = 200, b""
     if scope["path"] == "/emit":
+        began = time.time() * 1000
         frame = websocket_frame('42["event",' + body.decode() + "]")
         for protocol in viewers:
             transport = protocol.transport
             if not transport.is_closing():
                 transport.write(frame)
+        ended = time.time() * 1000
+        sent_ms = json.loads(body).get("data", {}).get("bench_sent_ms")
+        if sent_ms:
+            turns.append((began - sent_ms, ended - sent_ms))
         status = 204
+    elif scope["path"] == "/turns":
+        answer = json.dumps(turns).encode()
+        turns.clear()
     await send({"type": "http.response.start", "status": status, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
+    await send({"type": "http.response.body", "body": answer})
