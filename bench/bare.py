@@ -12,6 +12,8 @@ from typing import Any
 
 import socketio
 
+from bench.asgi import lifespan, read_body
+
 ROOM = "broadcaster:1337"
 sio = socketio.AsyncServer(async_mode="asgi", transports=["websocket"], logger=False)
 
@@ -25,19 +27,9 @@ async def watch(sid: str, data: Any) -> dict[str, Any]:
 
 async def _http(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    body = b""
-    more = True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
+        await lifespan(receive, send)
+        return
+    body = await read_body(receive)
     status = 200
     if scope["path"] == "/emit":
         await sio.emit("event", json.loads(body), room=ROOM)

@@ -22,6 +22,7 @@ import secrets
 import time
 from typing import Any
 
+from bench.asgi import lifespan, read_body
 from sev.live.rooms import websocket_frame
 
 # Viewers' uvicorn protocols (their transports take the frames), in the order they watched.
@@ -39,13 +40,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif scope["type"] == "http":
         await _http(scope, receive, send)
     else:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
 
 
 async def _viewer(receive: Any, send: Any) -> None:
@@ -73,12 +68,7 @@ async def _viewer(receive: Any, send: Any) -> None:
 
 
 async def _http(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    body = b""
-    more = True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
+    body = await read_body(receive)
     status, answer = 200, b""
     if scope["path"] == "/emit":
         began = time.time() * 1000
