@@ -188,7 +188,6 @@ def _compare(
 
     try:
         target = fanout.Target(kind, server.url, pid_of(server))
-        # The bare server's usable rate at 1,000 viewers is a few per second: 40% steps.
         return target, _fanout(
             target, plan, search_from=search_from, step=10, shrink=shrink, restart=restart
         )
@@ -379,6 +378,7 @@ def main() -> int:
     finally:
         sev.stop()
 
+    # The bare server's usable rate at 1,000 viewers is a few per second: 40% steps.
     bare_target, bare_fanout = _compare(
         "bare", "bench.bare", args, tmp, plan, skip=args.skip_bare, search_from=20, shrink=0.6
     )
