@@ -86,7 +86,8 @@ class Subscriptions:
         # burst of revocations and a token check must not write back each other's stale copy.
         self._edit_lock = asyncio.Lock()
         # Challenges answered in this process: Twitch enables those subscriptions. The challenge
-        # can arrive before create_subscription returns, so creation checks here too.
+        # can arrive before create_subscription returns and its record is saved, so creation
+        # checks here too, once the record is saved.
         self._verified: set[str] = set()
         # Retired versions already logged: a version Twitch removes revokes it for everybody.
         self._logged_removals: set[tuple[str, str]] = set()
@@ -237,9 +238,12 @@ class Subscriptions:
                 return
             created = adopted
         record = _to_record(created, owner)
-        if record.id in self._verified and record.status == "webhook_callback_verification_pending":
-            record = record.model_copy(update={"status": "enabled"})
         await self._store.save_subscription(record)
+        # The challenge can be answered before this record is saved, or while it is: `verified`
+        # then found nothing to enable. It notes every answered challenge before it looks, so
+        # whichever of the two comes last sees the other's work.
+        if record.id in self._verified and record.status == "webhook_callback_verification_pending":
+            await self._store.save_subscription(record.model_copy(update={"status": "enabled"}))
 
     async def _adopt(self, entry: EventType, condition_of: str) -> Subscription | None:
         # user_id matches any user named in a condition: a few pages at most, whatever the type.

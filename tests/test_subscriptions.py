@@ -14,12 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from sev.config import DEMO_CLIENT_ID
-from sev.store import Store, User
+from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from sev.store import Broadcaster, Store, SubscriptionRecord, User, create_store
+from sev.subscriptions import Subscriptions
+from sev.twitch import TwitchClient
+from tests.support.apps import test_settings as app_settings
 from tests.support.factories import CSRF, session_cookie
 from tests.support.polling import eventually
 from tests.support.processes import SevProcess, SimulatorProcess
-from tests.support.settings import EVENTSUB_SECRET
+from tests.support.settings import EVENTSUB_SECRET, real_twitch_env
 
 PUBLIC_SET = 6  # stream.online, stream.offline, channel.update, raid to, raid from, user.update
 
@@ -59,6 +62,57 @@ async def test_favourite_creates_the_public_subscriptions_once_for_two_viewers(
     assert len(_subscriptions_of(simulator, streamer_id)) == PUBLIC_SET
     assert await sev_store.favourite_count(streamer_id) == 2
     assert len(await sev_store.list_subscriptions(streamer_id)) == PUBLIC_SET
+
+
+async def test_a_challenge_answered_while_its_record_is_saved_still_enables_it(
+    simulator: SimulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twitch sends the challenge on its own schedule: SEV's webhook can answer it (`verified`)
+    after `create_subscription` returned but before its record is in the store. Both sides then
+    look for the other; whichever comes last must enable the record, or the page shows the kind
+    as starting until the next reconcile. The real store and the simulated Twitch; the challenge
+    is answered exactly as each record's save begins (seen once in a full run, by chance)."""
+    env = real_twitch_env(simulator.url, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET)
+    settings = app_settings(tmp_path, **{name.lower(): value for name, value in env.items()})
+    store = create_store(settings)
+    await store.open()
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            twitch = TwitchClient(
+                http,
+                client_id=DEMO_CLIENT_ID,
+                client_secret=DEMO_CLIENT_SECRET,
+                api_url=settings.twitch_api_url,
+                auth_url=settings.twitch_auth_url,
+            )
+
+            async def notify(_name: str, _data: dict[str, Any]) -> None:
+                return None
+
+            subscriptions = Subscriptions(settings, store, twitch, notify)
+            streamer = Broadcaster(
+                id=await _streamer_id(simulator, "pixelpaladin"),
+                login="pixelpaladin",
+                display_name="PixelPaladin",
+            )
+            await store.save_broadcaster(streamer)
+            save = store.save_subscription
+            answered: list[str] = []
+
+            async def save_as_the_challenge_is_answered(record: SubscriptionRecord) -> None:
+                if record.id not in answered:
+                    answered.append(record.id)
+                    await subscriptions.verified({"id": record.id})
+                await save(record)
+
+            monkeypatch.setattr(store, "save_subscription", save_as_the_challenge_is_answered)
+            await subscriptions.ensure(streamer)
+        records = await store.list_subscriptions(streamer.id)
+        assert len(records) == PUBLIC_SET
+        assert sorted(answered) == sorted(r.id for r in records)
+        assert {r.status for r in records} == {"enabled"}
+    finally:
+        await store.close()
 
 
 async def test_last_viewer_leaving_releases_the_subscriptions_after_the_grace(
