@@ -230,6 +230,7 @@ def main() -> int:
         port=port,
         ws=args.ws,
         ws_per_message_deflate=False,
+        ws_max_size=2**20,
         log_level="warning",
         access_log=False,
     )

@@ -151,6 +151,8 @@ class Ceiling(_Process):
                 str(self.port),
                 "--ws-per-message-deflate",
                 "false",
+                "--ws-max-size",
+                "1048576",
                 *(["--ws", self.ws] if self.ws else []),
             ],
             self.cpus,

@@ -13,6 +13,11 @@ kept per connection once the websocket is open (docs/PERFORMANCE.md, issue 18):
   idle, instead of an `asyncio.Queue` (three deques and an Event) and an `asyncio.Event` (a
   deque): ~4.5 KB per connection.
 
+It also refuses a message larger than `MAX_MESSAGE_BYTES` as soon as its frame header says so
+(close 1009), whatever `--ws-max-size` says: uvicorn's default (16 MiB) buffers a whole message
+before Engine.IO's own limit sees it, so a few anonymous clients could hold gigabytes. Every
+launch command passes `--ws-max-size` with the same figure too (the Procfile, `sev serve`).
+
 Without the flag SEV still runs on uvicorn's own protocol, only heavier per viewer. Relies on
 uvicorn 0.5x's `WebSocketsSansIOProtocol` (`queue`, `writable`, `request`, `response`,
 `handshake_complete`, `start_keepalive`, `ping_timer`); tests/live/test_wire.py fails if they
@@ -27,6 +32,11 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from sev.live.sendqueue import SendQueue
+
+# The largest websocket message SEV reads. A viewer sends small Socket.IO calls (`watch`,
+# `fill`: well under 1 KiB); Engine.IO's own limit (`max_http_buffer_size`, 1,000,000 bytes)
+# stays the finer check behind it.
+MAX_MESSAGE_BYTES = 2**20
 
 
 class Flag:
@@ -77,6 +87,8 @@ class Wire(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        limit = self.conn.max_message_size
+        self.conn.max_message_size = min(limit or MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES)
         self.queue: Any = SendQueue()
         self.writable: Any = Flag()
         self.writable.set()

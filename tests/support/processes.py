@@ -19,6 +19,7 @@ import httpx
 
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.crypto import TokenCipher
+from sev.live.wire import MAX_MESSAGE_BYTES
 from sev.store import Store
 from sev.store.sqlite import SqliteStore
 from tests.support.services import free_port
@@ -257,6 +258,8 @@ class SevProcess(_Process):
             str(self.port),
             "--ws-per-message-deflate",
             "false",
+            "--ws-max-size",
+            str(MAX_MESSAGE_BYTES),
             # As deployed (Procfile): uvicorn's websockets-sansio, lean per viewer.
             "--ws",
             "sev.live.wire:Wire",
