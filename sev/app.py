@@ -196,7 +196,10 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
         app.add_middleware(RequireRedis, url=fanout.redis_url)
     # The simulated Twitch's pages are its own; the webhook answers Twitch, not browsers.
     app.add_middleware(
-        SecurityHeaders, auth_url=settings.twitch_auth_url, exempt=(SIMULATOR_MOUNT, "/webhooks/")
+        SecurityHeaders,
+        auth_url=settings.twitch_auth_url,
+        exempt=("/webhooks", *((SIMULATOR_MOUNT,) if simulator is not None else ())),
+        hsts=settings.secure_cookies,
     )
     _add_error_handlers(app)
     app.include_router(pages.router)

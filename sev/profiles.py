@@ -94,11 +94,18 @@ class TtlCache(Generic[V]):
 def face_src(url: object) -> str | None:
     """`url` when it may go in an img's src as it is: an https address on Twitch's image CDN or
     a same-origin path to the simulated Twitch's pictures (what safe_image_url returns)."""
-    if not isinstance(url, str) or not _plain(url):
+    if not isinstance(url, str) or not _plain(url) or _dot_segment(url):
         return None
-    if url.startswith(f"{SIMULATOR_IMAGES}/") and ".." not in url:
+    if url.startswith(f"{SIMULATOR_IMAGES}/"):
         return url
     return url if url.startswith(f"{TWITCH_IMAGES}/") else None
+
+
+def _dot_segment(url: str) -> bool:
+    """Whether the path has a `.` or `..` segment, in any spelling a browser resolves as one
+    (`%2e%2e`, `.%2E`): such a path can leave the pictures' folder on SEV's own origin."""
+    path = urlsplit(url).path.lower().replace("%2e", ".")
+    return any(segment in (".", "..") for segment in path.split("/"))
 
 
 def safe_image_url(url: str, demo_images: str | None = None) -> str | None:

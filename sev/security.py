@@ -40,10 +40,24 @@ def policy(auth_url: str) -> str:
     )
 
 
-class SecurityHeaders:
-    """Adds the headers to every HTTP response except those of `exempt` path prefixes."""
+# HSTS on an https SEV: a year, as browsers' preload rules ask; subdomains are the operator's.
+HSTS = "max-age=31536000"
 
-    def __init__(self, app: ASGIApp, auth_url: str, exempt: tuple[str, ...] = ()) -> None:
+
+def is_under(path: str, prefix: str) -> bool:
+    """Whether `path` is `prefix` or below it, segment-wise (`/_twitchx` is not under
+    `/_twitch`)."""
+    base = prefix.rstrip("/")
+    return path == base or path.startswith(base + "/")
+
+
+class SecurityHeaders:
+    """Adds the headers to every HTTP response except those below `exempt` paths; with `hsts`
+    (SEV served over https), Strict-Transport-Security on every response."""
+
+    def __init__(
+        self, app: ASGIApp, auth_url: str, exempt: tuple[str, ...] = (), *, hsts: bool = False
+    ) -> None:
         self.app = app
         self.exempt = exempt
         self.headers = {
@@ -52,16 +66,21 @@ class SecurityHeaders:
             "Referrer-Policy": "strict-origin-when-cross-origin",
             "X-Frame-Options": "DENY",
         }
+        self.transport_headers = {"Strict-Transport-Security": HSTS} if hsts else {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        added = dict(self.transport_headers)
+        if not any(is_under(path, prefix) for prefix in self.exempt):
+            added.update(self.headers)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
+                for name, value in added.items():
                     headers.setdefault(name, value)
             await send(message)
 

@@ -38,13 +38,21 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+def _picture(url: object) -> str:
+    return face_src(url) or ""
+
+
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> Response:
     """Render a page with the globals every template may use."""
     settings = request.app.state.settings
+    services = getattr(request.app.state, "services", None)
     full = {
         "demo": settings.demo,
+        # A Helix picture as a page may show it, else "" (profiles.safe_image_url): the
+        # header's avatar too is data from Twitch, not markup.
+        "picture": services.profiles.safe_image if services is not None else _picture,
         "csrf_token": csrf_token(request),
         "flash": request.session.pop("flash", None),
         "public_host": settings.public_host,

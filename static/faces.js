@@ -14,6 +14,14 @@ export function faceSrc(url) {
   if (typeof url !== "string" || url.length === 0 || url.length > 2000) return null;
   // Printable ASCII only, without quotes, angle brackets, backslashes or backticks.
   if (!/^[\x21-\x7e]+$/.test(url) || /["'<>\\`]/.test(url)) return null;
-  if (url.startsWith(DEMO_IMAGES)) return url.includes("..") ? null : url;
+  if (hasDotSegment(url)) return null;
+  if (url.startsWith(DEMO_IMAGES)) return url;
   return url.startsWith(TWITCH_IMAGES) ? url : null;
+}
+
+/* Whether the path has a "." or ".." segment in any spelling the browser resolves as one
+ * ("%2e%2e", ".%2E"): such a path could leave the pictures' folder on SEV's own origin. */
+export function hasDotSegment(url) {
+  const path = url.replace(/^[a-z]+:\/\/[^/]*/i, "").split(/[?#]/)[0];
+  return path.toLowerCase().replaceAll("%2e", ".").split("/").some((s) => s === "." || s === "..");
 }

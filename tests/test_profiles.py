@@ -375,6 +375,11 @@ HOSTILE_PICTURES = [
     "https://static-cdn.jtvnw.net/x\n.png",
     "http://127.0.0.1:8000/_twitch/profile-images/1.svg",  # not SEV's demo address
     "/_twitch/profile-images/../../logout",
+    # Browsers resolve percent-encoded dot segments too: these would reach /_twitch/control.
+    "/_twitch/profile-images/%2e%2e/control/subscriptions",
+    "http://localhost:8000/_twitch/profile-images/%2E%2e/control/accounts",
+    "/_twitch/profile-images/.%2e/control/accounts",
+    "https://static-cdn.jtvnw.net/%2e%2e/x.png",
     "",
 ]
 
