@@ -476,6 +476,34 @@ async def test_the_demos_simulator_obeys_only_this_machine_and_posts_only_to_sev
         assert local.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("rebound.example", 403),
+        ("rebound.example:8000", 403),
+        ("127.0.0.1.nip.example", 403),
+        ("", 403),
+        ("localhost", 200),
+        ("[::1]:8000", 200),
+        ("demo.localhost", 200),
+    ],
+)
+async def test_the_demos_control_answers_only_its_own_names(
+    demo_sev: SevProcess, host: str, status: int
+) -> None:
+    """DNS rebinding: a stranger's page whose name resolves to 127.0.0.1 reaches a local demo
+    from the viewer's own browser, under the stranger's name in the Host header."""
+    async with httpx.AsyncClient(base_url=f"{demo_sev.url}/_twitch", timeout=10) as browser:
+        read = await browser.get("/control/subscriptions", headers={"Host": host})
+        assert read.status_code == status
+        trigger = await browser.post(
+            "/control/trigger",
+            json={"type": "stream.online", "broadcaster": "pixelpaladin"},
+            headers={"Host": host},
+        )
+        assert trigger.status_code == status
+
+
 @pytest.mark.parametrize("demo_sev", [True], indirect=True)
 async def test_a_public_demo_has_no_remote_control(demo_sev: SevProcess) -> None:
     async with httpx.AsyncClient(base_url=f"{demo_sev.url}/_twitch", timeout=10) as anyone:

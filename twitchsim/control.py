@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,6 +29,18 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _host_name(header: str) -> str:
+    """The name of a Host header (`name`, `name:port`, `[::1]:port`), lower case; "" if odd."""
+    try:
+        return (urlsplit(f"//{header}").hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _is_local_name(name: str) -> bool:
+    return name == "localhost" or name.endswith(".localhost") or _is_loopback(name)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -79,6 +92,10 @@ class ControlRoutes:
             proxied = any(h in request.headers for h in ("x-forwarded-for", "forwarded"))
             if self.sim.config.public or proxied or not _is_loopback(client):
                 return _error(403, "the simulated Twitch's control answers this machine only")
+            # DNS rebinding: a page on a stranger's name that resolves to 127.0.0.1 reaches this
+            # machine from the viewer's browser, under the stranger's name.
+            if not self._known_host(request.headers.get("host", "")):
+                return _error(403, "the simulated Twitch's control answers its own names only")
             content_type = request.headers.get("content-type", "").split(";")[0].strip()
             if request.method == "POST" and content_type != "application/json":
                 # A web page can post text/plain to localhost without asking: JSON it cannot.
@@ -86,6 +103,12 @@ class ControlRoutes:
             return await handler(request)
 
         return guarded
+
+    def _known_host(self, header: str) -> bool:
+        """A loopback name, or the host of the simulator's own public URL."""
+        name = _host_name(header)
+        own = urlsplit(self.sim.config.public_url).hostname if self.sim.config.public_url else None
+        return bool(name) and (_is_local_name(name) or name == (own or "").lower())
 
     async def trigger(self, request: Request) -> Response:
         """`{"type", "broadcaster", "count", "overrides"?}` → `{"sent": [message ids]}`; when
