@@ -12,15 +12,24 @@ Twitch's rules (docs/TWITCH.md, "WebSocket transport"), and what SEV does about 
   the connection (4003): SEV subscribes right after the welcome and opens no connection for a
   carrier with nothing to carry.
 - Silence longer than `keepalive_timeout_seconds` means the connection is dead: SEV drops it,
-  connects anew and subscribes again (subscriptions die with their connection).
+  connects anew and subscribes again (subscriptions die with their connection). The welcome's
+  value is believed only within Twitch's 10-600 s (`keepalive_timeout`): a larger or non-finite
+  one would keep SEV on a silent connection for as long as it says.
 - `session_reconnect` names a URL to move to: SEV connects there while still reading the old
   connection, and closes the old one only after the new welcome (and after draining what was
-  already on its way); subscriptions carry over, nothing is created again.
+  already on its way); subscriptions carry over, nothing is created again. Another
+  `session_reconnect` during the move redirects it to the newer URL (the same URL again changes
+  nothing); a move that fails keeps the old connection until Twitch names another URL or closes
+  it.
 - Revocations arrive on the connection; close codes 4000-4007 each mean something (`CLOSES`).
 - Notifications carry no signature (the TLS connection SEV opened is the trust) but message ids:
   they take the webhook's own path (sev/notifications.py), so dedup, seq, resume and fan-out are
   the same. A store outage holds them in order in memory and retries, since Twitch does not
   resend over a WebSocket.
+- The trust reaches no further than Twitch: SEV follows a reconnect URL only to `wss://` on
+  Twitch's EventSub host or to the configured URL's own scheme, host and port
+  (`reconnect_allowed`); it takes a notification or revocation only for a subscription it holds
+  on that connection, and only within the webhook's 10-minute window (`check_fresh`).
 
 With several SEV processes, each carrier's connection is held by one process at a time through a
 store lease (`eventsub-socket:{user id}`), renewed every tick and taken over by another process
@@ -32,10 +41,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -46,9 +58,11 @@ from sev.events import EventType, wanted_types
 from sev.eventsub import (
     MAX_BODY_BYTES,
     Message,
+    MessageType,
     RejectedMessage,
     SocketMessage,
     SocketMessageType,
+    check_fresh,
     parse_socket_message,
 )
 from sev.store import Broadcaster, Refusal, Store, StoreUnavailable, SubscriptionRecord, User
@@ -88,6 +102,11 @@ NO_CARRIER = "socket_no_login"
 SOCKET_COST = "socket_cost"
 SOCKET_LIMIT = "socket_limit"
 _SOCKET_RETRY = timedelta(minutes=10)
+# Twitch's EventSub WebSocket host: a reconnect URL elsewhere is not Twitch's.
+TWITCH_EVENTSUB_HOST = "eventsub.wss.twitch.tv"
+# keepalive_timeout_seconds: "whole integers between 10 and 600", 10 when not asked for.
+KEEPALIVE_DEFAULT_S = 10.0
+KEEPALIVE_MAX_S = 600.0
 
 # sev/notifications.py's Receiver.receive: the webhook's path for a genuine message.
 Receive = Callable[[Message, datetime], Awaitable[None]]
@@ -179,6 +198,62 @@ def refusal(entry: EventType, reason: str, now: datetime) -> Refusal:
     return Refusal(key=entry.key, version=entry.version, reason=reason, at=now, retry_at=retry)
 
 
+# -- what a connection may say ------------------------------------------------------------------
+
+
+def _endpoint(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a ws:// or wss:// URL; None for anything else or anything odd."""
+    # Userinfo, backslashes, spaces and non-ASCII are where URL parsers disagree about the host.
+    if not url.isascii() or not url.isprintable() or " " in url or "\\" in url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname or "@" in parts.netloc:
+        return None
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "wss" else 80)
+
+
+def reconnect_allowed(url: str, configured: str) -> bool:
+    """Whether a `session_reconnect` URL is Twitch's: `wss://` on Twitch's EventSub host, or the
+    scheme, host and port of the configured URL (a simulated Twitch)."""
+    target = _endpoint(url)
+    return target is not None and target in (
+        ("wss", TWITCH_EVENTSUB_HOST, 443),
+        _endpoint(configured),
+    )
+
+
+def keepalive_floor(configured: str) -> float:
+    """The least keepalive SEV believes: Twitch's 10 s, or less when the configured URL itself
+    asks for less (only a simulated Twitch grants that, and tests need short silences)."""
+    asked = parse_qs(urlsplit(configured).query).get("keepalive_timeout_seconds", [])
+    try:
+        seconds = float(asked[-1])
+    except (IndexError, ValueError):
+        return KEEPALIVE_DEFAULT_S
+    if not math.isfinite(seconds):
+        return KEEPALIVE_DEFAULT_S
+    return max(1.0, min(KEEPALIVE_DEFAULT_S, seconds))
+
+
+def keepalive_timeout(value: object, floor: float) -> float:
+    """A welcome's `keepalive_timeout_seconds` as SEV believes it.
+
+    Below `floor` it is raised to it (a shorter silence would only churn connections). Above
+    Twitch's 600, not a positive finite number, or absent, it is Twitch's default 10: Twitch
+    never says more than 600, and the shortest documented wait costs at worst one needless
+    reconnect, where believing 1e308 keeps SEV on a silent connection for good.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return KEEPALIVE_DEFAULT_S
+    if not 0 < value <= KEEPALIVE_MAX_S:
+        return KEEPALIVE_DEFAULT_S
+    return max(floor, float(value))
+
+
 # -- one carrier's connection --------------------------------------------------------------------
 
 
@@ -201,6 +276,19 @@ class _Reconnect(Exception):
         self.url = url
 
 
+class _Newest:
+    """The newest reconnect URL named on the old connection while a move is under way."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.changed = asyncio.Event()
+
+    def name(self, url: str) -> None:
+        if url != self.url:
+            self.url = url
+            self.changed.set()
+
+
 class CarrierSocket:
     """One user's EventSub WebSocket and the subscriptions on it."""
 
@@ -215,7 +303,7 @@ class CarrierSocket:
         self._task: asyncio.Task[None] | None = None
         self._resync: asyncio.Task[None] | None = None
         # Messages the store could not take yet, in arrival order (Twitch does not resend).
-        self._held: deque[SocketMessage] = deque()
+        self._held: deque[Message] = deque()
         self._retrying: asyncio.Task[None] | None = None
         # Open connections: one, or two while moving to a reconnect URL.
         self._open_connections: set[ClientConnection] = set()
@@ -310,8 +398,7 @@ class CarrierSocket:
             ws.transport.abort()
             raise
         self._open_connections.add(ws)
-        seconds = float(keepalive) if isinstance(keepalive, int | float) and keepalive > 0 else 10
-        return _Connection(ws, session_id, seconds)
+        return _Connection(ws, session_id, keepalive_timeout(keepalive, self._transport.floor))
 
     async def _fresh_session(self, connection: _Connection) -> None:
         # A new session (not a reconnect): the old session's subscriptions died with it.
@@ -334,8 +421,11 @@ class CarrierSocket:
             except _Reconnect as reconnect:
                 connection = await self._move(connection, reconnect.url)
 
-    async def _read(self, ws: ClientConnection, keepalive_s: float) -> None:
-        """Handle messages until a reconnect (raised) or the end (ConnectionClosed)."""
+    async def _read(
+        self, ws: ClientConnection, keepalive_s: float, moving: _Newest | None = None
+    ) -> None:
+        """Handle messages until a reconnect (raised; noted in `moving` during a move) or the
+        end (ConnectionClosed)."""
         while True:
             try:
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
@@ -356,26 +446,70 @@ class CarrierSocket:
                 continue
             if message.message_type is SocketMessageType.RECONNECT:
                 url = message.session.get("reconnect_url")
-                if isinstance(url, str) and url:
+                if not isinstance(url, str) or not url:
+                    continue
+                if not reconnect_allowed(url, self._transport.url):
+                    # Whoever can send this could move SEV to a host of their own, which SEV
+                    # would then believe. Twitch closes a connection that does not move (4004).
+                    log.warning(
+                        "EventSub WebSocket of %s: reconnect URL %r is not Twitch's; not followed",
+                        self.carrier_id,
+                        url[:200],
+                    )
+                    continue
+                if moving is None:
                     raise _Reconnect(url)
+                moving.name(url)
                 continue
             await self._handle(message)
 
     async def _move(self, old: _Connection, url: str) -> _Connection:
         """Connect to the reconnect URL while still reading the old connection, then switch."""
         log.info("EventSub WebSocket of %s moves to a new URL, as Twitch asks", self.carrier_id)
-        opening = asyncio.create_task(self._open(url))
-        reading = asyncio.create_task(self._read(old.ws, old.keepalive_s))
+        newest = _Newest(url)
+        reading = asyncio.create_task(self._read(old.ws, old.keepalive_s, newest))
+        opening: asyncio.Task[_Connection] | None = None
+        target: str | None = None
+        renamed: asyncio.Task[bool] | None = None
         try:
-            done, _ = await asyncio.wait({opening, reading}, return_when=asyncio.FIRST_COMPLETED)
-            if opening not in done:
-                # The old connection ended (or asked again) before the new one said welcome.
-                opening.cancel()
-                await reading  # raises what ended it
-            new = opening.result()
+            while True:
+                if opening is not None and opening.done():
+                    if not opening.cancelled() and opening.exception() is None:
+                        new = opening.result()
+                        break
+                    # The old connection still delivers: stay on it until Twitch names another
+                    # URL or closes it (and then SEV connects anew).
+                    log.warning(
+                        "EventSub WebSocket of %s could not move: %s; staying on the old one",
+                        self.carrier_id,
+                        str(opening.exception())[:200] if not opening.cancelled() else "cancelled",
+                    )
+                    opening = None
+                if reading.done():
+                    await reading  # raises what ended the old connection
+                    raise ConnectionError("the old connection ended")
+                if newest.url != target:
+                    # A newer URL replaces the one being connected to: Twitch takes only the
+                    # newest. The same URL named twice is one move.
+                    if opening is not None and opening.cancel():
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await opening
+                        opening = None
+                    if opening is None:
+                        target = newest.url
+                        newest.changed.clear()
+                        opening = asyncio.create_task(self._open(target))
+                    continue
+                renamed = asyncio.create_task(newest.changed.wait())
+                waiting: set[asyncio.Future[Any]] = {reading, renamed}
+                if opening is not None:
+                    waiting.add(opening)
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                renamed.cancel()
         except BaseException:
-            opening.cancel()
-            reading.cancel()
+            for task in (opening, reading, renamed):
+                if task is not None:
+                    task.cancel()
             raise
         # The new one is live: what was already on its way on the old one is still read (a
         # message id seen twice is dropped by the store), then the old one is closed.
@@ -401,23 +535,61 @@ class CarrierSocket:
     async def _handle(self, message: SocketMessage) -> None:
         if message.message_type in (SocketMessageType.WELCOME, SocketMessageType.KEEPALIVE):
             return
-        if message.message_type is SocketMessageType.REVOCATION:
-            subscription = message.payload.get("subscription")
-            if isinstance(subscription, dict):
-                gone = str(subscription.get("id", ""))
-                for key in [k for k, v in self._subscribed.items() if v == gone]:
-                    del self._subscribed[key]
+        genuine = await self._admit(message)
+        if genuine is None:
+            return
+        revocation = genuine.message_type is MessageType.REVOCATION
+        if revocation:
+            gone = str(genuine.subscription.get("id", ""))
+            for key in [k for k, v in self._subscribed.items() if v == gone]:
+                del self._subscribed[key]
         if self._held:
-            self._hold(message)
+            self._hold(genuine)
             return
         try:
-            await self._transport.receive(message)
+            await self._transport.receive(genuine)
         except StoreUnavailable:
-            self._hold(message)
-        if message.message_type is SocketMessageType.REVOCATION:
+            self._hold(genuine)
+        if revocation:
             self._transport.wake()
 
-    def _hold(self, message: SocketMessage) -> None:
+    async def _admit(self, message: SocketMessage) -> Message | None:
+        """The message as the webhook path takes it, if it is fresh and for a subscription SEV
+        holds on this connection; None (logged) otherwise."""
+        try:
+            genuine = message.to_message()
+            # Checked on arrival, not when a store outage ends: held messages stay valid.
+            check_fresh(genuine.sent_at, self._transport.now())
+        except RejectedMessage as rejected:
+            log.warning(
+                "EventSub message %s of %s refused: %s",
+                message.message_id,
+                self.carrier_id,
+                rejected.reason,
+            )
+            return None
+        subscription_id = genuine.subscription.get("id")
+        if not isinstance(subscription_id, str) or not await self._holds(subscription_id):
+            log.warning(
+                "EventSub message %s of %s names subscription %r, not one SEV holds there; dropped",
+                message.message_id,
+                self.carrier_id,
+                str(subscription_id)[:100],
+            )
+            return None
+        return genuine
+
+    async def _holds(self, subscription_id: str) -> bool:
+        if subscription_id in self._subscribed.values():
+            return True
+        if self._sync_lock.locked():
+            # A subscription being created can deliver before Twitch's answer naming its id
+            # reaches SEV: decide once the creating is done.
+            async with self._sync_lock:
+                pass
+        return subscription_id in self._subscribed.values()
+
+    def _hold(self, message: Message) -> None:
         if len(self._held) >= _MAX_HELD:
             dropped = self._held.popleft()
             log.error("store down too long: EventSub message %s lost", dropped.message_id)
@@ -503,6 +675,7 @@ class SocketTransport:
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.url = settings.twitch_eventsub_ws_url
+        self.floor = keepalive_floor(self.url)
         self._lease_s = settings.sev_eventsub_lease_s
         self._tick_s = min(TICK_S, self._lease_s / 3)
         self._settings = settings
@@ -534,14 +707,12 @@ class SocketTransport:
         """Something changed (a favourite, a login, a grant): plan again now."""
         self._wake.set()
 
-    async def receive(self, message: SocketMessage) -> None:
-        """A notification or revocation from any connection: the webhook's path from here."""
-        try:
-            genuine = message.to_message()
-        except RejectedMessage as rejected:
-            log.warning("EventSub message %s refused: %s", message.message_id, rejected.reason)
-            return
-        await self._receive(genuine, self._clock())
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def receive(self, message: Message) -> None:
+        """An admitted notification or revocation from any connection: the webhook's path."""
+        await self._receive(message, self._clock())
 
     async def _loop(self) -> None:
         while True:

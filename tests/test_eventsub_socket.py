@@ -1,5 +1,6 @@
 """The EventSub WebSocket transport's pure parts: Twitch's documented messages read as Twitch
-wrote them, and who carries which channel (sev/eventsub_socket.py)."""
+wrote them, who carries which channel, and what a connection may say: where a reconnect may
+go, how long a keepalive may be, how old a message (sev/eventsub_socket.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sev.events import wanted_types
-from sev.eventsub import MessageType, RejectedMessage, SocketMessageType, parse_socket_message
-from sev.eventsub_socket import NO_CARRIER, plan, refusal
+from sev.eventsub import (
+    MessageType,
+    RejectedMessage,
+    SocketMessageType,
+    check_fresh,
+    parse_socket_message,
+)
+from sev.eventsub_socket import (
+    NO_CARRIER,
+    keepalive_floor,
+    keepalive_timeout,
+    plan,
+    reconnect_allowed,
+    refusal,
+)
 from sev.store import Broadcaster, Refusal, User
 
 # Twitch's documented examples (dev.twitch.tv/docs/eventsub/websocket-reference and
@@ -252,3 +266,110 @@ def test_held_back_types_are_not_asked_for_until_due() -> None:
     assert entry.key not in keys and PUBLIC[1] not in keys and keys == PUBLIC[2:]
     later = plan([streamer], [_user("1")], NOW + timedelta(minutes=6), GRACE).carriers["1"]
     assert entry.key in [w.entry.key for w in later]
+
+
+# -- what a connection may say ------------------------------------------------------------------
+
+TWITCH_WS = "wss://eventsub.wss.twitch.tv/ws"
+LOCAL_WS = "ws://127.0.0.1:8765/ws?keepalive_timeout_seconds=2"
+
+
+@pytest.mark.parametrize(
+    ("url", "configured", "allowed"),
+    [
+        ("wss://eventsub.wss.twitch.tv/ws?reconnect_id=abc", TWITCH_WS, True),
+        ("wss://EventSub.WSS.twitch.tv:443/ws", TWITCH_WS, True),
+        # Twitch's host is followed whatever SEV is configured with.
+        ("wss://eventsub.wss.twitch.tv/ws", LOCAL_WS, True),
+        ("ws://127.0.0.1:8765/ws?reconnect_id=abc", LOCAL_WS, True),
+        ("ws://eventsub.wss.twitch.tv/ws", TWITCH_WS, False),
+        ("wss://eventsub.wss.twitch.tv:8443/ws", TWITCH_WS, False),
+        ("wss://eventsub.wss.twitch.tv.evil.example/ws", TWITCH_WS, False),
+        ("wss://evil.example/ws", TWITCH_WS, False),
+        ("wss://eventsub.wss.twitch.tv@evil.example/ws", TWITCH_WS, False),
+        ("wss://evil.example\\@eventsub.wss.twitch.tv/ws", TWITCH_WS, False),
+        ("wss://user@eventsub.wss.twitch.tv/ws", TWITCH_WS, False),
+        ("wss://eventsub.wss.twitch.tv /ws", TWITCH_WS, False),
+        ("wss://eventsub.wss.twitch.tv:99999/ws", TWITCH_WS, False),
+        ("https://eventsub.wss.twitch.tv/ws", TWITCH_WS, False),
+        ("ws://127.0.0.1:8766/ws", LOCAL_WS, False),
+        ("wss://127.0.0.1:8765/ws", LOCAL_WS, False),
+        ("ws://localhost:8765/ws", LOCAL_WS, False),
+        ("ws://127.0.0.1/ws", LOCAL_WS, False),
+        ("//eventsub.wss.twitch.tv/ws", TWITCH_WS, False),
+        ("", TWITCH_WS, False),
+    ],
+)
+def test_a_reconnect_url_is_followed_only_to_twitch_or_the_configured_host(
+    url: str, configured: str, allowed: bool
+) -> None:
+    assert reconnect_allowed(url, configured) is allowed
+
+
+@pytest.mark.parametrize(
+    ("configured", "floor"),
+    [
+        (TWITCH_WS, 10),
+        (LOCAL_WS, 2),
+        ("wss://eventsub.wss.twitch.tv/ws?keepalive_timeout_seconds=30", 10),
+        ("ws://127.0.0.1:1/ws?keepalive_timeout_seconds=0", 1),
+        ("ws://127.0.0.1:1/ws?keepalive_timeout_seconds=nan", 10),
+        ("ws://127.0.0.1:1/ws?keepalive_timeout_seconds=soon", 10),
+    ],
+)
+def test_the_keepalive_floor_is_twitchs_unless_the_configured_url_asks_for_less(
+    configured: str, floor: float
+) -> None:
+    assert keepalive_floor(configured) == floor
+
+
+@pytest.mark.parametrize(
+    ("value", "floor", "believed"),
+    [
+        (10, 10, 10),
+        (600, 10, 600),
+        (30.5, 10, 30.5),
+        (2, 10, 10),
+        (2, 2, 2),
+        (1, 2, 2),
+        (601, 10, 10),
+        (1.7e308, 10, 10),
+        (10**400, 10, 10),
+        (float("inf"), 10, 10),
+        (float("nan"), 10, 10),
+        (0, 10, 10),
+        (-5, 2, 10),
+        (True, 2, 10),
+        ("30", 10, 10),
+        (None, 10, 10),
+    ],
+)
+def test_a_welcomes_keepalive_is_believed_only_within_twitchs_range(
+    value: object, floor: float, believed: float
+) -> None:
+    assert keepalive_timeout(value, floor) == believed
+
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("sent_at", "fresh"),
+    [
+        (NOW, True),
+        (NOW - timedelta(minutes=9, seconds=59), True),
+        (NOW + timedelta(seconds=59), True),
+        (NOW - timedelta(minutes=10, seconds=1), False),
+        (NOW + timedelta(minutes=2), False),
+        (datetime(2001, 9, 9, tzinfo=UTC), False),
+        (datetime(2099, 1, 1, tzinfo=UTC), False),
+    ],
+)
+def test_a_socket_message_is_held_to_the_webhooks_ten_minutes(
+    sent_at: datetime, fresh: bool
+) -> None:
+    if fresh:
+        check_fresh(sent_at, NOW)
+    else:
+        with pytest.raises(RejectedMessage):
+            check_fresh(sent_at, NOW)
