@@ -22,7 +22,6 @@ from starlette.responses import Response
 from sev import auth, pages, webhooks
 from sev.config import (
     DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
     SIMULATOR_MOUNT,
     Settings,
     SettingsError,
@@ -82,8 +81,9 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
 
         simulator = create_simulator(
             SimulatorConfig(
-                client_id=DEMO_CLIENT_ID,
-                client_secret=DEMO_CLIENT_SECRET,
+                # The resolved registration: a public demo's secret is its own (sev/config.py).
+                client_id=settings.twitch_client_id or DEMO_CLIENT_ID,
+                client_secret=settings.secret("client"),
                 events_per_minute=settings.sev_demo_events_per_minute,
                 public_url=f"{settings.sev_public_url}{SIMULATOR_MOUNT}",
                 # It delivers to SEV's webhook only, and a public demo has no remote control.

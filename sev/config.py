@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -32,8 +33,10 @@ TWITCH_API_URL = "https://api.twitch.tv/helix"
 TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
 TWITCH_EVENTSUB_WS_URL = "wss://eventsub.wss.twitch.tv/ws"
 SIMULATOR_MOUNT = "/_twitch"
-# The demo app registration, handed to the simulated Twitch that demo mode starts. Valid only
-# there (real Twitch has never issued these), so public on purpose.
+# The demo app registration, handed to the simulated Twitch that a local demo starts. Valid only
+# there (real Twitch has never issued these), so public on purpose. A public demo (SEV_DEMO=1)
+# generates its own client secret instead: with this one anybody could take the app's token
+# from its simulated Twitch and delete SEV's subscriptions.
 DEMO_CLIENT_ID = "sevdemo0simulated0client000001"
 DEMO_CLIENT_SECRET = "sevdemo0secret0only0valid0here"  # noqa: S105 - documented public demo value
 
@@ -278,9 +281,12 @@ class Settings(BaseSettings):
                 "SEV_DEMO=1 if a public demo is really meant"
             )
         generated = _demo_secrets(self.sev_data_dir)
+        # The client id is public on Twitch too (every authorize URL carries it); the secret is
+        # what makes an app token, so a public demo's is known to SEV alone.
+        client_secret = generated["twitch_client_secret"] if self.sev_demo else DEMO_CLIENT_SECRET
         updates: dict[str, Any] = {
             "twitch_client_id": DEMO_CLIENT_ID,
-            "twitch_client_secret": SecretStr(DEMO_CLIENT_SECRET),
+            "twitch_client_secret": SecretStr(client_secret),
             "twitch_api_url": f"{self.sev_public_url}{SIMULATOR_MOUNT}/helix",
             "twitch_auth_url": f"{self.sev_public_url}{SIMULATOR_MOUNT}/oauth2",
             "twitch_eventsub_ws_url": _ws_origin(self.sev_public_url) + f"{SIMULATOR_MOUNT}/ws",
@@ -299,21 +305,33 @@ def _ws_origin(http_url: str) -> str:
 
 
 def _demo_secrets(data_dir: Path) -> dict[str, str]:
-    """Secrets for demo mode, generated once and kept so sessions survive a restart."""
+    """Secrets for demo mode, generated once and kept so sessions survive a restart.
+
+    One missing from the file (written by an older SEV) is generated and added; those present
+    are kept, so the sessions and the stored tokens they protect stay valid.
+    """
     path = data_dir / "demo-secrets.json"
+    stored: dict[str, str] = {}
     try:
-        stored: dict[str, str] = json.loads(path.read_text())
-        if {"twitch_eventsub_secret", "sev_session_secret", "sev_token_key"} <= stored.keys():
-            return stored
+        loaded = json.loads(path.read_text())
+        if isinstance(loaded, dict):
+            stored = {k: v for k, v in loaded.items() if isinstance(v, str)}
     except (OSError, ValueError):
         pass
-    generated = {
-        "twitch_eventsub_secret": secrets.token_urlsafe(48)[:64],
-        "sev_session_secret": secrets.token_urlsafe(48),
-        "sev_token_key": Fernet.generate_key().decode(),
+    makers: dict[str, Callable[[], str]] = {
+        "twitch_eventsub_secret": lambda: secrets.token_urlsafe(48)[:64],
+        "sev_session_secret": lambda: secrets.token_urlsafe(48),
+        "sev_token_key": lambda: Fernet.generate_key().decode(),
+        "twitch_client_secret": lambda: secrets.token_urlsafe(32),
     }
+    missing = {name: make() for name, make in makers.items() if name not in stored}
+    if not missing:
+        return stored
+    generated = {**stored, **missing}
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # An older file may have been made readable by others: what it now holds is not.
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as file:
         json.dump(generated, file)
     return generated

@@ -223,20 +223,27 @@ class Subscriptions:
     async def _create(self, owner: str, entry: EventType, condition_of: str) -> None:
         condition = entry.condition(condition_of)
         try:
-            created = await self._twitch.create_subscription(
-                entry.type,
-                entry.version,
-                condition,
-                self._settings.callback_url,
-                self._settings.secret("eventsub"),
-            )
+            created = await self._subscribe(entry, condition)
         except SubscriptionConflict:
             adopted = await self._adopt(entry, condition_of)
             if adopted is None:
                 # Ours under another record: reconcile deletes that orphan and creates anew.
                 log.warning("Twitch has %s for %s already; not found to adopt", entry.type, owner)
                 return
-            created = adopted
+            if adopted.status in LIVE_STATUSES:
+                created = adopted
+            else:
+                # On SEV's callback but failed: a stranger's, made with their own secret (SEV's
+                # webhook refused its challenge), or SEV's own that failed. Either way it
+                # delivers nothing, and it holds SEV's place: replaced by one of SEV's own.
+                log.warning(
+                    "Twitch has %s for %s on SEV's callback, %s; replacing it",
+                    entry.type,
+                    owner or "SEV",
+                    adopted.status,
+                )
+                await self._twitch.delete_subscription(adopted.id)
+                created = await self._subscribe(entry, condition)
         record = _to_record(created, owner)
         await self._store.save_subscription(record)
         # The challenge can be answered before this record is saved, or while it is: `verified`
@@ -245,7 +252,24 @@ class Subscriptions:
         if record.id in self._verified and record.status == "webhook_callback_verification_pending":
             await self._store.save_subscription(record.model_copy(update={"status": "enabled"}))
 
+    async def _subscribe(self, entry: EventType, condition: dict[str, str]) -> Subscription:
+        return await self._twitch.create_subscription(
+            entry.type,
+            entry.version,
+            condition,
+            self._settings.callback_url,
+            self._settings.secret("eventsub"),
+        )
+
     async def _adopt(self, entry: EventType, condition_of: str) -> Subscription | None:
+        """The subscription on SEV's callback that made Twitch answer 409, if Twitch lists it.
+
+        Only an enabled one is surely SEV's: Twitch enables a webhook subscription once its
+        challenge is answered, and SEV's webhook answers only challenges signed with SEV's
+        secret. A pending one may be SEV's own (another process's, or a create whose answer
+        was lost), so it is kept; if it is a stranger's, SEV's webhook refuses its challenge,
+        Twitch marks it failed, and the next reconcile replaces it.
+        """
         # user_id matches any user named in a condition: a few pages at most, whatever the type.
         found = (
             self._twitch.list_subscriptions(type=entry.type)

@@ -513,3 +513,58 @@ async def test_a_favourite_nobody_holds_any_more_is_released_at_once_and_changes
     async with sev.store() as store:
         user = await store.get_user("501")
     assert user is not None and user.favorite_id == sally
+
+
+async def test_a_strangers_subscription_on_sevs_callback_is_replaced_not_adopted(
+    simulator: SimulatorProcess, make_sev: Callable[..., SevProcess]
+) -> None:
+    # Anyone with an app token can subscribe with SEV's callback and their own secret; SEV's
+    # webhook refuses that challenge, so it fails. SEV's create then meets a 409 for it.
+    sev = make_sev(simulator, SEV_RECONCILE_INTERVAL_S="3600")
+    await eventually(
+        lambda: httpx.get(f"{sev.url}/healthz", timeout=10).json()["eventsub"]["checked_at"],
+        what="the start-up reconcile",
+    )
+    paladin = await _streamer_id(simulator, "pixelpaladin")
+    stranger = httpx.post(
+        f"{simulator.url}/helix/eventsub/subscriptions",
+        headers={"Authorization": f"Bearer {simulator.app_token()}", "Client-Id": DEMO_CLIENT_ID},
+        json={
+            "type": "stream.online",
+            "version": "1",
+            "condition": {"broadcaster_user_id": paladin},
+            "transport": {
+                "method": "webhook",
+                "callback": f"{sev.url}/webhooks/eventsub",
+                "secret": "a-strangers-secret-0123456789",
+            },
+        },
+        timeout=10,
+    )
+    assert stranger.status_code == 202, stranger.text
+    planted = stranger.json()["data"][0]["id"]
+    failed = "webhook_callback_verification_failed"
+    await eventually(lambda: [s for s in simulator.subscriptions() if s["status"] == failed])
+    async with sev.store() as store:
+        await store.save_user(User(id="501", login="viewer501", display_name="V"))
+    cookie = session_cookie(sev.env["SEV_SESSION_SECRET"], user_id="501", csrf=CSRF)
+    async with httpx.AsyncClient(
+        base_url=sev.url, cookies={"sev_session": cookie}, timeout=20
+    ) as alice:
+        assert (await _favourite(alice, "pixelpaladin")).status_code == 303
+        await eventually(lambda: _all_enabled(simulator, paladin, PUBLIC_SET))
+    (online,) = [s for s in _subscriptions_of(simulator, paladin) if s["type"] == "stream.online"]
+    assert online["id"] != planted
+    assert planted not in {s["id"] for s in simulator.subscriptions()}
+    async with sev.store() as store:
+        held = {r.id: r for r in await store.list_subscriptions(paladin)}
+    assert held[online["id"]].status == "enabled"
+    deliveries = httpx.get(f"{simulator.url}/control/deliveries", timeout=10).json()["data"]
+    challenges = {
+        d["subscription_id"]: d["status_code"]
+        for d in deliveries
+        if d["message_type"] == "webhook_callback_verification"
+    }
+    # SEV's webhook refused the stranger's challenge and answered its own.
+    assert challenges[planted] == 403
+    assert challenges[online["id"]] == 200

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-# The one demo app registration. Valid only against the simulated Twitch: real Twitch has never
-# issued these, so a deployment that leaks them leaks nothing.
+# The demo app registration of a local demo and of `python -m twitchsim`. Valid only against the
+# simulated Twitch: real Twitch has never issued these, so a deployment that leaks them leaks
+# nothing. A simulator anyone can reach (SEV's public demo) is given a secret of its own.
 DEMO_CLIENT_ID = "sevdemo0simulated0client000001"
 DEMO_CLIENT_SECRET = "sevdemo0secret0only0valid0here"  # noqa: S105 - documented public demo value
 
@@ -17,7 +18,8 @@ class SimulatorConfig:
     """How the simulated Twitch behaves; every field has a demo-friendly default."""
 
     client_id: str = DEMO_CLIENT_ID
-    client_secret: str = DEMO_CLIENT_SECRET
+    # Kept out of the repr: a public demo's is SEV's own, and a logged config must not show it.
+    client_secret: str = field(default=DEMO_CLIENT_SECRET, repr=False)
     token_lifetime_s: int = 4 * 3600
     events_per_minute: float = 0
     delivery_timeout_s: float = 5

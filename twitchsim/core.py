@@ -30,7 +30,7 @@ from .persistence import STATE_FILE, SavedState, StateFile, snapshot
 from .ratelimit import TokenBucket
 from .streams import StreamOrigin, StreamShow
 from .subscriptions import REVOCATION_STATUSES, SimSubscription, SimSubscriptions
-from .tokens import SimGrant, TokenStore
+from .tokens import AccessToken, SimGrant, TokenStore
 from .triggers import resolve, why_nothing_sent
 from .websocket import EventSockets
 
@@ -196,9 +196,11 @@ class Simulator:
             await self._own_http.aclose()
             self._own_http = None
 
-    def bucket(self, client_id: str) -> TokenBucket:
-        """The rate-limit bucket of a client id (unknown ids share one)."""
-        key = client_id if client_id == self.config.client_id else ""
+    def bucket(self, token: AccessToken) -> TokenBucket:
+        """The rate-limit bucket an authenticated request draws on: its client id's for an app
+        token, its client id and user's for a user token (ratelimit.py)."""
+        # Tokens exist only for the configured client and the directory's users: bounded.
+        key = f"{token.client_id}/{token.user_id or ''}"
         if key not in self._buckets:
             self._buckets[key] = TokenBucket(
                 self.config.rate_limit_points, self.config.rate_limit_window_s

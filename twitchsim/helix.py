@@ -54,15 +54,22 @@ class HelixRoutes:
 
     def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            bucket = self.sim.bucket(request.headers.get("client-id", ""))
-            if not bucket.take():
-                response: Response = error_response(429, "Too Many Requests")
+            try:
+                token = self._authenticate(request)
+            except HelixError as refused:
+                # Before any bucket: a stranger's bad requests naming SEV's Client-Id must not
+                # spend SEV's points (ratelimit.py).
+                response: Response = error_response(refused.status, refused.message)
             else:
-                try:
-                    response = await handler(request, self._authenticate(request))
-                except HelixError as refused:
-                    response = error_response(refused.status, refused.message)
-            response.headers.update(bucket.headers())
+                bucket = self.sim.bucket(token)
+                if not bucket.take():
+                    response = error_response(429, "Too Many Requests")
+                else:
+                    try:
+                        response = await handler(request, token)
+                    except HelixError as refused:
+                        response = error_response(refused.status, refused.message)
+                response.headers.update(bucket.headers())
             self.sim.helix_request_count += 1
             self.sim.helix_requests.append(
                 {

@@ -1,4 +1,10 @@
-"""Helix's rate limit: a token bucket per client id that refills continuously."""
+"""Helix's rate limit: token buckets that refill continuously, one per authenticated caller.
+
+As Twitch's API guide describes: an app access token draws on its client id's bucket, a user
+access token on a bucket of its client id and user. A request is charged only once its token
+is known, so requests that fail authentication (anyone can send a `Client-Id` header) drain
+nobody's bucket.
+"""
 
 from __future__ import annotations
 

@@ -726,12 +726,13 @@ async def test_rate_limit_headers_and_429(servers: Servers, http: httpx.AsyncCli
         assert time.time() < reset <= time.time() + 61
 
 
-async def test_every_helix_answer_carries_rate_limit_headers(world: World) -> None:
+async def test_every_authenticated_helix_answer_carries_rate_limit_headers(world: World) -> None:
+    headers = world.headers(await world.app_token())
     for response in (
-        await world.http.get(f"{world.base}/helix/users"),
-        await world.http.get(f"{world.base}/helix/eventsub/subscriptions"),
+        await world.http.get(f"{world.base}/helix/users", headers=headers),
+        await world.http.get(f"{world.base}/helix/eventsub/subscriptions", headers=headers),
     ):
-        assert response.status_code == 401
+        assert response.status_code in (200, 400)
         assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(
             response.headers
         )
