@@ -52,6 +52,10 @@ FACES_PAUSE_S = 30.0
 # page after page of made-up logins must not spend the app's Helix rate limit (800 a minute),
 # which subscriptions need.
 LOGIN_LOOKUPS_PER_MINUTE = 120
+# A client's share of them (an address, or a logged-in user): one stranger's made-up logins
+# exhaust their own share, never the whole process's, so genuine pages still open. Several
+# clients together can still reach the process's cap, which stays the backstop.
+CLIENT_LOOKUPS_PER_MINUTE = 20
 LOGIN_TTL_S = 600.0
 IMAGE_TTL_S = 3600.0
 MAX_LOGINS = 2_000
@@ -123,7 +127,8 @@ def safe_image_url(url: str, demo_images: str | None = None) -> str | None:
 
 
 class LookupsExhausted(TwitchUnavailable):
-    """This process looked up LOGIN_LOOKUPS_PER_MINUTE logins in the last minute already."""
+    """This client (CLIENT_LOOKUPS_PER_MINUTE) or this process (LOGIN_LOOKUPS_PER_MINUTE)
+    looked up that many logins in the last minute already."""
 
 
 class Profiles:
@@ -136,10 +141,12 @@ class Profiles:
         demo_images: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         login_lookups_per_minute: int = LOGIN_LOOKUPS_PER_MINUTE,
+        client_lookups_per_minute: int = CLIENT_LOOKUPS_PER_MINUTE,
     ) -> None:
         self._twitch = twitch
         self._clock = clock
         self._login_lookups = RateLimiter(login_lookups_per_minute, 60.0, clock)
+        self._client_lookups = RateLimiter(client_lookups_per_minute, 60.0, clock)
         self._faces_paused_until = 0.0
         # Demo mode: where the simulated Twitch's pictures are, in SEV's own mount of it.
         self._demo_images = demo_images
@@ -156,15 +163,18 @@ class Profiles:
         """The user's picture as a page may show it, else ""."""
         return self.safe_image(user.profile_image_url)
 
-    async def by_login(self, login: str) -> TwitchUser | None:
+    async def by_login(self, login: str, client: str | None = None) -> TwitchUser | None:
         """The Helix user with this (normalised) login, None when Twitch knows none; TwitchError
-        when Twitch fails (not cached)."""
+        when Twitch fails (not cached). A lookup for `client` (who asks: "ip:<address>" or
+        "user:<id>") spends that client's share first, then the process's."""
         hit, user = self.logins.get(login)
         if hit:
             return user
         pending = self._pending.get(login)
         if pending is not None:
             return await asyncio.shield(pending)
+        if client is not None and not self._client_lookups.allow(client):
+            raise LookupsExhausted("too many lookups of unknown logins by this client", 429)
         if not self._login_lookups.allow("logins"):
             raise LookupsExhausted("too many lookups of unknown logins this minute", 429)
         future: asyncio.Future[TwitchUser | None] = asyncio.get_running_loop().create_future()

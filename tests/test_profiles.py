@@ -192,6 +192,31 @@ async def test_lookups_of_logins_not_cached_are_bounded_per_minute(pair: Pair) -
     assert not [q for q in pair.helix_queries() if "made_up_two" in q]
 
 
+async def test_each_client_spends_its_own_share_of_the_lookups_then_the_process_cap_holds(
+    pair: Pair,
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        twitch = TwitchClient(
+            http,
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+            api_url=f"{pair.simulator.url}/helix",
+            auth_url=f"{pair.simulator.url}/oauth2",
+        )
+        profiles = Profiles(twitch, login_lookups_per_minute=3, client_lookups_per_minute=1)
+        assert (await profiles.by_login("share_one", "ip:203.0.113.1")) is None
+        with pytest.raises(LookupsExhausted):
+            await profiles.by_login("share_two", "ip:203.0.113.1")
+        # Another address, and a logged-in user, each have a share of their own.
+        assert (await profiles.by_login(UNFOLLOWED_TOO, "ip:198.51.100.1")) is not None
+        assert (await profiles.by_login("share_three", "user:501")) is None
+        # Three lookups in all: the process's cap, whoever asks next.
+        with pytest.raises(LookupsExhausted):
+            await profiles.by_login("share_four", "ip:198.51.100.2")
+        assert (await profiles.by_login("share_one", "ip:198.51.100.2")) is None  # cached
+    assert not [q for q in pair.helix_queries() if "share_two" in q or "share_four" in q]
+
+
 def test_cache_forgets_the_least_recently_used_beyond_its_size_and_expires() -> None:
     now = [0.0]
     cache: TtlCache[str | None] = TtlCache(2, 10.0, lambda: now[0])
