@@ -133,7 +133,13 @@ class Simulator:
         )
 
     def _restore(self, saved: SavedState) -> None:
-        self.tokens.restore(saved.codes, saved.grants, saved.access, saved.refresh)
+        access = saved.access
+        if self.config.public:
+            # A public demo's app tokens are SEV's alone, and SEV asks again on a 401: none is
+            # kept across a restart, so one taken with an earlier secret (before the demo had a
+            # secret of its own) does not outlive it.
+            access = [token for token in access if token.user_id is not None]
+        self.tokens.restore(saved.codes, saved.grants, access, saved.refresh)
         self.subscriptions.restore(
             saved.subscriptions,
             seq=saved.subscription_seq,

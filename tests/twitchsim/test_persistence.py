@@ -143,6 +143,24 @@ async def test_a_restarted_simulator_knows_its_tokens_grants_and_subscriptions(
     assert not [p for p in tmp_path.iterdir() if p != state]  # no temporary file left behind
 
 
+async def test_a_public_demos_app_tokens_do_not_outlive_a_restart(
+    servers: Servers, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """An app token taken before a public demo's secret became its own must stop working: the
+    simulator keeps no app token across a restart there (its app, SEV, asks again on a 401)."""
+    config = _kept_in(tmp_path, public=True)
+    async with make_world(servers, http, config) as world:
+        viewer = await world.user_tokens(VIEWER)
+        stranger = await world.app_token()
+        assert (await _validate(world, stranger)).status_code == 200
+
+        await restart(servers, world, config)
+
+        assert (await _validate(world, stranger)).status_code == 401
+        assert (await _validate(world, viewer["access_token"])).status_code == 200
+        assert (await _validate(world, await world.app_token())).status_code == 200
+
+
 async def test_a_message_in_flight_is_sent_after_a_restart_with_its_id_and_retry_count(
     servers: Servers, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
