@@ -1,4 +1,5 @@
-"""Per-user rate limits for actions that spend something shared (Twitch's EventSub budget)."""
+"""Per-user rate limits for actions that spend something shared (Twitch's EventSub budget, the
+store reads behind a viewer socket's calls)."""
 
 from __future__ import annotations
 

@@ -34,10 +34,19 @@ nothing once the socket was connected:
   `EngineServer` gives engine.io's ASGI driver SEV's websocket factory (transport.py), which
   serves a connected socket's websocket without them.
 
+One thing is not about bytes: **an Engine.IO socket in no Socket.IO namespace** (never
+connected, refused, or left) serves nobody, yet engine.io keeps it open as long as its client
+answers pings. `SocketServer` closes it `NAMESPACE_TIMEOUT_S` after it opened, was refused or
+left, through python-socketio's handlers of those moments (`_handle_eio_connect`,
+`_handle_connect`, `_handle_disconnect`, and its public `disconnect`); like the pings, one FIFO
+and one timer serve every socket.
+
 Relies on python-socketio 5.x's `AsyncServer._engineio_server_class` (the one-line factory of its
-Engine.IO server) and python-engineio 4.x's `AsyncServer.send_packet`, `create_queue`,
-`start_background_task(AsyncSocket._send_ping)` and its async driver's `_async["websocket"]`;
-tests/live/test_engine.py and test_transport.py fail if any of them changes.
+Engine.IO server), `_handle_eio_connect(eio_sid, environ)`, `_handle_connect(eio_sid,
+namespace, data)` and `_handle_disconnect(eio_sid, namespace, reason)`, and python-engineio
+4.x's `AsyncServer.send_packet`, `create_queue`, `start_background_task(AsyncSocket._send_ping)`,
+`sockets` and its async driver's `_async["websocket"]`; tests/live/test_engine.py,
+test_transport.py and test_bounds.py fail if any of them changes.
 """
 
 from __future__ import annotations
@@ -62,6 +71,10 @@ KEPT_ENVIRON = ("HTTP_COOKIE", "asgi.receive", "asgi.send", "asgi.scope")
 
 # A timer may run this much before its time (the loop's clock resolution).
 _CLOCK_SLACK = 0.001
+
+# How long an Engine.IO socket may stay in no Socket.IO namespace: the page connects to "/" in
+# the same turn as the socket opens, so this is only ever reached by a client that will not.
+NAMESPACE_TIMEOUT_S = 5.0
 
 # (eio_sid, engine.io packet) -> True if it was written (or will be at the end of this turn).
 DirectSend = Callable[[str, Any], bool]
@@ -144,6 +157,75 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         if isinstance(self.manager, RoomManager):
             self.eio.send_now = self.manager.send_now
+        # (loop time, eio_sid): sockets to close then unless they are in a namespace by then.
+        self._unjoined: deque[tuple[float, str]] = deque()
+        self._unjoined_timer: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _engineio_server_class(self) -> type[EngineServer]:
         return EngineServer
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
+        await super()._handle_eio_connect(eio_sid, environ)
+        self._expect_namespace(eio_sid)
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        self._expect_namespace(eio_sid)  # refused: closed unless a later attempt succeeds
+
+    async def _handle_disconnect(
+        self, eio_sid: str, namespace: str | None, reason: Any = None
+    ) -> None:
+        await super()._handle_disconnect(eio_sid, namespace, reason)
+        self._expect_namespace(eio_sid)
+
+    async def disconnect(
+        self, sid: str, namespace: str | None = None, ignore_queue: bool = False
+    ) -> None:
+        """python-socketio's disconnect from a namespace; the Engine.IO socket it leaves behind
+        closes NAMESPACE_TIMEOUT_S later unless the client closes it or connects again."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace or "/")
+        await super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
+        if eio_sid is not None:
+            self._expect_namespace(eio_sid)
+
+    def _in_namespace(self, eio_sid: str) -> bool:
+        """Whether the socket is in a namespace, or connecting to one (its handler running)."""
+        manager = self.manager
+        return any(
+            manager.sid_from_eio_sid(eio_sid, namespace) is not None
+            for namespace in list(manager.get_namespaces())
+        )
+
+    def _open_socket(self, eio_sid: str) -> Any:
+        socket = self.eio.sockets.get(eio_sid)
+        return None if socket is None or socket.closing or socket.closed else socket
+
+    def _expect_namespace(self, eio_sid: str) -> None:
+        """Close the socket NAMESPACE_TIMEOUT_S from now if it is in no namespace then."""
+        if self._open_socket(eio_sid) is None or self._in_namespace(eio_sid):
+            return
+        loop = asyncio.get_running_loop()
+        # Every wait is as long, so deadlines come in the order they are set (as pings do).
+        self._unjoined.append((loop.time() + NAMESPACE_TIMEOUT_S, eio_sid))
+        if self._unjoined_timer is None:
+            self._unjoined_timer = loop.call_at(self._unjoined[0][0], self._unjoined_due)
+
+    def _unjoined_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + _CLOCK_SLACK
+        unjoined = self._unjoined
+        while unjoined and unjoined[0][0] <= due:
+            eio_sid = unjoined.popleft()[1]
+            socket = self._open_socket(eio_sid)
+            if socket is None or self._in_namespace(eio_sid):
+                continue
+            # Not waiting for its queue to drain: a client that does not read cannot hold it.
+            task = asyncio.ensure_future(
+                socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+            )
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        self._unjoined_timer = (
+            loop.call_at(unjoined[0][0], self._unjoined_due) if unjoined else None
+        )

@@ -1,15 +1,25 @@
-"""The Socket.IO server: session check on connect, `watch` a streamer, publish events to rooms."""
+"""The Socket.IO server: session check on connect, `watch` a streamer, publish events to rooms.
+
+A viewer's calls (`watch`, `fill`) are bounded, because each reads the store and builds an ack
+the size of what it read: one call at a time per socket, `CALLS_PER_WINDOW` store reads per
+user in any `CALL_WINDOW_S` seconds (in this process), and at most about `MAX_ACK_EVENT_BYTES`
+of event JSON per ack. A refused call gets an error ack with `retry: true`, which the page
+retries after a back-off.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 
 from sev.config import Settings
 from sev.events import Event
+from sev.limits import RateLimiter
 from sev.live.engine import SocketServer, shrink_environ
 from sev.live.fanout import RedisFanout
 from sev.live.rooms import RoomManager
@@ -24,6 +34,22 @@ _USER_PREFIX = "user:"
 SESSION_ENDED_EVENT = "session_ended"
 # After a Redis outage, re-send at most this many pages of MAX_CATCH_UP events per room.
 _CATCH_UP_PAGES = 10
+# Calls that read the store, per user: a page makes one per (re)connect and one per hole it
+# fills. Fifty tabs of one account on three processes, a third of them reconnecting twice a
+# second and the rest filling holes, make about 70 in 10 s per process (tests/live/
+# test_processes.py); 200 leaves room for that (more retry after a back-off) and holds a flood
+# from one account to 20 reads/s per process, each answering at most ~MAX_ACK_EVENT_BYTES.
+CALLS_PER_WINDOW = 200
+CALL_WINDOW_S = 10.0
+# Event JSON in one ack: a catch-up of 100 ordinary events is ~100 KB; events of up to a webhook
+# body's 1 MiB each would otherwise make one ack of 100 MiB.
+MAX_ACK_EVENT_BYTES = 1024 * 1024
+BUSY_ERROR = "one call at a time"
+RATE_ERROR = "too many calls; retrying"
+SESSION_ENDED_REASON = "Your SEV session has ended: log in again to see live events."
+
+# A call's handler: (sid, its Socket.IO session, the call's data) -> the ack.
+_Call = Callable[[str, dict[str, Any], Any], Awaitable[dict[str, Any]]]
 
 
 def room_of(broadcaster_id: str) -> str:
@@ -68,6 +94,9 @@ class Live:
         self.sio.on("connect", self._connect)
         self.sio.on("watch", self._watch)
         self.sio.on("fill", self._fill)
+        # Sockets with a call running (a sid is in here only while its handler runs).
+        self._calling: set[str] = set()
+        self._calls = RateLimiter(CALLS_PER_WINDOW, CALL_WINDOW_S)
         # With Redis: the highest seq this process's viewers of each broadcaster have been sent,
         # and what it was when the subscription was lost, so that what this process did not
         # receive meanwhile can be re-sent from the store when it is back.
@@ -99,11 +128,14 @@ class Live:
         # Join the user's room before reading the user: a session ended after this read reaches
         # this socket through the room (`end_sessions`), one ended before it is refused here.
         await self.sio.enter_room(sid, user_room(user_id))
+        checked = True
         try:
             user = await self._store.get_user(user_id)
         except StoreUnavailable:
-            # The cookie is genuine; `watch` will say the store is down and the page retries.
-            user = None
+            # The cookie is genuine but may be logged out: let the socket in unchecked (a refusal
+            # would end the page's session for a blip); its first `watch` checks the store, and
+            # answers "retrying" until the store is back.
+            checked = False
         else:
             # A signed cookie outlives a logout or a token Twitch refused: the store decides.
             if user is None or not is_current(session, user):
@@ -111,10 +143,63 @@ class Live:
         if sid in self._ended_while_connecting:
             self._ended_while_connecting.discard(sid)
             return False
-        await self.sio.save_session(sid, {"user_id": user_id})
+        saved: dict[str, Any] = {"user_id": user_id}
+        if not checked:
+            saved.update(unchecked=True, epoch=session.get("epoch", 0))
+        await self.sio.save_session(sid, saved)
         return True
 
+    async def _one_call(self, sid: str, call: _Call, data: Any) -> dict[str, Any]:
+        """Run a viewer's call unless this socket has one running (then an error ack the page
+        retries)."""
+        if sid in self._calling:
+            return {"error": BUSY_ERROR, "retry": True}
+        self._calling.add(sid)
+        try:
+            try:
+                session: dict[str, Any] = await self.sio.get_session(sid)
+            except KeyError:  # disconnected before its call ran: nobody reads the ack
+                return {"error": "not connected"}
+            return await call(sid, session, data)
+        finally:
+            self._calling.discard(sid)
+
     async def _watch(self, sid: str, data: Any) -> dict[str, Any]:
+        return await self._one_call(sid, self._watch_call, data)
+
+    async def _fill(self, sid: str, data: Any) -> dict[str, Any]:
+        return await self._one_call(sid, self._fill_call, data)
+
+    def _allow(self, session: dict[str, Any]) -> bool:
+        """Count a call that reads the store against its user's rate (a malformed call costs
+        no more than the busy refusal one socket's flood already gets)."""
+        return self._calls.allow(str(session.get("user_id")))
+
+    async def _session_ended(self, sid: str, session: dict[str, Any]) -> str | None:
+        """For a socket let in while the store was away: None once its session proves
+        current, else why it is not (raises StoreUnavailable while the store is still away)."""
+        if not session.get("unchecked"):
+            return None
+        user = await self._store.get_user(str(session.get("user_id")))
+        if user is None or not is_current(session, user):
+            return (user.session_ended_reason if user else None) or SESSION_ENDED_REASON
+        await self.sio.save_session(sid, {"user_id": user.id})
+        return None
+
+    def _end_socket(self, sid: str, reason: str) -> None:
+        """Tell one socket its session ended and disconnect it after its ack is written."""
+        notice = {"reason": reason}
+        task = asyncio.create_task(self._tell_and_disconnect(sid, notice))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tell_and_disconnect(self, sid: str, notice: dict[str, Any]) -> None:
+        await self.sio.emit(SESSION_ENDED_EVENT, notice, to=sid)
+        # A turn later: the call's ack, sent when its handler returns, goes out first.
+        await asyncio.sleep(0)
+        await self.sio.disconnect(sid, ignore_queue=True)
+
+    async def _watch_call(self, sid: str, session: dict[str, Any], data: Any) -> dict[str, Any]:
         if not isinstance(data, dict) or not isinstance(data.get("streamer"), str):
             return {"error": "watch needs {streamer: login, after: seq or null}"}
         login = normalize_login(data["streamer"])
@@ -125,7 +210,13 @@ class Live:
         )
         if login is None or not valid_after:
             return {"error": "invalid streamer or after"}
+        if not self._allow(session):
+            return {"error": RATE_ERROR, "retry": True}
         try:
+            ended = await self._session_ended(sid, session)
+            if ended is not None:
+                self._end_socket(sid, ended)
+                return {"error": ended}
             broadcaster = await self._store.get_broadcaster_by_login(login)
             if broadcaster is None:
                 return {"error": f"SEV does not follow {login} yet: set it as a favourite first"}
@@ -137,16 +228,22 @@ class Live:
             # returns once this process is subscribed to the room's channel: fanout.py.)
             await self.sio.enter_room(sid, room_of(broadcaster.id))
             ack = await read_events(self._store, broadcaster, after=after, faces=self.faces)
+            ack["events"], cut = _within_budget(ack["events"])
+            if cut:
+                # The page shows the newest events and says that older ones were skipped, as
+                # for a catch-up longer than MAX_CATCH_UP.
+                ack["gap"] = True
             self._note_sent(broadcaster.id, max([after or 0] + [e["seq"] for e in ack["events"]]))
             return ack
         except StoreUnavailable:
             return {"error": "SEV's database is unavailable; retrying", "retry": True}
 
-    async def _fill(self, sid: str, data: Any) -> dict[str, Any]:
+    async def _fill_call(self, sid: str, session: dict[str, Any], data: Any) -> dict[str, Any]:
         """The stored events strictly between `after` and `before` of the streamer this socket
         watches: a hole in what the page holds (seq N+1 arrived, N not yet) is filled from the
         store, never waited out. The stores never show N+1 before N, so what this answers is
-        every event there will ever be in the range."""
+        every event there will ever be in the range; past MAX_ACK_EVENT_BYTES, only its newest
+        events (the ones the page shows), with `gap: true`."""
         if not isinstance(data, dict) or not isinstance(data.get("streamer"), str):
             return {"error": "fill needs {streamer: login, after: seq, before: seq}"}
         login = normalize_login(data["streamer"])
@@ -155,6 +252,8 @@ class Live:
             return {"error": "invalid streamer, after or before"}
         if before - after - 1 > MAX_CATCH_UP:
             return {"error": f"fill at most {MAX_CATCH_UP} events at a time"}
+        if not self._allow(session):
+            return {"error": RATE_ERROR, "retry": True}
         try:
             broadcaster = await self._store.get_broadcaster_by_login(login)
             if broadcaster is None or room_of(broadcaster.id) not in self.sio.rooms(sid):
@@ -165,7 +264,8 @@ class Live:
                 events = await self.faces(events)
         except StoreUnavailable:
             return {"error": "SEV's database is unavailable; retrying", "retry": True}
-        return {"events": [event.model_dump(mode="json") for event in events]}
+        answer, cut = _within_budget([event.model_dump(mode="json") for event in events])
+        return {"events": answer, "gap": True} if cut else {"events": answer}
 
     async def publish(self, event: Event) -> None:
         """Send a stored event to everyone watching its broadcaster."""
@@ -258,6 +358,17 @@ class Live:
             except StoreUnavailable as error:
                 log.warning("could not catch viewers up after a Redis outage: %s", error)
                 return
+
+
+def _within_budget(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    """The newest (first) of `events` whose JSON fits in MAX_ACK_EVENT_BYTES (always the first,
+    so that an ack moves the page on), and whether any were left out."""
+    spent = 0
+    for index, event in enumerate(events):
+        spent += len(json.dumps(event))
+        if spent > MAX_ACK_EVENT_BYTES and index > 0:
+            return events[:index], True
+    return events, False
 
 
 def _seq(value: Any) -> int | None:
