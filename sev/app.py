@@ -56,7 +56,11 @@ FAVOURITE_WINDOW_S = 600.0
 def _client_manager(settings: Settings) -> RedisFanout | None:
     if settings.redis_url is None:
         return None
-    return RedisFanout(settings.redis_url.get_secret_value(), room_prefix=room_of(""))
+    return RedisFanout(
+        settings.redis_url.get_secret_value(),
+        room_prefix=room_of(""),
+        secret=settings.secret("session"),
+    )
 
 
 def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
@@ -73,7 +77,9 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     lanes = None
     if settings.redis_url is not None and isinstance(store, MongoStore):
         # Several processes: each broadcaster's batches are numbered one writer at a time.
-        lanes = store.lanes = RedisLanes(settings.redis_url.get_secret_value())
+        lanes = store.lanes = RedisLanes(
+            settings.redis_url.get_secret_value(), secret=settings.secret("session")
+        )
     live = Live(settings, store, fanout)
     simulator = None
     if settings.demo:

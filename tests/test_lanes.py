@@ -22,7 +22,7 @@ from sev.lanes import RedisLanes
 from sev.store.mongo import MongoStore
 from tests.support.factories import make_event
 from tests.support.services import RedisServer
-from tests.support.settings import TOKEN_KEY
+from tests.support.settings import SESSION_SECRET, TOKEN_KEY
 
 
 @asynccontextmanager
@@ -121,3 +121,89 @@ async def test_batches_are_stored_while_redis_is_down(
     # One line per process when Redis goes, one when it is back: not one per batch.
     assert sum("unavailable" in line for line in logged) == 2, logged
     assert sum("back" in line for line in logged) == 2, logged
+
+
+async def test_with_a_secret_where_a_holder_stopped_is_sealed_and_turns_still_do_not_collide(
+    mongo_server: Any, redis_server: RedisServer
+) -> None:
+    async with two_processes(mongo_server.uri, redis_server.url, secret=SESSION_SECRET) as stores:
+        seqs = await take_turns(stores, 20)
+        lanes = stores[0].lanes
+        assert lanes is not None
+        async with Redis.from_url(redis_server.url) as redis:
+            left = await redis.get(f"{lanes._prefix}1337:next")
+    assert sorted(seqs) == list(range(1, 21))
+    assert [s.collisions for s in stores] == [0, 0]
+    assert all(s.lanes is not None and s.lanes.invalid == 0 for s in stores)
+    seq, _, mac = left.partition(b".")
+    assert seq == b"21" and len(mac) == 64
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # Each case is a database of its own; the reading itself is tested case by case below.
+        pytest.param(b"banana", id="not-a-number"),
+        pytest.param(b"1000", id="plausible-but-unsealed"),
+        pytest.param(b"x" * 100_000, id="huge"),
+        pytest.param(None, id="sealed-for-another-broadcaster"),
+    ],
+)
+async def test_a_next_seq_sev_did_not_write_is_ignored_and_logged_once(
+    mongo_server: Any,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+    value: bytes | None,
+) -> None:
+    from sev.lanes import lane_key, next_value
+
+    if value is None:
+        value = next_value(1000, "4242", lane_key(SESSION_SECRET)).encode()
+    caplog.set_level(logging.WARNING, logger="sev.lanes")
+    async with two_processes(mongo_server.uri, redis_server.url, secret=SESSION_SECRET) as stores:
+        await stores[0].insert_events([make_event(message_id="first")])
+        lanes = stores[1].lanes
+        assert lanes is not None
+        async with Redis.from_url(redis_server.url) as redis:
+            for n in range(2):
+                await redis.set(f"{lanes._prefix}1337:next", value)
+                await stores[1].insert_events([make_event(message_id=f"then-{n}")])
+        stored = await stores[0].events_after("1337", 0, 10)
+    assert [e.seq for e in stored] == [1, 2, 3]
+    assert lanes.invalid == 2
+    logged = [r.getMessage() for r in caplog.records if r.name == "sev.lanes"]
+    # One line for both (rate-limited), naming the key, never the value.
+    assert len(logged) == 1, logged
+    assert logged[0].startswith("ignored 1 value(s)"), logged
+    assert f"(last: {lanes._prefix}1337:next);" in logged[0], logged
+
+
+@pytest.mark.parametrize(
+    ("value", "sealed", "seq"),
+    [
+        (b"42", False, 42),
+        (b"1", False, 1),
+        (b"9223372036854775807", False, 2**63 - 1),
+        (b"9223372036854775808", False, None),
+        (b"42.", False, None),
+        (b"+42", False, None),
+        (b"4_2", False, None),
+        ("42", False, None),
+        (b"\xd9\xa4\xd9\xa2", False, None),  # Arabic-Indic digits: isdigit() yet not ASCII
+        (b"42", True, None),
+        (b" 7", False, None),
+        (b"-5", False, None),
+        (b"0", False, None),
+        (b"9" * 30, False, None),
+        (b"1000." + b"0" * 64, True, None),
+        (b"x" * 100_000, False, None),
+    ],
+)
+def test_reading_a_next_seq_takes_only_what_sev_writes(
+    value: bytes | str, sealed: bool, seq: int | None
+) -> None:
+    from sev.lanes import lane_key, next_value, read_next
+
+    key = lane_key(SESSION_SECRET) if sealed else None
+    assert read_next(value, "1337", key) == seq
+    assert read_next(next_value(77, "1337", key).encode(), "1337", key) == 77

@@ -2,8 +2,7 @@
 
 python-socketio's `AsyncRedisManager` carries the rooms: an emit in one process is published on
 Redis and every other process emits it to its own members of the room. This subclass keeps that
-wire format (an external `AsyncRedisManager(url, write_only=True)` still interoperates: what it
-publishes on the common channel reaches every process) and changes two things.
+wire format inside an envelope and changes three things.
 
 **A channel per broadcaster's room.** python-socketio publishes every emit on one channel, so
 every process receives and decodes every event of every broadcaster: past a few processes, adding
@@ -30,6 +29,24 @@ stays on the common channel, which every process subscribes to.
 Redis 7's sharded pub/sub (SSUBSCRIBE) would spread these channels over a Redis Cluster's
 shards; on one Redis it behaves as this does, so plain PUBLISH/SUBSCRIBE keeps Redis 6 working.
 
+**Only SEV's own messages are acted on.** Anyone who can PUBLISH to the Redis could otherwise
+show every viewer made-up events or end anyone's session. With a `secret` (SEV passes its
+session secret, from which a key of its own is derived) each message is sealed, `sev1 <ms>
+<hmac> <json>`, with an HMAC-SHA256 of the time it was published and the JSON: a message without
+a valid seal, or sealed more than `SEAL_WINDOW_S` away from this process's clock (a recorded one
+replayed later), is dropped. Without a secret, messages are plain python-socketio JSON, as an
+external `AsyncRedisManager(url, write_only=True)` publishes. Either way, what is acted on is
+only what SEV emits across processes (`read_message`): an `emit` to the `/` namespace, of an
+`event` (with a secret a whole Event, without one a `seq` at least, of the room's broadcaster)
+or a `notice` to a broadcaster's room, or of a `session_ended` (`{"reason": text}`) to a user's
+room, with no callback, within `MAX_MESSAGE_BYTES`.
+Other methods python-socketio would act on are not acted on either: a `disconnect`,
+`enter_room` or `leave_room` is what python-socketio publishes when it is asked to act on a
+socket that is not in this process, which with SEV only happens once that socket has gone (a
+page that closed while its `watch` ran), so it is of no use to any other process: ignored
+quietly (`ignored`). Callbacks and `close_room` SEV never sends. What is dropped is counted and
+logged (at most one line per `DROPPED_LOG_S`); the listener carries on.
+
 **Outages**, because the ingest worker awaits every publish:
 
 - a publish is bounded (`PUBLISH_TIMEOUT_S`, no client-side retries) and, once Redis is known to
@@ -52,21 +69,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import itertools
+import json
 import logging
+import re
 import socket
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import socketio
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sev.events import Event
+from sev.eventsub import MAX_BODY_BYTES
 from sev.live.rooms import RoomManager
+from sev.store.base import MAX_SEQ
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +111,24 @@ SUBSCRIBE_TIMEOUT_S = 1.0
 UNSUBSCRIBE_AFTER_S = 10.0
 # Channels per SUBSCRIBE when the listener subscribes everything anew.
 SUBSCRIBE_BATCH = 1000
+# A message read from Redis larger than this is not SEV's: an Event carries one EventSub
+# notification (a webhook body of at most MAX_BODY_BYTES) and a little of SEV's own.
+MAX_MESSAGE_BYTES = MAX_BODY_BYTES + 64 * 1024
+# A sealed message is accepted this long either side of this process's clock: Redis delivers at
+# once, what was kept during an outage is sealed when it is sent, and hosts' clocks differ a bit.
+SEAL_WINDOW_S = 60.0
+# At most one warning per this many seconds about messages dropped.
+DROPPED_LOG_S = 60.0
+# A session_ended's reason is one of SEV's sentences (sev/auth.py, sev/tokens.py), all shorter.
+_MAX_REASON_CHARS = 500
+_SEAL_TAG = b"sev1"
+# Twitch's user ids are digits; SEV's user ids (the rooms of a user's sockets) are Twitch's or
+# the simulated Twitch's, digits as well, but any short token is harmless as a room name.
+_BROADCASTER_ID = re.compile(r"[0-9]{1,32}")
+_USER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+_USER_PREFIX = "user:"
+_ABOUT_GONE_SOCKETS = frozenset({"disconnect", "enter_room", "leave_room"})
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
 
 class FanoutUnavailable(Exception):
@@ -99,6 +143,198 @@ def redacted(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def exposure_warning(url: str) -> str | None:
+    """A warning when REDIS_URL leads off this machine without a password or without TLS
+    (whoever reaches that Redis can read SEV's events and disrupt its fan-out); else None.
+
+    Never names the password. Pure: nothing is resolved or connected."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return None
+        hosts = _hosts(parts.netloc)
+        query = parse_qs(parts.query)
+    except ValueError:
+        return None  # Redis.from_url refuses it with its own message
+    remote = [host for host in hosts if not _is_loopback(host)]
+    if not remote:
+        return None
+    missing = []
+    if not (parts.password or query.get("password")):
+        missing.append("without a password")
+    if parts.scheme != "rediss":
+        missing.append("without TLS (rediss://)")
+    if not missing:
+        return None
+    return (
+        f"REDIS_URL leads off this machine (to {', '.join(remote)}) {' and '.join(missing)}: "
+        "whoever can reach that Redis can read every event SEV fans out and publish "
+        "messages to it. Use a Redis that requires a password (an ACL user) and TLS, "
+        "reachable only from SEV's hosts (docs/DEPLOYMENT.md)"
+    )
+
+
+def _hosts(netloc: str) -> list[str]:
+    """The host names of a URL's netloc, without credentials or ports (a Sentinel URL lists
+    several, separated by commas). No host: redis-py's default, localhost."""
+    where = netloc.rpartition("@")[2]
+    hosts = []
+    for address in where.split(","):
+        if address.startswith("["):
+            host = address[1:].partition("]")[0]
+        else:
+            host = address.rpartition(":")[0] if address.count(":") == 1 else address
+        hosts.append(host.lower() or "localhost")
+    return hosts
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def fanout_key(secret: str) -> bytes:
+    """The key that seals fan-out messages, derived from SEV's session secret (which itself
+    signs cookies: one key per purpose)."""
+    return hmac.digest(secret.encode(), b"sev redis fan-out", "sha256")
+
+
+def seal(key: bytes, body: bytes, now: float) -> bytes:
+    """`body` in its envelope: `sev1 <ms> <hmac> <body>`, sealed at `now` (seconds)."""
+    stamp = str(int(now * 1000)).encode()
+    mac = hmac.digest(key, stamp + b" " + body, "sha256").hex().encode()
+    return b" ".join((_SEAL_TAG, stamp, mac, body))
+
+
+class Dropped(Exception):
+    """A message read from Redis that SEV does not act on; the message says why (never
+    anything taken from the message itself: whoever sent it chose that)."""
+
+
+class Ignored(Dropped):
+    """A message about a socket of another process that has gone (module's docstring): not
+    acted on, and no sign that anything but SEV publishes."""
+
+
+def unseal(key: bytes, payload: bytes, now: float) -> bytes:
+    """The body of a sealed message; raise Dropped unless it was sealed with `key`, within
+    `SEAL_WINDOW_S` of `now`."""
+    parts = payload.split(b" ", 3)
+    if len(parts) != 4 or parts[0] != _SEAL_TAG:
+        raise Dropped("not sealed")
+    _, stamp, mac, body = parts
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 15):
+        raise Dropped("not sealed")
+    expected = hmac.digest(key, stamp + b" " + body, "sha256").hex().encode()
+    if not hmac.compare_digest(mac, expected):
+        raise Dropped("bad seal")
+    if abs(int(stamp) / 1000 - now) > SEAL_WINDOW_S:
+        raise Dropped("sealed too long ago (or ahead of this clock)")
+    return body
+
+
+def read_message(body: bytes, *, room_prefix: str, whole_events: bool) -> dict[str, Any]:
+    """The python-socketio pub/sub message in `body` if it is an emit SEV makes across
+    processes (see the module's docstring); raise Dropped otherwise.
+
+    `whole_events`: an `event` must be a whole Event of the room's broadcaster (what SEV
+    emits); otherwise a `seq` suffices (and a `broadcaster`, if there is one, must be the
+    room's)."""
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise Dropped("too large")
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Dropped("not JSON") from None
+    if not isinstance(message, dict):
+        raise Dropped("not an emit")
+    if message.get("method") in _ABOUT_GONE_SOCKETS:
+        raise Ignored(str(message.get("method")))
+    if message.get("method") != "emit":
+        raise Dropped("not an emit")
+    if message.get("namespace") != "/" or not isinstance(message.get("host_id"), str):
+        raise Dropped("not an emit of SEV's")
+    if message.get("callback") is not None or message.get("skip_sid") is not None:
+        raise Dropped("an emit with a callback or a skipped socket")
+    if message.get("binary", False) is not False:
+        raise Dropped("binary")
+    data = message.get("data")
+    if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], dict):
+        raise Dropped("data is not one object")
+    event, room, payload = message.get("event"), message.get("room"), data[0]
+    if not isinstance(room, str):
+        raise Dropped("no room")
+    if room.startswith(room_prefix):
+        broadcaster_id = room.removeprefix(room_prefix)
+        if not _BROADCASTER_ID.fullmatch(broadcaster_id):
+            raise Dropped("not a broadcaster's room")
+        if event == "event":
+            _check_event(payload, broadcaster_id, whole=whole_events)
+        elif event != "notice":
+            raise Dropped("not an event SEV sends to a broadcaster's room")
+    elif room.startswith(_USER_PREFIX):
+        if not _USER_ID.fullmatch(room.removeprefix(_USER_PREFIX)):
+            raise Dropped("not a user's room")
+        if event != "session_ended":
+            raise Dropped("not an event SEV sends to a user's room")
+        reason = payload.get("reason")
+        if payload.keys() != {"reason"} or not isinstance(reason, str):
+            raise Dropped("session_ended is not {reason: text}")
+        if len(reason) > _MAX_REASON_CHARS:
+            raise Dropped("session_ended reason too long")
+    else:
+        raise Dropped("not a room of SEV's")
+    return message
+
+
+def _check_event(payload: dict[str, Any], broadcaster_id: str, *, whole: bool) -> None:
+    seq = payload.get("seq")
+    # bool is an int in Python.
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQ:
+        raise Dropped("event without a valid seq")
+    broadcaster: Any
+    if whole:
+        try:
+            broadcaster = Event.model_validate(payload).broadcaster.id
+        except ValidationError:
+            raise Dropped("event is not an Event") from None
+    elif "broadcaster" in payload:
+        person = payload["broadcaster"]
+        broadcaster = person.get("id") if isinstance(person, dict) else None
+    else:
+        return
+    if broadcaster != broadcaster_id:
+        raise Dropped("event of another broadcaster than the room's")
+
+
+class _Drops:
+    """Counts the messages dropped; logs at most one line per DROPPED_LOG_S."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._unlogged = 0
+        self._next_log = 0.0
+
+    def note(self, channel: str, reason: str) -> None:
+        self.count += 1
+        self._unlogged += 1
+        now = time.monotonic()
+        if now >= self._next_log:
+            log.warning(
+                "dropped %d message(s) read from Redis that SEV did not send "
+                "(the last on %s: %s); is something else publishing to this Redis?",
+                self._unlogged,
+                channel,
+                reason,
+            )
+            self._unlogged = 0
+            self._next_log = now + DROPPED_LOG_S
 
 
 def _redis_options(url: str) -> dict[str, Any]:
@@ -216,10 +452,17 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
         room_prefix: str = "broadcaster:",
         unsent_limit: int = UNSENT_LIMIT,
         unsubscribe_after_s: float = UNSUBSCRIBE_AFTER_S,
+        secret: str | None = None,
     ) -> None:
         socketio.AsyncRedisManager.__init__(
             self, url, redis_options=_redis_options(url), logger=log
         )
+        warning = exposure_warning(url)
+        if warning is not None:
+            log.warning("%s", warning)
+        # Seals what this process publishes and opens what it receives (module's docstring).
+        self._key = fanout_key(secret) if secret is not None else None
+        self._drops = _Drops()
         # Rooms with this prefix have a channel of their own (see the module's docstring).
         self.room_prefix = room_prefix
         self.unsubscribe_after_s = unsubscribe_after_s
@@ -251,9 +494,11 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
         # the listener is down (`on_lost` was called and `on_back` has not run yet).
         self._connecting: set[str] = set()
         self._down = False
-        # Messages received from Redis, and how many of them this process had published itself.
+        # Messages received from Redis, how many of them this process had published itself,
+        # and how many were about sockets of other processes that had gone.
         self.received = 0
         self.received_own = 0
+        self.ignored = 0
 
     async def start(self) -> None:
         """Subscribe now rather than on the first socket connection (RequireRedis checked it)."""
@@ -267,10 +512,11 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
             timer.cancel()
         self._lingering.clear()
         log.info(
-            "Redis fan-out: received %d messages (%d of them published here), "
+            "Redis fan-out: received %d messages (%d of them published here, %d dropped), "
             "%d room channels subscribed at stop",
             self.received,
             self.received_own,
+            self._drops.count,
             len(self._live - {self.channel}),
         )
         for task in [getattr(self, "thread", None), *self._tasks]:
@@ -330,6 +576,10 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
     async def _send(self, messages: list[tuple[str, bytes]]) -> None:
         if self.redis is None:
             self.redis = self._client()
+        if self._key is not None:
+            # Sealed when sent, not when kept: what waited out an outage is not stale.
+            now = time.time()
+            messages = [(channel, seal(self._key, body, now)) for channel, body in messages]
         if len(messages) == 1:
             channel, payload = messages[0]
             await asyncio.wait_for(self.redis.publish(channel, payload), PUBLISH_TIMEOUT_S)
@@ -484,7 +734,7 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
 
     # -- listening --------------------------------------------------------------------------
 
-    async def _listen(self) -> AsyncIterator[bytes]:
+    async def _listen(self) -> AsyncIterator[dict[str, Any]]:
         # What this process published itself comes back on the channels it is subscribed to;
         # python-socketio would decode it to drop it. json.dumps puts an emit's `host_id` last
         # (any other encoding just takes the library's path).
@@ -511,10 +761,12 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
                     if kind == "message":
                         self.received += 1
                         data = message["data"]
-                        if data.endswith(own):
+                        if isinstance(data, bytes) and data.endswith(own):
                             self.received_own += 1
                             continue
-                        yield data
+                        accepted = self._accept(message.get("channel"), data)
+                        if accepted is not None:
+                            yield accepted
                     elif kind in ("subscribe", "unsubscribe"):
                         channel = message["channel"]
                         if isinstance(channel, bytes):
@@ -527,6 +779,29 @@ class RedisFanout(socketio.AsyncRedisManager, RoomManager):  # type: ignore[misc
                 self._lost(error)
             await asyncio.sleep(retry_s)
             retry_s = min(retry_s * 2, LISTEN_RETRY_MAX_S)
+
+    def _accept(self, channel: Any, data: Any) -> dict[str, Any] | None:
+        """The message to act on, decoded (python-socketio takes a dict as it is), or None
+        when it is dropped."""
+        name = channel.decode(errors="replace") if isinstance(channel, bytes) else str(channel)
+        try:
+            if not isinstance(data, bytes):
+                raise Dropped("not bytes")
+            if len(data) > MAX_MESSAGE_BYTES + 100:
+                raise Dropped("too large")  # before the HMAC is computed over all of it
+            body = data if self._key is None else unseal(self._key, data, time.time())
+            return read_message(
+                body, room_prefix=self.room_prefix, whole_events=self._key is not None
+            )
+        except Ignored:
+            self.ignored += 1
+        except Dropped as drop:
+            self._drops.note(name, str(drop))
+        except Exception:
+            # A check that failed is a message dropped, never the listener stopped.
+            log.exception("could not check a message read from Redis")
+            self._drops.note(name, "check failed")
+        return None
 
     def _lost(self, error: Exception) -> None:
         if not self._down:
