@@ -160,7 +160,7 @@ def _fanout(
     return out
 
 
-WIRE = "sev.live.wire:Wire"
+WIRE = "sev.live:Wire"
 
 
 def _compare(

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from sev.clock import now_utc
-from sev.eventsub import RejectedMessage, verify
+from sev.eventsub.protocol import RejectedMessage, verify
 
 SECRET = os.environ.get("TWITCH_EVENTSUB_SECRET", "")
 app = FastAPI(docs_url=None, redoc_url=None)

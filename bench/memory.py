@@ -208,7 +208,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.ws is None:
-        args.ws = "sev.live.wire:Wire" if args.app == "sev" else "auto"
+        args.ws = "sev.live:Wire" if args.app == "sev" else "auto"
     raise_fd_limit()
     ensure_node_modules()
     import uvicorn

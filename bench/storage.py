@@ -25,7 +25,7 @@ from cryptography.fernet import Fernet
 
 from sev.crypto import TokenCipher
 from sev.events import Event, build_event
-from sev.eventsub import format_timestamp
+from sev.eventsub.protocol import format_timestamp
 from sev.store import Store
 from sev.store.mongo import MongoStore, _event_to_doc
 from sev.store.sqlite import SqliteStore

@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from sev import auth, pages, webhooks
 from sev.config import (
     DEMO_CLIENT_ID,
     SIMULATOR_MOUNT,
@@ -27,25 +26,26 @@ from sev.config import (
     SettingsError,
     load_settings,
 )
-from sev.deps import LoginRequired, Services, StoreDep
-from sev.duties import Duties
-from sev.eventsub_socket import SocketTransport
-from sev.ingest import Ingestor
-from sev.lanes import RedisLanes
-from sev.limits import RateLimiter
+from sev.eventsub.ingest import Ingestor
+from sev.eventsub.receiver import Receiver
+from sev.eventsub.subscriptions import Subscriptions
+from sev.eventsub.websocket import SocketTransport
+from sev.gc_tuning import restore_gc, tune_gc
+from sev.jobs import Duties
 from sev.live import Live, RedisFanout, RequireRedis, room_of
-from sev.notifications import Receiver
 from sev.profiles import DEMO_IMAGES, Profiles
+from sev.ratelimit import RateLimiter
 from sev.retention import PRUNE_INTERVAL_S, Retention
-from sev.runtime import restore_gc, tune_gc
-from sev.security import SecurityHeaders, redact_access_log
 from sev.sessions import SESSION_COOKIE
 from sev.store import StoreUnavailable, create_store
+from sev.store.lanes import RedisLanes
 from sev.store.mongo import MongoStore
-from sev.subscriptions import Subscriptions
-from sev.templating import STATIC_DIR, render
 from sev.tokens import TokenKeeper
 from sev.twitch import TwitchClient, TwitchError
+from sev.web import auth, pages, webhook
+from sev.web.deps import LoginRequired, Services, StoreDep
+from sev.web.security import SecurityHeaders, redact_access_log
+from sev.web.templating import STATIC_DIR, render
 
 log = logging.getLogger("sev")
 # Favourite changes a user may make: each can create ~6 subscriptions that cost budget.
@@ -210,7 +210,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     _add_error_handlers(app)
     app.include_router(pages.router)
     app.include_router(auth.router)
-    app.include_router(webhooks.router)
+    app.include_router(webhook.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def read_health(store: StoreDep) -> Response:

@@ -17,7 +17,7 @@ def _serve(args: argparse.Namespace, *, demo: bool = False) -> int:
     import uvicorn
 
     from sev.app import create_app
-    from sev.live.wire import MAX_MESSAGE_BYTES
+    from sev.live._lean.wire import MAX_MESSAGE_BYTES
 
     try:
         settings = load_settings()
@@ -53,8 +53,8 @@ def _serve(args: argparse.Namespace, *, demo: bool = False) -> int:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         ws_per_message_deflate=False,
-        # uvicorn's websockets-sansio protocol, lean per viewer (sev/live/wire.py).
-        ws="sev.live.wire:Wire",
+        # uvicorn's websockets-sansio protocol, lean per viewer (sev/live/_lean/wire.py).
+        ws="sev.live:Wire",
         # A message past this is refused from its frame header, never buffered first.
         ws_max_size=MAX_MESSAGE_BYTES,
         log_level="info",

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sev.eventsub import normalize_timestamp
+from sev.eventsub.protocol import normalize_timestamp
 
 
 class Person(BaseModel):

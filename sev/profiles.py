@@ -18,12 +18,13 @@ from urllib.parse import urlsplit
 
 from sev.config import SIMULATOR_MOUNT
 from sev.events import Event
-from sev.limits import RateLimiter
+from sev.ratelimit import RateLimiter
 from sev.twitch import USERS_PER_REQUEST, TwitchClient, TwitchError, TwitchUnavailable, TwitchUser
 
 log = logging.getLogger(__name__)
 
-# Twitch's image CDN: the only place outside SEV a page may load a picture from (sev/security.py).
+# Twitch's image CDN: the only place outside SEV a page may load a picture from
+# (sev/web/security.py).
 TWITCH_IMAGES = "https://static-cdn.jtvnw.net"
 # Where the simulated Twitch serves its demo accounts' pictures (twitchsim/helix.py), below its
 # own base URL: in demo mode SEV mounts it, so they are SEV's own origin.

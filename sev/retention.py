@@ -1,6 +1,6 @@
 """Retention: events older than SEV_EVENT_RETENTION_DAYS are deleted, in bounded batches.
 
-Run as a duty (`sev/duties.py`), so one process at a time does it. Both stores delete by the
+Run as a duty (`sev/jobs.py`), so one process at a time does it. Both stores delete by the
 moment SEV received an event; MongoDB's TTL index (where the server has one) does the same
 on its own, and this duty still covers servers without TTL indexes (FerretDB v1) and events
 stored before the indexed date existed.

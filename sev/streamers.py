@@ -44,7 +44,7 @@ HELD_BACK = {
         "Twitch withdrew the moderator access these events need; SEV asks again within the hour."
     ),
 }
-# The WebSocket transport's own (sev/eventsub_socket.py): its limits are per viewer's login.
+# The WebSocket transport's own (sev/eventsub/websocket.py): its limits are per viewer's login.
 HELD_BACK["socket_no_login"] = (
     "SEV hears this channel through Twitch's WebSocket with the login of a viewer who favours "
     "it, and nobody who favours it is logged in right now. Events start when one logs in (or "

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sev.clock import now_utc
+from sev.eventsub.subscriptions import Subscriptions
 from sev.store import Broadcaster, Store, User
-from sev.subscriptions import Subscriptions
 from sev.twitch import TwitchAuthError, TwitchClient, TwitchError, TwitchUnavailable
 
 log = logging.getLogger(__name__)

@@ -25,12 +25,12 @@ import socketio
 from asgi_lifespan import LifespanManager
 
 from sev.app import create_app
-from sev.auth import LOGGED_OUT_ELSEWHERE
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from sev.deps import services_of
 from sev.events import CONNECT_SCOPES, normalize_condition, wanted_types
 from sev.store import Store, User
 from sev.tokens import DISCONNECTED_ON_TWITCH, LOGIN_ENDED
+from sev.web.auth import LOGGED_OUT_ELSEWHERE
+from sev.web.deps import services_of
 from tests.support.apps import test_settings as app_settings
 from tests.support.factories import notification_body, signed_request
 from tests.support.login import (

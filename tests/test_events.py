@@ -25,7 +25,7 @@ from sev.events import (
     summary_parts,
     wanted_types,
 )
-from sev.templating import STATIC_DIR, TEMPLATES_DIR
+from sev.web.templating import STATIC_DIR, TEMPLATES_DIR
 from twitchsim.catalog import CATALOG as SIM_CATALOG
 
 B = {

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sev.eventsub import (
+from sev.eventsub.protocol import (
     MessageType,
     RejectedMessage,
     normalize_timestamp,

@@ -1,6 +1,6 @@
 """The EventSub WebSocket transport's pure parts: Twitch's documented messages read as Twitch
 wrote them, who carries which channel, and what a connection may say: where a reconnect may
-go, how long a keepalive may be, how old a message (sev/eventsub_socket.py)."""
+go, how long a keepalive may be, how old a message (sev/eventsub/websocket.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sev.events import wanted_types
-from sev.eventsub import (
+from sev.eventsub.protocol import (
     MessageType,
     RejectedMessage,
     SocketMessageType,
     check_fresh,
     parse_socket_message,
 )
-from sev.eventsub_socket import (
+from sev.eventsub.websocket import (
     NO_CARRIER,
     keepalive_floor,
     keepalive_timeout,

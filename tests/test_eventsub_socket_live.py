@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sev.eventsub_socket import CLOSES
+from sev.eventsub.websocket import CLOSES
 from sev.streamers import HELD_BACK, REMOVED
 from tests.support.login import connect_channel, log_in, set_favourite
 from tests.support.polling import eventually

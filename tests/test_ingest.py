@@ -11,7 +11,7 @@ import pytest
 
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.ingest import Ingestor, Unstorable
+from sev.eventsub.ingest import Ingestor, Unstorable
 from sev.store import Store
 from sev.store.mongo import MongoStore
 from sev.store.sqlite import SqliteStore

@@ -1,4 +1,4 @@
-"""Per-broadcaster lanes in Redis (sev/lanes.py) around the MongoDB store's batches.
+"""Per-broadcaster lanes in Redis (sev/store/lanes.py) around the MongoDB store's batches.
 
 Real services: the MongoDB-wire server and redis-server (fixtures). Two MongoStore instances on
 one database are two SEV processes.
@@ -18,7 +18,7 @@ import pytest
 from redis.asyncio import Redis
 
 from sev.crypto import TokenCipher
-from sev.lanes import RedisLanes
+from sev.store.lanes import RedisLanes
 from sev.store.mongo import MongoStore
 from tests.support.factories import make_event
 from tests.support.services import RedisServer
@@ -103,7 +103,7 @@ async def test_a_lane_held_too_long_elsewhere_is_waited_for_then_written_without
 async def test_batches_are_stored_while_redis_is_down(
     mongo_server: Any, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="sev.lanes")
+    caplog.set_level(logging.WARNING, logger="sev.store.lanes")
     async with two_processes(mongo_server.uri, redis_server.url) as stores:
         await take_turns(stores, 4)
         redis_server.stop()
@@ -117,7 +117,7 @@ async def test_batches_are_stored_while_redis_is_down(
         stored = await stores[0].events_after("1337", 0, 100)
     assert sorted(seqs) == list(range(5, 15))
     assert [e.seq for e in stored] == list(range(1, 15))
-    logged = [r.getMessage() for r in caplog.records if r.name == "sev.lanes"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "sev.store.lanes"]
     # One line per process when Redis goes, one when it is back: not one per batch.
     assert sum("unavailable" in line for line in logged) == 2, logged
     assert sum("back" in line for line in logged) == 2, logged
@@ -155,11 +155,11 @@ async def test_a_next_seq_sev_did_not_write_is_ignored_and_logged_once(
     caplog: pytest.LogCaptureFixture,
     value: bytes | None,
 ) -> None:
-    from sev.lanes import lane_key, next_value
+    from sev.store.lanes import lane_key, next_value
 
     if value is None:
         value = next_value(1000, "4242", lane_key(SESSION_SECRET)).encode()
-    caplog.set_level(logging.WARNING, logger="sev.lanes")
+    caplog.set_level(logging.WARNING, logger="sev.store.lanes")
     async with two_processes(mongo_server.uri, redis_server.url, secret=SESSION_SECRET) as stores:
         await stores[0].insert_events([make_event(message_id="first")])
         lanes = stores[1].lanes
@@ -171,7 +171,7 @@ async def test_a_next_seq_sev_did_not_write_is_ignored_and_logged_once(
         stored = await stores[0].events_after("1337", 0, 10)
     assert [e.seq for e in stored] == [1, 2, 3]
     assert lanes.invalid == 2
-    logged = [r.getMessage() for r in caplog.records if r.name == "sev.lanes"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "sev.store.lanes"]
     # One line for both (rate-limited), naming the key, never the value.
     assert len(logged) == 1, logged
     assert logged[0].startswith("ignored 1 value(s)"), logged
@@ -202,7 +202,7 @@ async def test_a_next_seq_sev_did_not_write_is_ignored_and_logged_once(
 def test_reading_a_next_seq_takes_only_what_sev_writes(
     value: bytes | str, sealed: bool, seq: int | None
 ) -> None:
-    from sev.lanes import lane_key, next_value, read_next
+    from sev.store.lanes import lane_key, next_value, read_next
 
     key = lane_key(SESSION_SECRET) if sealed else None
     assert read_next(value, "1337", key) == seq

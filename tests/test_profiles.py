@@ -23,8 +23,8 @@ from sev.profiles import (
     face_src,
     safe_image_url,
 )
-from sev.security import policy
 from sev.twitch import TwitchClient
+from sev.web.security import policy
 from tests.support.browser import open_page, wait_live
 from tests.support.login import connect_channel, csrf_token, log_in
 from tests.support.polling import eventually

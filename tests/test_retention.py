@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.eventsub import format_timestamp
+from sev.eventsub.protocol import format_timestamp
 from sev.retention import Retention
 from sev.store.sqlite import SqliteStore
 from tests.support.apps import running_app

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from sev.profiles import TWITCH_IMAGES
-from sev.security import HSTS, RedactOAuthQuery
 from sev.sessions import SESSION_COOKIE
 from sev.store import User
+from sev.web.security import HSTS, RedactOAuthQuery
 from tests.support.apps import running_app
 from tests.support.factories import notification_body, session_cookie, signed_request
 

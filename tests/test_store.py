@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from pymongo import MongoClient
 
 from sev.crypto import TokenCipher
-from sev.eventsub import format_timestamp
+from sev.eventsub.protocol import format_timestamp
 from sev.store import Broadcaster, Store, SubscriptionRecord, User
 from sev.store.base import MESSAGE_MEMORY_S
 from sev.store.mongo import MongoStore

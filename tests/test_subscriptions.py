@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from sev.eventsub.subscriptions import Subscriptions
 from sev.store import Broadcaster, Store, SubscriptionRecord, User, create_store
-from sev.subscriptions import Subscriptions
 from sev.twitch import TwitchClient
 from tests.support.apps import test_settings as app_settings
 from tests.support.factories import CSRF, session_cookie

@@ -1,12 +1,16 @@
 """The live path: the Socket.IO server, its room emitter and Redis fan-out.
 
-Everything that relies on python-socketio's, python-engineio's and uvicorn's internals lives
-here (both libraries are pinned to one minor version in pyproject.toml); the test that guards
-those internals is tests/live/test_rooms.py.
+`server.py` answers viewers (connect, `watch`, `fill`) and publishes events; `rooms.py` writes
+one encoded packet per emit; `fanout.py` carries rooms across processes through Redis. What
+relies on the undocumented internals of python-engineio, python-socketio and uvicorn (each
+pinned to one minor version in pyproject.toml) is fenced in the private `_lean/` package, and
+`Wire`, uvicorn's websocket protocol for SEV (`--ws sev.live:Wire`), is its one public name.
+May import the events, the store, the streamers and config; never the web routes or EventSub.
 """
 
+from sev.live._lean.wire import Wire
 from sev.live.fanout import RedisFanout, RequireRedis
 from sev.live.rooms import RoomManager
 from sev.live.server import Live, room_of
 
-__all__ = ["Live", "RedisFanout", "RequireRedis", "RoomManager", "room_of"]
+__all__ = ["Live", "RedisFanout", "RequireRedis", "RoomManager", "Wire", "room_of"]

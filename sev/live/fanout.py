@@ -90,7 +90,7 @@ from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sev.events import Event
-from sev.eventsub import MAX_BODY_BYTES
+from sev.eventsub.protocol import MAX_BODY_BYTES
 from sev.live.rooms import RoomManager
 from sev.store.base import MAX_SEQ
 
@@ -119,7 +119,7 @@ MAX_MESSAGE_BYTES = MAX_BODY_BYTES + 64 * 1024
 SEAL_WINDOW_S = 60.0
 # At most one warning per this many seconds about messages dropped.
 DROPPED_LOG_S = 60.0
-# A session_ended's reason is one of SEV's sentences (sev/auth.py, sev/tokens.py), all shorter.
+# A session_ended's reason is one of SEV's sentences (sev/web/auth.py, sev/tokens.py), all shorter.
 _MAX_REASON_CHARS = 500
 _SEAL_TAG = b"sev1"
 # Twitch's user ids are digits; SEV's user ids (the rooms of a user's sockets) are Twitch's or

@@ -19,10 +19,10 @@ import socketio
 
 from sev.config import Settings
 from sev.events import Event
-from sev.limits import RateLimiter
-from sev.live.engine import SocketServer, shrink_environ
+from sev.live._lean.engine import SocketServer, shrink_environ
 from sev.live.fanout import RedisFanout
 from sev.live.rooms import RoomManager
+from sev.ratelimit import RateLimiter
 from sev.sessions import is_current, read_session
 from sev.store import MAX_CATCH_UP, MAX_SEQ, Store, StoreUnavailable
 from sev.streamers import Faces, normalize_login, read_events

@@ -34,9 +34,9 @@ is off that path); when processes take turns with one broadcaster's webhooks, a 
 costs one failed insert more (its first seq was the other's last).
 
 With `REDIS_URL` (several processes) a batch is written holding the broadcaster's lane
-(`sev/lanes.py`), which also says where the last holder stopped: processes that take turns with a
-broadcaster's webhooks then number one after the other instead of colliding. The lane is only an
-optimisation: without it everything above still holds.
+(`sev/store/lanes.py`), which also says where the last holder stopped: processes that take
+turns with a broadcaster's webhooks then number one after the other instead of colliding. The
+lane is only an optimisation: without it everything above still holds.
 
 The `counters` collection keeps, per broadcaster, the highest seq stored (`$max`, written after
 an insert_many by a task of its own, at most once a second per broadcaster, so no webhook waits
@@ -66,9 +66,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.eventsub import format_timestamp, parse_timestamp
-from sev.lanes import Lane, RedisLanes
+from sev.eventsub.protocol import format_timestamp, parse_timestamp
 from sev.store.base import MESSAGE_MEMORY_S, Inserted, StoreUnavailable
+from sev.store.lanes import Lane, RedisLanes
 from sev.store.records import (
     Broadcaster,
     EventSubState,

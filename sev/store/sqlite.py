@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.eventsub import format_timestamp
+from sev.eventsub.protocol import format_timestamp
 from sev.store.base import MESSAGE_MEMORY_S, Inserted, StoreUnavailable
 from sev.store.records import (
     Broadcaster,

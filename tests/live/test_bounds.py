@@ -35,7 +35,7 @@ from bench.servers import (
 from bench.sioclient import Refused, SioClient
 from sev.config import Settings
 from sev.crypto import TokenCipher
-from sev.live.engine import NAMESPACE_TIMEOUT_S
+from sev.live._lean.engine import NAMESPACE_TIMEOUT_S
 from sev.live.server import (
     BUSY_ERROR,
     CALLS_PER_WINDOW,

@@ -1,4 +1,4 @@
-"""SocketServer / EngineServer (sev/live/engine.py): an idle viewer keeps nothing it was sent,
+"""SocketServer / EngineServer (sev/live/_lean/engine.py): an idle viewer keeps nothing it was sent,
 checked against the python-socketio / python-engineio they are pinned to."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from engineio.async_socket import AsyncSocket
 from websockets.asyncio.client import connect
 
 from bench.sioclient import SioClient
-from sev.live.engine import KEPT_ENVIRON, EngineServer, SocketServer, shrink_environ
+from sev.live._lean.engine import KEPT_ENVIRON, EngineServer, SocketServer, shrink_environ
+from sev.live._lean.sendqueue import SendQueue
 from sev.live.rooms import RoomManager
-from sev.live.sendqueue import SendQueue
 from tests.support.polling import eventually
 from tests.support.servers import serve_all
 

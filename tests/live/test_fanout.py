@@ -27,13 +27,13 @@ import socketio
 from redis.asyncio import Redis
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
-from sev.auth import LOGGED_OUT_ELSEWHERE
 from sev.crypto import TokenCipher
 from sev.live.fanout import PUBLISH_TIMEOUT_S, RedisFanout, redacted
 from sev.live.rooms import RoomManager
 from sev.live.server import room_of
 from sev.store import Broadcaster, User
 from sev.store.mongo import MongoStore
+from sev.web.auth import LOGGED_OUT_ELSEWHERE
 from tests.support.factories import notification_body, session_cookie, signed_request
 from tests.support.polling import eventually
 from tests.support.processes import ROOT, SevProcess, _clean_env

@@ -1,5 +1,5 @@
 """What SEV reads back from Redis when somebody else writes there (sev/live/fanout.py,
-sev/lanes.py): forged or garbage messages on the channels SEV listens to, and garbage where a
+sev/store/lanes.py): forged or garbage messages on the channels SEV listens to, and garbage where a
 lane's holder leaves the next seq.
 
 Real services only: a redis-server and the MongoDB-wire server (fixtures), two SEV processes

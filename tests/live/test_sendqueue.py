@@ -1,4 +1,4 @@
-"""SendQueue (sev/live/sendqueue.py) behaves as asyncio.Queue does for engine.io's writer."""
+"""SendQueue (sev/live/_lean/sendqueue.py) behaves as asyncio.Queue does for engine.io's writer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import deque
 
 import pytest
 
-from sev.live.sendqueue import SendQueue
+from sev.live._lean.sendqueue import SendQueue
 
 
 @pytest.mark.parametrize("make", [SendQueue, asyncio.Queue], ids=["SendQueue", "asyncio.Queue"])

@@ -1,6 +1,6 @@
-"""SEV's Engine.IO websocket for a connected socket (sev/live/transport.py), checked against the
-python-engineio it relies on and for what must still hold: order, eviction, ping timeouts,
-disconnects, the library's path elsewhere."""
+"""SEV's Engine.IO websocket for a connected socket (sev/live/_lean/transport.py), checked
+against the python-engineio it relies on and for what must still hold: order, eviction, ping
+timeouts, disconnects, the library's path elsewhere."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from engineio.async_socket import AsyncSocket
 from websockets.asyncio.client import connect
 
 from bench.sioclient import SioClient
-from sev.live.engine import SocketServer
+from sev.live._lean.engine import SocketServer
+from sev.live._lean.transport import WebSocketFactory, Writer
 from sev.live.rooms import RoomManager
-from sev.live.transport import WebSocketFactory, Writer
 from tests.support.polling import eventually
 from tests.support.servers import serve_all
 
@@ -36,7 +36,7 @@ ROOM = "broadcaster:1337"
 
 @asynccontextmanager
 async def serve(
-    ws: str = "sev.live.wire:Wire",
+    ws: str = "sev.live:Wire",
     max_queued: int = 500,
     max_queued_bytes: int = 4 * 1024 * 1024,
     transports: list[str] | None = None,
@@ -171,7 +171,7 @@ async def test_the_library_server_has_engineio_tasks_per_idle_viewer() -> None:
     per socket and transport.py may go."""
     sio = socketio.AsyncServer(async_mode="asgi", transports=["websocket"], logger=False)
     async with serve_all(
-        socketio.ASGIApp(sio), lifespan="off", ws="sev.live.wire:Wire", per_message_deflate=False
+        socketio.ASGIApp(sio), lifespan="off", ws="sev.live:Wire", per_message_deflate=False
     ) as (url,):
         clients = [await SioClient.open(url, None) for _ in range(3)]
         try:

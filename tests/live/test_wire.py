@@ -1,5 +1,5 @@
-"""Wire (sev/live/wire.py), uvicorn's websockets-sansio protocol made lean, against the uvicorn it
-is pinned to; and SEV is launched with it everywhere it is launched."""
+"""Wire (sev/live/_lean/wire.py), uvicorn's websockets-sansio protocol made lean, against the
+uvicorn it is pinned to; and SEV is launched with it everywhere it is launched."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from websockets.http11 import Request
 
 from bench.servers import rss_kb, sev_env
 from bench.sioclient import SioClient
-from sev.live.engine import SocketServer
-from sev.live.sendqueue import SendQueue
-from sev.live.wire import MAX_MESSAGE_BYTES, Flag, Wire
+from sev.live._lean.engine import SocketServer
+from sev.live._lean.sendqueue import SendQueue
+from sev.live._lean.wire import MAX_MESSAGE_BYTES, Flag, Wire
 from tests.live.test_engine import ROOM, _ack, serve
 from tests.support.polling import eventually
 from tests.support.processes import ROOT, SevProcess
 from tests.support.services import free_port
 
-WIRE = "sev.live.wire:Wire"
+WIRE = "sev.live:Wire"
 
 
 def test_uvicorn_loads_wire_from_the_ws_option() -> None:
@@ -117,7 +117,7 @@ async def _send_oversized(url: str, size: int | None) -> int | None:
 
 
 class _WithoutMaxSize(SevProcess):
-    """`uvicorn sev.app:app --ws sev.live.wire:Wire` with uvicorn's default --ws-max-size."""
+    """`uvicorn sev.app:app --ws sev.live:Wire` with uvicorn's default --ws-max-size."""
 
     def command(self) -> list[str]:
         command = super().command()

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 
 from sev.app import create_app
 from sev.config import Settings
-from sev.deps import services_of
 from sev.store import Store
+from sev.web.deps import services_of
 from tests.support.settings import real_twitch_env
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sev.events import Event, Person
-from sev.eventsub import sign
+from sev.eventsub.protocol import sign
 from tests.support.settings import EVENTSUB_SECRET
 
 SECRET = EVENTSUB_SECRET

@@ -19,7 +19,7 @@ import httpx
 
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.crypto import TokenCipher
-from sev.live.wire import MAX_MESSAGE_BYTES
+from sev.live._lean.wire import MAX_MESSAGE_BYTES
 from sev.store import Store
 from sev.store.sqlite import SqliteStore
 from tests.support.services import free_port
@@ -262,7 +262,7 @@ class SevProcess(_Process):
             str(MAX_MESSAGE_BYTES),
             # As deployed (Procfile): uvicorn's websockets-sansio, lean per viewer.
             "--ws",
-            "sev.live.wire:Wire",
+            "sev.live:Wire",
         ]
 
     def environment(self) -> dict[str, str]:

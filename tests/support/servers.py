@@ -29,7 +29,7 @@ async def serve_all(
     per_message_deflate: bool = True,
 ) -> AsyncIterator[list[str]]:
     """Run each app with uvicorn on 127.0.0.1 and a free port; yields their base URLs (with
-    `ws` a uvicorn websocket protocol, e.g. "websockets-sansio" or "sev.live.wire:Wire", they
+    `ws` a uvicorn websocket protocol, e.g. "websockets-sansio" or "sev.live:Wire", they
     take WebSocket connections too).
 
     The servers start and stop together (each takes a tick of 0.1 s to notice it should stop).

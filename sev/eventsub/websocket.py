@@ -23,7 +23,7 @@ Twitch's rules (docs/TWITCH.md, "WebSocket transport"), and what SEV does about 
   it.
 - Revocations arrive on the connection; close codes 4000-4007 each mean something (`CLOSES`).
 - Notifications carry no signature (the TLS connection SEV opened is the trust) but message ids:
-  they take the webhook's own path (sev/notifications.py), so dedup, seq, resume and fan-out are
+  they take the webhook's own path (sev/eventsub/receiver.py), so dedup, seq, resume and fan-out are
   the same. A store outage holds them in order in memory and retries, since Twitch does not
   resend over a WebSocket.
 - The trust reaches no further than Twitch: SEV follows a reconnect URL only to `wss://` on
@@ -55,7 +55,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from sev.clock import now_utc
 from sev.config import Settings
 from sev.events import EventType, wanted_types
-from sev.eventsub import (
+from sev.eventsub.protocol import (
     MAX_BODY_BYTES,
     Message,
     MessageType,
@@ -108,7 +108,7 @@ TWITCH_EVENTSUB_HOST = "eventsub.wss.twitch.tv"
 KEEPALIVE_DEFAULT_S = 10.0
 KEEPALIVE_MAX_S = 600.0
 
-# sev/notifications.py's Receiver.receive: the webhook's path for a genuine message.
+# sev/eventsub/receiver.py's Receiver.receive: the webhook's path for a genuine message.
 Receive = Callable[[Message, datetime], Awaitable[None]]
 
 

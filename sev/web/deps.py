@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 
 from sev.config import Settings
-from sev.ingest import Ingestor
-from sev.limits import RateLimiter
+from sev.eventsub.ingest import Ingestor
+from sev.eventsub.receiver import Receiver
+from sev.eventsub.subscriptions import Subscriptions
 from sev.live import Live
-from sev.notifications import Receiver
 from sev.profiles import Profiles
+from sev.ratelimit import RateLimiter
 from sev.sessions import is_current
 from sev.store import Store, User
-from sev.subscriptions import Subscriptions
 from sev.twitch import TwitchClient
 
 SESSION_ENDED = "This session ended (you logged out, here or in another window). Log in again."

@@ -16,10 +16,10 @@ from datetime import datetime
 
 from sev.config import Settings
 from sev.events import AUTHORIZATION_REVOKE, broadcaster_id_of, build_event, display_of
-from sev.eventsub import Message, MessageType, format_timestamp
-from sev.ingest import Ingestor, Unstorable
+from sev.eventsub.ingest import Ingestor, Unstorable
+from sev.eventsub.protocol import Message, MessageType, format_timestamp
+from sev.eventsub.subscriptions import Subscriptions
 from sev.store import Store
-from sev.subscriptions import Subscriptions
 from sev.tokens import SessionsEnded, end_authorization
 
 log = logging.getLogger(__name__)

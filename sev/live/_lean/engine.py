@@ -62,9 +62,9 @@ import socketio
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
+from sev.live._lean.sendqueue import SendQueue
+from sev.live._lean.transport import WebSocketFactory
 from sev.live.rooms import RoomManager
-from sev.live.sendqueue import SendQueue
-from sev.live.transport import WebSocketFactory
 
 # What stays in a connected socket's environ (see the module's docstring).
 KEPT_ENVIRON = ("HTTP_COOKIE", "asgi.receive", "asgi.send", "asgi.scope")

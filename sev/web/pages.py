@@ -9,17 +9,6 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
-from sev.deps import (
-    CsrfChecked,
-    CurrentUser,
-    FavouriteChangesDep,
-    LoginRequired,
-    OptionalUser,
-    ProfilesDep,
-    StoreDep,
-    SubscriptionsDep,
-    TwitchDep,
-)
 from sev.events import FAMILY_LABELS, display_table
 from sev.profiles import LookupsExhausted, Profiles
 from sev.store import MAX_CATCH_UP, MAX_SEQ, Broadcaster, StoreUnavailable
@@ -34,8 +23,19 @@ from sev.streamers import (
     read_events,
     read_stream,
 )
-from sev.templating import render
 from sev.twitch import TwitchError
+from sev.web.deps import (
+    CsrfChecked,
+    CurrentUser,
+    FavouriteChangesDep,
+    LoginRequired,
+    OptionalUser,
+    ProfilesDep,
+    StoreDep,
+    SubscriptionsDep,
+    TwitchDep,
+)
+from sev.web.templating import render
 
 log = logging.getLogger(__name__)
 router = APIRouter()

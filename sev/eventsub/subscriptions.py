@@ -91,7 +91,7 @@ class Subscriptions:
         self._verified: set[str] = set()
         # Retired versions already logged: a version Twitch removes revokes it for everybody.
         self._logged_removals: set[tuple[str, str]] = set()
-        # With the WebSocket transport (sev/eventsub_socket.py) the connections subscribe, not
+        # With the WebSocket transport (sev/eventsub/websocket.py) the connections subscribe, not
         # this class: what would create subscriptions tells them to plan again instead.
         self.plan_again: Callable[[], None] | None = None
 

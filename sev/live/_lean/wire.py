@@ -1,4 +1,4 @@
-"""uvicorn's websocket protocol for SEV's viewers: `uvicorn sev.app:app --ws sev.live.wire:Wire`.
+"""uvicorn's websocket protocol for SEV's viewers: `uvicorn sev.app:app --ws sev.live:Wire`.
 
 uvicorn takes a protocol class for `--ws` as an import string (as for its own implementations);
 `Wire` is its `websockets-sansio` protocol (the one rooms.py writes frames to directly) with less
@@ -31,7 +31,7 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from sev.live.sendqueue import SendQueue
+from sev.live._lean.sendqueue import SendQueue
 
 # The largest websocket message SEV reads. A viewer sends small Socket.IO calls (`watch`,
 # `fill`: well under 1 KiB); Engine.IO's own limit (`max_http_buffer_size`, 1,000,000 bytes)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from sev.events import badges_of, is_twitch_login, summary_parts
 from sev.profiles import face_src
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: sev/web/ is two levels down
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
 

@@ -43,8 +43,8 @@ from engineio import exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
+from sev.live._lean.sendqueue import SendQueue
 from sev.live.rooms import sansio_protocol, websocket_frame
-from sev.live.sendqueue import SendQueue
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,15 @@ from starlette.responses import Response
 
 from sev.clock import now_utc
 from sev.config import Settings
-from sev.deps import (
+from sev.events import CONNECT_SCOPES
+from sev.eventsub.subscriptions import Subscriptions
+from sev.jobs import Duties
+from sev.sessions import is_current
+from sev.store import Store, User
+from sev.streamers import broadcaster_from
+from sev.tokens import Grant, SessionsEnded, TokenKeeper, end_sessions, withdraw_channel
+from sev.twitch import TokenInfo, TwitchAuthError, TwitchClient, TwitchError, TwitchUser
+from sev.web.deps import (
     CsrfChecked,
     CurrentUser,
     LiveDep,
@@ -32,15 +40,7 @@ from sev.deps import (
     SubscriptionsDep,
     TwitchDep,
 )
-from sev.duties import Duties
-from sev.events import CONNECT_SCOPES
-from sev.sessions import is_current
-from sev.store import Store, User
-from sev.streamers import broadcaster_from
-from sev.subscriptions import Subscriptions
-from sev.templating import render
-from sev.tokens import Grant, SessionsEnded, TokenKeeper, end_sessions, withdraw_channel
-from sev.twitch import TokenInfo, TwitchAuthError, TwitchClient, TwitchError, TwitchUser
+from sev.web.templating import render
 
 log = logging.getLogger(__name__)
 router = APIRouter()

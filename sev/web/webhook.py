@@ -1,4 +1,4 @@
-"""POST /webhooks/eventsub: verify, then receive (sev/notifications.py), then acknowledge."""
+"""POST /webhooks/eventsub: verify, then receive (sev/eventsub/receiver.py), then acknowledge."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from sev.clock import now_utc
-from sev.deps import ReceiverDep, SettingsDep, SubscriptionsDep
-from sev.eventsub import MAX_BODY_BYTES, MessageType, RejectedMessage, verify
+from sev.eventsub.protocol import MAX_BODY_BYTES, MessageType, RejectedMessage, verify
 from sev.store import StoreUnavailable
+from sev.web.deps import ReceiverDep, SettingsDep, SubscriptionsDep
 
 log = logging.getLogger(__name__)
 router = APIRouter()
