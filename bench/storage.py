@@ -23,9 +23,9 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from sev.clock import format_timestamp
 from sev.crypto import TokenCipher
 from sev.events import Event, build_event
-from sev.eventsub.protocol import format_timestamp
 from sev.store import Store
 from sev.store.mongo import MongoStore, _event_to_doc
 from sev.store.sqlite import SqliteStore

@@ -9,6 +9,8 @@ scripts/setup.sh --dev
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "== lint-imports (the layers of sev/: pyproject.toml [tool.importlinter])"
+.venv/bin/lint-imports --no-cache
 echo "== mypy --strict sev twitchsim tests bench"
 .venv/bin/mypy --strict sev twitchsim tests bench
 echo "== node --test tests/js/"

@@ -17,7 +17,7 @@ def _serve(args: argparse.Namespace, *, demo: bool = False) -> int:
     import uvicorn
 
     from sev.app import create_app
-    from sev.live._lean.wire import MAX_MESSAGE_BYTES
+    from sev.live import MAX_MESSAGE_BYTES
 
     try:
         settings = load_settings()

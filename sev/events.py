@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sev.eventsub.protocol import normalize_timestamp
+from sev.clock import normalize_timestamp
 
 
 class Person(BaseModel):

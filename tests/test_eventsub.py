@@ -9,14 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sev.eventsub.protocol import (
-    MessageType,
-    RejectedMessage,
-    normalize_timestamp,
-    parse_timestamp,
-    sign,
-    verify,
-)
+from sev.clock import normalize_timestamp, parse_timestamp
+from sev.eventsub.protocol import MessageType, RejectedMessage, sign, verify
 from tests.support.factories import SECRET, notification_body, signed_request
 
 NOW = datetime(2026, 11, 28, 10, 11, 12, tzinfo=UTC)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sev.clock import format_timestamp
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.eventsub.protocol import format_timestamp
 from sev.retention import Retention
 from sev.store.sqlite import SqliteStore
 from tests.support.apps import running_app

@@ -15,8 +15,8 @@ import pytest
 from cryptography.fernet import Fernet
 from pymongo import MongoClient
 
+from sev.clock import format_timestamp
 from sev.crypto import TokenCipher
-from sev.eventsub.protocol import format_timestamp
 from sev.store import Broadcaster, Store, SubscriptionRecord, User
 from sev.store.base import MESSAGE_MEMORY_S
 from sev.store.mongo import MongoStore

@@ -11,9 +11,11 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from sev.clock import parse_timestamp
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_AGE = timedelta(minutes=10)
@@ -68,42 +70,6 @@ class Message:
     def condition(self) -> dict[str, Any]:
         condition = self.subscription.get("condition")
         return condition if isinstance(condition, dict) else {}
-
-
-def parse_timestamp(value: str) -> datetime:
-    """Parse Twitch's RFC 3339 timestamps, which may carry nanoseconds.
-
-    `datetime.fromisoformat` reads them (it drops digits past microseconds); the shape check
-    first refuses the other ISO 8601 forms it would also take (no separators, a space for T,
-    no time zone).
-    """
-    text = value.strip()
-    shape = text[4:5] + text[7:8] + text[10:11].upper() + text[13:14] + text[16:17]
-    if shape != "--T::" or text[19:20] not in (".", "Z", "z", "+", "-"):
-        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
-    if text[-1] in "zZ":
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        # Year 1 or 9999 with an offset leaves datetime's range.
-        raise ValueError(f"timestamp out of range: {value!r}") from None
-
-
-def format_timestamp(moment: datetime) -> str:
-    """SEV's own timestamp form: UTC, milliseconds, `Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def normalize_timestamp(value: str) -> str:
-    """A Twitch timestamp in SEV's form; unparseable values are returned as they came."""
-    try:
-        return format_timestamp(parse_timestamp(value))
-    except ValueError:
-        return value
 
 
 def sign(secret: str, message_id: str, timestamp: str, body: bytes) -> str:

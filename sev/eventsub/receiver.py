@@ -14,10 +14,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sev.clock import format_timestamp
 from sev.config import Settings
 from sev.events import AUTHORIZATION_REVOKE, broadcaster_id_of, build_event, display_of
 from sev.eventsub.ingest import Ingestor, Unstorable
-from sev.eventsub.protocol import Message, MessageType, format_timestamp
+from sev.eventsub.protocol import Message, MessageType
 from sev.eventsub.subscriptions import Subscriptions
 from sev.store import Store
 from sev.tokens import SessionsEnded, end_authorization

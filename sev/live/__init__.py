@@ -8,9 +8,17 @@ pinned to one minor version in pyproject.toml) is fenced in the private `_lean/`
 May import the events, the store, the streamers and config; never the web routes or EventSub.
 """
 
-from sev.live._lean.wire import Wire
+from sev.live._lean.wire import MAX_MESSAGE_BYTES, Wire
 from sev.live.fanout import RedisFanout, RequireRedis
 from sev.live.rooms import RoomManager
 from sev.live.server import Live, room_of
 
-__all__ = ["Live", "RedisFanout", "RequireRedis", "RoomManager", "Wire", "room_of"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "Live",
+    "RedisFanout",
+    "RequireRedis",
+    "RoomManager",
+    "Wire",
+    "room_of",
+]

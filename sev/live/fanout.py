@@ -90,7 +90,6 @@ from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sev.events import Event
-from sev.eventsub.protocol import MAX_BODY_BYTES
 from sev.live.rooms import RoomManager
 from sev.store.base import MAX_SEQ
 
@@ -112,8 +111,9 @@ UNSUBSCRIBE_AFTER_S = 10.0
 # Channels per SUBSCRIBE when the listener subscribes everything anew.
 SUBSCRIBE_BATCH = 1000
 # A message read from Redis larger than this is not SEV's: an Event carries one EventSub
-# notification (a webhook body of at most MAX_BODY_BYTES) and a little of SEV's own.
-MAX_MESSAGE_BYTES = MAX_BODY_BYTES + 64 * 1024
+# notification (a webhook body of at most 1 MiB, sev.eventsub.protocol.MAX_BODY_BYTES) and a
+# little of SEV's own.
+MAX_MESSAGE_BYTES = 2**20 + 64 * 1024
 # A sealed message is accepted this long either side of this process's clock: Redis delivers at
 # once, what was kept during an outage is sealed when it is sent, and hosts' clocks differ a bit.
 SEAL_WINDOW_S = 60.0

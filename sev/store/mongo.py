@@ -64,9 +64,9 @@ from pymongo import DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
+from sev.clock import format_timestamp, parse_timestamp
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.eventsub.protocol import format_timestamp, parse_timestamp
 from sev.store.base import MESSAGE_MEMORY_S, Inserted, StoreUnavailable
 from sev.store.lanes import Lane, RedisLanes
 from sev.store.records import (

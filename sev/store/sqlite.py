@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sev.clock import format_timestamp
 from sev.crypto import TokenCipher
 from sev.events import Event
-from sev.eventsub.protocol import format_timestamp
 from sev.store.base import MESSAGE_MEMORY_S, Inserted, StoreUnavailable
 from sev.store.records import (
     Broadcaster,

@@ -19,7 +19,7 @@ import httpx
 
 from sev.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sev.crypto import TokenCipher
-from sev.live._lean.wire import MAX_MESSAGE_BYTES
+from sev.live import MAX_MESSAGE_BYTES
 from sev.store import Store
 from sev.store.sqlite import SqliteStore
 from tests.support.services import free_port
