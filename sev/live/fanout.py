@@ -62,7 +62,7 @@ Relies on python-socketio 5.x's pub/sub hooks (`_publish`, `_listen`, `enter_roo
 `basic_leave_room`, the `room` of an emit message) and on
 `AsyncPubSubManager._handle_emit` delivering to local viewers through `super().emit`, which the
 class order makes `RoomManager.emit` (whose `on_emit` then sees it); pyproject pins
-`python-socketio<5.19` and tests/live/test_fanout.py covers them.
+python-socketio to one minor version and tests/live/test_library_contract.py checks them.
 """
 
 from __future__ import annotations

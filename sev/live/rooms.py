@@ -23,7 +23,7 @@ disconnected instead: its queue is dropped and its connection aborted, and the p
 with `after` and misses nothing.
 
 Relies on python-socketio 5.x / python-engineio 4.x internals, pinned in pyproject
-(`python-socketio<5.19`) and checked by tests/live/test_rooms.py: `AsyncManager.rooms` /
+(one minor version) and checked by tests/live/test_library_contract.py: `AsyncManager.rooms` /
 `get_participants`, `server.packet_class`, `server.eio.sockets[eio_sid].queue` (an
 `asyncio.Queue` or a `SendQueue` of `engineio.packet.Packet` drained by the websocket writer, a
 `None` ending it), `AsyncSocket.close`

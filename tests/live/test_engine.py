@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import inspect
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import engineio
 import socketio
 from engineio import packet as eio_packet
-from engineio.async_socket import AsyncSocket
 from websockets.asyncio.client import connect
 
 from bench.sioclient import SioClient
-from sev.live._lean.engine import KEPT_ENVIRON, EngineServer, SocketServer, shrink_environ
+from sev.live._lean.engine import KEPT_ENVIRON, SocketServer, shrink_environ
 from sev.live._lean.sendqueue import SendQueue
 from sev.live.rooms import RoomManager
 from tests.support.polling import eventually
@@ -71,19 +68,6 @@ def _packets_holding_the_ack() -> int:
         if isinstance(o, eio_packet.Packet)
         and MARKER in f"{o.data if isinstance(o.data, str) else ''}{o.encode_cache or ''}"
     )
-
-
-def test_pinned_library_internals_exist() -> None:
-    """The two hooks engine.py relies on (pyproject pins python-socketio<5.19)."""
-    assert socketio.AsyncServer._engineio_server_class(None) is engineio.AsyncServer
-    assert asyncio.iscoroutinefunction(engineio.AsyncServer.send_packet)
-    assert isinstance(engineio.AsyncServer().create_queue(), asyncio.Queue)
-    sio = SocketServer(async_mode="asgi", client_manager=RoomManager())
-    assert isinstance(sio.eio, EngineServer)
-    assert sio.eio.send_now == sio.manager.send_now
-    assert isinstance(sio.eio.create_queue(), SendQueue)
-    assert asyncio.iscoroutinefunction(AsyncSocket._send_ping)
-    assert "start_background_task(self._send_ping)" in inspect.getsource(AsyncSocket.schedule_ping)
 
 
 async def test_ack_is_not_retained_after_delivery() -> None:

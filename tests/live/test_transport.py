@@ -6,27 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import inspect
 import json
-import re
 import socket as socket_module
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import engineio
 import httpx
 import pytest
 import socketio
-from engineio import exceptions
 from engineio import packet as eio_packet
-from engineio.async_drivers import asgi as eio_asgi
-from engineio.async_socket import AsyncSocket
 from websockets.asyncio.client import connect
 
 from bench.sioclient import SioClient
 from sev.live._lean.engine import SocketServer
-from sev.live._lean.transport import WebSocketFactory, Writer
+from sev.live._lean.transport import Writer
 from sev.live.rooms import RoomManager
 from tests.support.polling import eventually
 from tests.support.servers import serve_all
@@ -84,41 +78,6 @@ def _engineio_tasks() -> list[asyncio.Task[Any]]:
         if any("AsyncSocket" in n or "_websocket_handler" in n for n in names):
             found.append(task)
     return found
-
-
-def test_pinned_engineio_internals_exist() -> None:
-    """What transport.py relies on in python-engineio 4.x (see its docstring)."""
-    assert eio_asgi._async["websocket"] is eio_asgi.WebSocket
-    upgrade = inspect.getsource(AsyncSocket._upgrade_websocket)
-    assert "self.server._async['websocket'](" in upgrade
-    assert "self._websocket_handler, self.server)" in upgrade
-    assert "return await ws(environ)" in upgrade
-    connect_source = inspect.getsource(engineio.AsyncServer._handle_connect)
-    assert "self.service_task_handle = self.start_background_task(" in connect_source
-    assert connect_source.index("service_task_handle") < connect_source.index(
-        "s.handle_get_request(environ)"
-    )
-    assert "await s.check_ping_timeout()" in inspect.getsource(engineio.AsyncServer._service_task)
-    # Its OPEN packet: a local of _handle_connect, sent once and never read again.
-    uses = re.findall(r"\bpkt\b.*", connect_source)
-    assert uses == ["pkt = packet.Packet(packet.OPEN, {", "pkt)"]
-    assert "await s.send(pkt)" in connect_source
-    for name in ("receive", "close", "check_ping_timeout"):
-        assert inspect.iscoroutinefunction(getattr(AsyncSocket, name))
-    assert "self.close(wait=False, abort=False" in inspect.getsource(AsyncSocket.check_ping_timeout)
-    assert "await self.send(packet.Packet(packet.CLOSE))" in inspect.getsource(AsyncSocket.close)
-    assert issubclass(exceptions.UnknownPacketError, Exception)
-    assert issubclass(exceptions.SocketIsClosedError, Exception)
-    server = engineio.AsyncServer(async_mode="asgi")
-    assert server.service_task_handle is None
-    assert server.reason.TRANSPORT_CLOSE
-    assert server.max_http_buffer_size > 0
-    # SocketServer's engine.io server takes SEV's factory, on a copy of the driver's dict.
-    sio = SocketServer(async_mode="asgi", client_manager=RoomManager())
-    factory = sio.eio._async["websocket"]
-    assert isinstance(factory, WebSocketFactory)
-    assert factory.library is eio_asgi.WebSocket
-    assert eio_asgi._async["websocket"] is eio_asgi.WebSocket
 
 
 async def test_an_idle_viewer_has_no_task_of_its_own_beyond_uvicorns() -> None:

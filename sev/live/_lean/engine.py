@@ -45,8 +45,8 @@ Relies on python-socketio 5.x's `AsyncServer._engineio_server_class` (the one-li
 Engine.IO server), `_handle_eio_connect(eio_sid, environ)`, `_handle_connect(eio_sid,
 namespace, data)` and `_handle_disconnect(eio_sid, namespace, reason)`, and python-engineio
 4.x's `AsyncServer.send_packet`, `create_queue`, `start_background_task(AsyncSocket._send_ping)`,
-`sockets` and its async driver's `_async["websocket"]`; tests/live/test_engine.py,
-test_transport.py and test_bounds.py fail if any of them changes.
+`sockets` and its async driver's `_async["websocket"]`; tests/live/test_library_contract.py
+fails if any of them changes.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ transport to write to), an upgrade from polling (the socket is already connected
 Relies on python-engineio 4.x: the ASGI driver's `_async["websocket"]` factory, called as
 `factory(socket._websocket_handler, server)(environ)` by `AsyncSocket._upgrade_websocket`;
 `AsyncSocket.receive`, `.close`, `.connected`/`.upgraded`/`.closed`; `server.service_task_handle`,
-`max_http_buffer_size`, `reason`; `engineio.exceptions`. tests/live/test_transport.py fails if
-any of them changes.
+`max_http_buffer_size`, `reason`; `engineio.exceptions`.
+tests/live/test_library_contract.py fails if any of them changes.
 """
 
 from __future__ import annotations

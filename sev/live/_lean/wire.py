@@ -20,8 +20,8 @@ launch command passes `--ws-max-size` with the same figure too (the Procfile, `s
 
 Without the flag SEV still runs on uvicorn's own protocol, only heavier per viewer. Relies on
 uvicorn 0.5x's `WebSocketsSansIOProtocol` (`queue`, `writable`, `request`, `response`,
-`handshake_complete`, `start_keepalive`, `ping_timer`); tests/live/test_wire.py fails if they
-change.
+`handshake_complete`, `start_keepalive`, `ping_timer`) and websockets' parser limit
+(`max_message_size`); tests/live/test_library_contract.py fails if they change.
 """
 
 from __future__ import annotations
