@@ -1,7 +1,7 @@
 """What one connected viewer costs: the Socket.IO and Engine.IO servers, made lean per socket.
 
-An idle viewer's bytes (docs/PERFORMANCE.md, issue 18) went mostly to things kept alive for
-nothing once the socket was connected:
+The library keeps things alive per connected socket that serve nothing once it is connected;
+SEV keeps none of them (their cost per idle viewer: docs/PERFORMANCE.md):
 
 - **The last packet engine.io's writer sent.** Its writer task keeps the packet of its last
   `ws.send` in a loop variable until it sends the next one. For most viewers that packet is the
@@ -9,9 +9,9 @@ nothing once the socket was connected:
   Socket.IO text and engine.io's encoded copy). `EngineServer.send_packet`, the public method
   python-socketio sends every packet of one socket through (connect, ack, a single-socket emit),
   hands it to `RoomManager.send_now` instead: written straight to an idle viewer's transport at
-  the end of the loop's turn, as room emits already are, and so never retained. Anything else
-  (a writer busy, another websocket implementation) takes the library's queue as before, so a
-  viewer's frames never overtake each other.
+  the end of the loop's turn, as room emits are, and so never retained. Anything else (a writer
+  busy, another websocket implementation) takes the library's queue, so a viewer's frames never
+  overtake each other.
 - **The request's WSGI-style environ.** python-socketio keeps the environ engine.io built from
   the websocket request for as long as the socket lives (every header decoded again as
   `HTTP_*`, the ASGI callables, a payload reader), and engine.io's request handler holds the

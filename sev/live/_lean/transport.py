@@ -4,7 +4,7 @@ engine.io 4.x serves each websocket with `AsyncSocket._websocket_handler`: a wri
 loops on `poll()` (`asyncio.wait_for(queue.get(), ...)`, itself a task per wait) and a reader
 that wraps every `ws.wait()` in a task under `asyncio.wait_for`. An idle viewer keeps all of
 that alive: two tasks, their timeout handles and a dozen coroutine frames, ~9 KB
-(docs/PERFORMANCE.md, issue 18). Here, under uvicorn's websockets-sansio protocol (or SEV's
+(docs/PERFORMANCE.md). Here, under uvicorn's websockets-sansio protocol (or SEV's
 `Wire`), a socket is served by one coroutine, the ASGI request's own:
 
 - **Writing**: the socket's `SendQueue` tells a `Writer` of each `put`; the writer drains the

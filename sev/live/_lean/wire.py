@@ -2,7 +2,7 @@
 
 uvicorn takes a protocol class for `--ws` as an import string (as for its own implementations);
 `Wire` is its `websockets-sansio` protocol (the one rooms.py writes frames to directly) with less
-kept per connection once the websocket is open (docs/PERFORMANCE.md, issue 18):
+kept per connection once the websocket is open (docs/PERFORMANCE.md):
 
 - the handshake's request and response (each with its headers, as `websockets` objects) are
   dropped once the response is sent, and the request's headers emptied (websockets' parser
