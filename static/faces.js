@@ -2,7 +2,7 @@
  *
  * SEV's server checks them already (sev/profiles.py: face_src); the page checks again, since an
  * event's JSON is data, not markup. Allowed: https addresses on Twitch's image CDN, and the demo's
- * simulated Twitch's pictures, a path on SEV's own origin. The page policy (sev/security.py)
+ * simulated Twitch's pictures, a path on SEV's own origin. The page policy (sev/web/security.py)
  * allows exactly these.
  */
 export const TWITCH_IMAGES = "https://static-cdn.jtvnw.net/";
