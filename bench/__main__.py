@@ -3,7 +3,7 @@ ceilings.
 
 Servers run pinned to one core, load generators (Node, and this process) to the other. The last
 line printed is one JSON object with the headline figures (docs/PERFORMANCE.md); `--out FILE`
-also writes every cell as JSON. `--scale` is issue 18's plan: memory per idle viewer at 1,000
+also writes every cell as JSON. `--scale` is the scale plan: memory per idle viewer at 1,000
 and 10,000 (a fresh server for each, its first paint seeded), then 1,000 x 10, 50 and 80
 events/s and 10,000 x 5/s, SEV and bare python-socketio in the same run, then 1,000 x 10 and
 10,000 x 5 on bench/floor.py (one write per viewer per event and nothing else: what the machine
@@ -61,7 +61,7 @@ QUICK: dict[str, Any] = {
     "bare_search_from": 30,
     "bare_search_tries": 5,
 }
-# Issue 18: ten thousand viewers on one core. Rates per group of viewers; a fresh server per
+# Ten thousand viewers on one core. Rates per group of viewers; a fresh server per
 # group, so that each group's RSS is measured from the same idle start.
 SCALE: dict[str, Any] = {
     "ingest_s": 0.0,
@@ -226,7 +226,7 @@ def _resume(sev: BenchSev, seconds: float) -> dict[str, Any]:
 
 
 def _run_processes(args: argparse.Namespace, tmp: Path, began: float) -> int:
-    """Issue 16's multi-process bench (bench/processes.py): 1 process, then N, same load."""
+    """The multi-process bench (bench/processes.py): 1 process, then N, same load."""
     from bench import processes
 
     print(
@@ -265,7 +265,7 @@ def main() -> int:
     parser.add_argument(
         "--scale",
         action="store_true",
-        help="issue 18's plan: 1,000 and 10,000 viewers (memory, 1,000 x 10/50/80, 10,000 x 5)",
+        help="the scale plan: 1,000 and 10,000 viewers (memory, 1,000 x 10/50/80, 10,000 x 5)",
     )
     parser.add_argument("--skip-mongo", action="store_true", help="no MongoDB-wire ingest run")
     parser.add_argument("--skip-bare", action="store_true", help="no bare python-socketio server")
@@ -292,7 +292,7 @@ def main() -> int:
     parser.add_argument(
         "--processes",
         type=int,
-        help="issue 16: N SEV processes on FerretDB and Redis beside one alone (only this)",
+        help="N SEV processes on FerretDB and Redis beside one alone (only this)",
     )
     parser.add_argument("--viewers", type=int, default=2000, help="--processes: viewers in all")
     parser.add_argument(
@@ -397,7 +397,7 @@ def main() -> int:
         )
 
     def best_frames(target: fanout.Target, p99_limit: bool = False) -> float:
-        # Issue 8: "the most frames/s delivered to 1,000 clients with nothing lost".
+        # The target: "the most frames/s delivered to 1,000 clients with nothing lost".
         ok = [
             c["frames_per_s"]
             for c in target.cells

@@ -124,7 +124,7 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         mongo = results["mongo"]
         figures |= {
             "mongo_ingest_per_s": round(mongo["per_s"], 1),
-            # Issue 16's target: at least 0.8 of the embedded store's rate in the same run.
+            # The target: at least 0.8 of the embedded store's rate in the same run.
             "mongo_to_embedded": round(mongo["per_s"] / embedded["per_s"], 3),
             "mongo_ack_p99_ms": round(results["mongo_half_rate"]["latency_ms"]["p99"], 1),
             "mongo_ack_p99_ms_full": round(mongo["latency_ms"]["p99"], 1),

@@ -1,5 +1,5 @@
 """`python -m bench --processes N`: N SEV processes on one MongoDB-wire store and one Redis,
-beside one process alone, in the same run (issue 16).
+beside one process alone, in the same run.
 
 Each configuration (1 process, then N) gets a fresh database and the same load:
 - `broadcasters` streamers; viewer groups of `viewers / broadcasters` Node clients

@@ -483,7 +483,7 @@ async def test_connect_channel_records_scopes_and_subscribes_then_disconnect_rem
     for entry in wanted_types(set(CONNECT_SCOPES)):
         condition = json.dumps(entry.condition(STREAMER_ID), sort_keys=True)
         assert (entry.type, entry.version, condition) in made, entry.key
-    # The types issue 15 added, as Twitch's reference has them.
+    # The newer types, as Twitch's reference has them.
     me = {"broadcaster_user_id": STREAMER_ID}
     for type_, condition_of in (
         ("channel.goal.begin", me),

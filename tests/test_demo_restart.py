@@ -1,4 +1,4 @@
-"""Restarting `sev demo` logs nobody out (issue 14): the simulated Twitch keeps its tokens,
+"""Restarting `sev demo` logs nobody out: the simulated Twitch keeps its tokens,
 grants, subscriptions and undelivered messages in SEV_DATA_DIR, as real Twitch never forgets them.
 
 One real `sev demo` process, Chromium for the people: a streamer connects their channel, a viewer

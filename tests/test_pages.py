@@ -954,7 +954,7 @@ async def test_page_reconnects_after_sev_restarts_and_shows_missed_events_once_i
         await asyncio.to_thread(simulator.stop)
 
 
-# --- the feed, as streamers' own activity feeds show it (issue 15) ---------------------------
+# --- the feed, as streamers' own activity feeds show it -----------------------------------------
 
 
 @pytest.mark.parametrize("color_scheme", ["light", "dark"])

@@ -185,7 +185,7 @@ ANONYMOUS_GIFT_CLI = {
 }
 
 
-# The documented examples of the types issue 15 added: (subscription condition, event) as in
+# The documented examples of the newer types: (subscription condition, event) as in
 # the reference's "Notification example" of each. Sources:
 # channel.goal.*: dev.twitch.tv/docs/eventsub/reference/goal (Goal Begin / Progress / End);
 #   the same fields in twitch-cli internal/events/types/goal/goal_event.go.

@@ -1,4 +1,4 @@
-"""Several SEV processes, nothing missed (issue 16): three processes on one MongoDB-wire server
+"""Several SEV processes, nothing missed: three processes on one MongoDB-wire server
 and one Redis; one broadcaster's webhooks posted round-robin to all three at a high rate; fifty
 viewers spread over the processes, a third of them dropping and coming back at random. Each
 viewer keeps the page's contract (static/feed.js `ResumePoint`): its resume point is its
