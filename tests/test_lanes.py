@@ -30,11 +30,21 @@ async def two_processes(
     mongo_uri: str, redis_url: str | None, **lanes: Any
 ) -> AsyncIterator[list[MongoStore]]:
     database = f"sev_lanes_{uuid.uuid4().hex[:12]}"
-    stores = [MongoStore(mongo_uri, TokenCipher(TOKEN_KEY), database=database) for _ in range(2)]
+    stores = [
+        MongoStore(
+            mongo_uri,
+            TokenCipher(TOKEN_KEY),
+            database=database,
+            lanes=(
+                RedisLanes(redis_url, prefix=f"{database}:", **lanes)
+                if redis_url is not None
+                else None
+            ),
+        )
+        for _ in range(2)
+    ]
     for store in stores:
         await store.open()
-        if redis_url is not None:
-            store.lanes = RedisLanes(redis_url, prefix=f"{database}:", **lanes)
     try:
         yield stores
     finally:

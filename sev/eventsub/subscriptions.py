@@ -70,6 +70,8 @@ class Subscriptions:
         twitch: TwitchClient,
         notify: Notify,
         clock: Callable[[], datetime] = now_utc,
+        *,
+        plan_again: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -93,14 +95,14 @@ class Subscriptions:
         self._logged_removals: set[tuple[str, str]] = set()
         # With the WebSocket transport (sev/eventsub/websocket.py) the connections subscribe, not
         # this class: what would create subscriptions tells them to plan again instead.
-        self.plan_again: Callable[[], None] | None = None
+        self._plan_again = plan_again
 
     # -- ensure -----------------------------------------------------------------------------
 
     async def ensure(self, broadcaster: Broadcaster) -> None:
         """Create whatever of the wanted set this broadcaster is missing (raises TwitchError)."""
-        if self.plan_again is not None:
-            self.plan_again()
+        if self._plan_again is not None:
+            self._plan_again()
             return
         async with self._lock, self._owner_locks[broadcaster.id]:
             fresh = await self._store.get_broadcaster(broadcaster.id) or broadcaster
@@ -332,8 +334,8 @@ class Subscriptions:
 
         A streamer who authorized SEV costs nothing to watch and keeps the grace period.
         """
-        if self.plan_again is not None:
-            self.plan_again()
+        if self._plan_again is not None:
+            self._plan_again()
             return
         async with self._lock, self._owner_locks[broadcaster_id]:
             if await self._store.favourite_count(broadcaster_id) > 0:

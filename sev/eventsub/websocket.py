@@ -673,6 +673,7 @@ class SocketTransport:
         check_token: Callable[[str, TokenKind], Awaitable[None]],
         holder: str,
         clock: Callable[[], datetime] = now_utc,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.url = settings.twitch_eventsub_ws_url
         self.floor = keepalive_floor(self.url)
@@ -688,7 +689,8 @@ class SocketTransport:
         self._holder = holder
         self._clock = clock
         self._sockets: dict[str, CarrierSocket] = {}
-        self._wake = asyncio.Event()
+        # Set (by `wake`, or by whoever shares the event) when something changed: plan again now.
+        self._wake = wake if wake is not None else asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

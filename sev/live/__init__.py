@@ -11,7 +11,7 @@ May import the events, the store, the streamers and config; never the web routes
 from sev.live._lean.wire import MAX_MESSAGE_BYTES, Wire
 from sev.live.fanout import RedisFanout, RequireRedis
 from sev.live.rooms import RoomManager
-from sev.live.server import Live, room_of
+from sev.live.server import Live, create_server, room_of
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -20,5 +20,6 @@ __all__ = [
     "RequireRedis",
     "RoomManager",
     "Wire",
+    "create_server",
     "room_of",
 ]

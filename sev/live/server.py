@@ -15,8 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import socketio
-
 from sev.config import Settings
 from sev.events import Event
 from sev.live._lean.engine import SocketServer, shrink_environ
@@ -71,26 +69,50 @@ def _origins(settings: Settings) -> list[str]:
     ]
 
 
+def create_server(settings: Settings) -> SocketServer:
+    """The Socket.IO server, through Redis when REDIS_URL is set; `Live` serves on it.
+
+    It exists before `Live`: the ASGI app wraps it when the app is built, and `Live` (which needs
+    the store and the pictures of Twitch's users) is built when the app starts.
+    """
+    manager: RoomManager
+    if settings.redis_url is not None:
+        manager = RedisFanout(
+            settings.redis_url.get_secret_value(),
+            room_prefix=room_of(""),
+            secret=settings.secret("session"),
+        )
+    else:
+        # One encoded packet per room emit, slow viewers dropped (rooms.py).
+        manager = RoomManager()
+    # SocketServer: engine.io's per-socket state made lean (engine.py).
+    return SocketServer(
+        async_mode="asgi",
+        transports=["websocket"],
+        client_manager=manager,
+        cors_allowed_origins=_origins(settings),
+        logger=False,
+        engineio_logger=False,
+    )
+
+
 class Live:
-    """Owns the AsyncServer; `publish` is the one function the webhook path calls."""
+    """Serves viewers on the Socket.IO server; `publish` is the one function the webhook path
+    calls."""
 
     def __init__(
-        self, settings: Settings, store: Store, manager: socketio.AsyncManager | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        sio: SocketServer,
+        *,
+        faces: Faces | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
-        # The actors' pictures for the watch ack; the lifespan sets it once Twitch's client is up.
-        self.faces: Faces | None = None
-        # SocketServer: engine.io's per-socket state made lean (engine.py).
-        self.sio = SocketServer(
-            async_mode="asgi",
-            transports=["websocket"],
-            # RoomManager: one encoded packet per room emit, slow viewers dropped (rooms.py).
-            client_manager=manager if manager is not None else RoomManager(),
-            cors_allowed_origins=_origins(settings),
-            logger=False,
-            engineio_logger=False,
-        )
+        # The actors' pictures for the watch and fill acks.
+        self._faces = faces
+        self.sio = sio
         self.sio.on("connect", self._connect)
         self.sio.on("watch", self._watch)
         self.sio.on("fill", self._fill)
@@ -105,13 +127,26 @@ class Live:
         # Sockets whose session ended while their connect handler was still reading the user.
         self._ended_while_connecting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        room_manager = self.sio.manager
-        if isinstance(room_manager, RoomManager):
-            room_manager.on_emit = self._observe_emit
-        if isinstance(manager, RedisFanout):
+        # The manager exists before this object (the server is built with it, and the ASGI app
+        # with the server), so this object subscribes to it here, not through its constructor.
+        manager = self.sio.manager
+        if isinstance(manager, RoomManager):
+            manager.on_emit = self._observe_emit
+        self._fanout = manager if isinstance(manager, RedisFanout) else None
+        if self._fanout is not None:
             self._sent = {}
-            manager.on_lost = self._fanout_lost
-            manager.on_back = self.catch_up
+            self._fanout.on_lost = self._fanout_lost
+            self._fanout.on_back = self.catch_up
+
+    async def start(self) -> None:
+        """Connect the fan-out to Redis (with REDIS_URL)."""
+        if self._fanout is not None:
+            await self._fanout.start()
+
+    async def stop(self) -> None:
+        """Disconnect the fan-out from Redis."""
+        if self._fanout is not None:
+            await self._fanout.stop()
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         cookie = environ.get("HTTP_COOKIE")
@@ -227,7 +262,7 @@ class Live:
             # client drops the copy by seq; the other order could lose it. (With Redis, joining
             # returns once this process is subscribed to the room's channel: fanout.py.)
             await self.sio.enter_room(sid, room_of(broadcaster.id))
-            ack = await read_events(self._store, broadcaster, after=after, faces=self.faces)
+            ack = await read_events(self._store, broadcaster, after=after, faces=self._faces)
             ack["events"], cut = _within_budget(ack["events"])
             if cut:
                 # The page shows the newest events and says that older ones were skipped, as
@@ -260,8 +295,8 @@ class Live:
                 return {"error": f"watch {login} first"}
             missed = await self._store.events_after(broadcaster.id, after, before - after - 1)
             events = [event for event in missed if event.seq < before][::-1]
-            if self.faces is not None:
-                events = await self.faces(events)
+            if self._faces is not None:
+                events = await self._faces(events)
         except StoreUnavailable:
             return {"error": "SEV's database is unavailable; retrying", "retry": True}
         answer, cut = _within_budget([event.model_dump(mode="json") for event in events])

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sev.config import Settings
 from sev.crypto import TokenCipher
 from sev.store.base import MAX_CATCH_UP, MAX_SEQ, Inserted, Store, StoreUnavailable
 from sev.store.records import Broadcaster, EventSubState, Refusal, SubscriptionRecord, User
+
+if TYPE_CHECKING:
+    from sev.store.lanes import RedisLanes
 
 __all__ = [
     "MAX_CATCH_UP",
@@ -22,8 +27,12 @@ __all__ = [
 ]
 
 
-def create_store(settings: Settings) -> Store:
-    """The store the settings ask for: MongoDB with MONGODB_URI, else embedded SQLite."""
+def create_store(settings: Settings, *, lanes: RedisLanes | None = None) -> Store:
+    """The store the settings ask for: MongoDB with MONGODB_URI, else embedded SQLite.
+
+    `lanes` (several processes on one MongoDB) let one writer at a time number a broadcaster's
+    batches; SQLite is one process's, so it has no use for them.
+    """
     cipher = TokenCipher(settings.secret("token_key"))
     if settings.mongodb_uri is not None:
         from sev.store.mongo import MongoStore
@@ -32,6 +41,7 @@ def create_store(settings: Settings) -> Store:
             settings.mongodb_uri.get_secret_value(),
             cipher,
             retention_days=settings.sev_event_retention_days,
+            lanes=lanes,
         )
     from sev.store.sqlite import SqliteStore
 

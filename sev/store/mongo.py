@@ -152,6 +152,7 @@ class MongoStore:
         database: str | None = None,
         *,
         retention_days: int = 30,
+        lanes: RedisLanes | None = None,
     ) -> None:
         self._uri = uri
         self._cipher = cipher
@@ -171,7 +172,7 @@ class MongoStore:
         self._counter_writers: dict[str, asyncio.Task[None]] = {}
         self._closing = asyncio.Event()
         # With REDIS_URL (several processes): one writer at a time per broadcaster (lanes.py).
-        self.lanes: RedisLanes | None = None
+        self.lanes = lanes
         # Inserts refused because another process had taken the seq (for tests and the bench).
         self.collisions = 0
 

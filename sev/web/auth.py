@@ -24,11 +24,10 @@ from sev.clock import now_utc
 from sev.config import Settings
 from sev.events import CONNECT_SCOPES
 from sev.eventsub.subscriptions import Subscriptions
-from sev.jobs import Duties
 from sev.sessions import is_current
 from sev.store import Store, User
 from sev.streamers import broadcaster_from
-from sev.tokens import Grant, SessionsEnded, TokenKeeper, end_sessions, withdraw_channel
+from sev.tokens import Grant, end_sessions, withdraw_channel
 from sev.twitch import TokenInfo, TwitchAuthError, TwitchClient, TwitchError, TwitchUser
 from sev.web.deps import (
     CsrfChecked,
@@ -423,16 +422,3 @@ async def logout(
         "" if revoked else " Twitch did not answer; SEV has forgotten your login all the same."
     )
     return RedirectResponse("/", status_code=303)
-
-
-def add_duties(
-    duties: Duties,
-    settings: Settings,
-    store: Store,
-    twitch: TwitchClient,
-    subscriptions: Subscriptions,
-    sessions_ended: SessionsEnded,
-) -> None:
-    """Register the login's background duty: validate every user token on an interval."""
-    keeper = TokenKeeper(store, twitch, subscriptions, sessions_ended)
-    duties.add("validate-tokens", settings.sev_token_validate_interval_s, keeper.validate_all)

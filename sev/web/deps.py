@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
 from sev.config import Settings
-from sev.eventsub.ingest import Ingestor
 from sev.eventsub.receiver import Receiver
 from sev.eventsub.subscriptions import Subscriptions
 from sev.live import Live
 from sev.profiles import Profiles
 from sev.ratelimit import RateLimiter
+from sev.services import Services
 from sev.sessions import is_current
 from sev.store import Store, User
 from sev.twitch import TwitchClient
@@ -24,24 +23,6 @@ SESSION_ENDED = "This session ended (you logged out, here or in another window).
 
 class LoginRequired(Exception):
     """Raised by CurrentUser; the app turns it into a redirect (pages) or a 401 (API)."""
-
-
-@dataclass(frozen=True)
-class Services:
-    """Everything long-lived that the lifespan opens, handed to routes as one typed object."""
-
-    settings: Settings
-    store: Store
-    twitch: TwitchClient
-    live: Live
-    ingestor: Ingestor
-    subscriptions: Subscriptions
-    # Favourite changes per user: each new favourite can cost EventSub budget.
-    favourite_changes: RateLimiter
-    # Helix users by login and pictures by id, cached: page views never hammer Twitch.
-    profiles: Profiles
-    # Where genuine EventSub messages go, from the webhook or the WebSocket transport.
-    receiver: Receiver
 
 
 def services_of(app: Any) -> Services:
@@ -79,10 +60,6 @@ async def _live(services: ServicesDep) -> Live:
     return services.live
 
 
-async def _ingestor(services: ServicesDep) -> Ingestor:
-    return services.ingestor
-
-
 async def _subscriptions(services: ServicesDep) -> Subscriptions:
     return services.subscriptions
 
@@ -103,7 +80,6 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 TwitchDep = Annotated[TwitchClient, Depends(_twitch)]
 LiveDep = Annotated[Live, Depends(_live)]
-IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 SubscriptionsDep = Annotated[Subscriptions, Depends(_subscriptions)]
 FavouriteChangesDep = Annotated[RateLimiter, Depends(_favourite_changes)]
 ProfilesDep = Annotated[Profiles, Depends(_profiles)]
