@@ -111,7 +111,7 @@ export function announcement(added) {
 
 /**
  * How an event type is shown (family, label, icon), from the server's table
- * (`{types: {type: display}, other: display}`, sev/events.py); the generic one when unknown.
+ * (`{types: {type: display}, other: display}`, sev/events/display.py); the generic one when unknown.
  */
 export function displayOf(table, type) {
   const types = (table && table.types) || {};
@@ -167,7 +167,7 @@ export function streamAfter(stream, event) {
   return null;
 }
 
-// ---- amounts as badges (the same words as sev/events.py BADGE_UNITS) ------------------------
+// ---- amounts as badges (the same words as sev/events/display.py BADGE_UNITS) ------------------------
 
 const MAX_AMOUNT = Number.MAX_SAFE_INTEGER;
 const MAX_DECIMAL_PLACES = 8;
@@ -262,7 +262,7 @@ export function summaryParts(display, prefixes, summary) {
   return parts;
 }
 
-// A Twitch login, as sev/events.py TWITCH_LOGIN: only such a name goes into a twitch.tv link.
+// A Twitch login, as sev/events/model.py TWITCH_LOGIN: only such a name goes into a twitch.tv link.
 const TWITCH_LOGIN = /^[a-z0-9_]{1,25}$/;
 
 /** The twitch.tv page of a login, or null when the value cannot be a Twitch login. */

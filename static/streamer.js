@@ -26,7 +26,7 @@ import { initialMark } from "./watching.js";
 
 function start(root) {
   const initial = readJson("initial-state") || { streamer: null, events: [] };
-  // From sev/events.py and the server's settings: how each type is shown, the kinds' state
+  // From sev/events/ and the server's settings: how each type is shown, the kinds' state
   // texts, how many events a catch-up holds at most and how many the list keeps.
   const table = readJson("event-kinds");
   const settings = readJson("page-settings") || {};

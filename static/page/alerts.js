@@ -13,7 +13,7 @@ import {
 } from "../feed.js";
 
 const state = {
-  kinds: null, // the server's display table (sev/events.py)
+  kinds: null, // the server's display table (sev/events/display.py)
   alerts: readAlerts(null), // {sound, notify, muted}
   audio: null, // the page's one AudioContext, once a click made it
   note: null, // #alerts-note

@@ -18,7 +18,7 @@ import { tick } from "./times.js";
 const state = {
   login: "",
   streamerId: null,
-  kinds: null, // the server's display table (sev/events.py)
+  kinds: null, // the server's display table (sev/events/display.py)
   maxEvents: 0,
   ended: false, // the API had nothing older
   button: null, // #show-older

@@ -11,7 +11,7 @@ import { filterItem } from "./filters.js";
 import { renderEvent } from "./item.js";
 
 const state = {
-  kinds: null, // the server's display table (sev/events.py)
+  kinds: null, // the server's display table (sev/events/display.py)
   maxEvents: 0,
   onPlaced: () => {}, // told after every placing (the "Show older events" button follows)
   list: null, // #events
