@@ -1,18 +1,15 @@
 """The Socket.IO server: session check on connect, `watch` a streamer, publish events to rooms.
 
-A viewer's calls (`watch`, `fill`) are bounded, because each reads the store and builds an ack
-the size of what it read: one call at a time per socket, `CALLS_PER_WINDOW` store reads per
-user in any `CALL_WINDOW_S` seconds (in this process), and at most about `MAX_ACK_EVENT_BYTES`
-of event JSON per ack. A refused call gets an error ack with `retry: true`, which the page
-retries after a back-off.
+The viewer protocol (`watch`, `fill`, their bounds, what a viewer missed) is `viewers.py`'s;
+`Live` adapts it to Socket.IO: sids are its viewers, Socket.IO rooms its `Rooms`, the Socket.IO
+session its `Session`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from contextlib import aclosing, suppress
 from typing import Any
 
 from sev.config import Settings
@@ -20,34 +17,16 @@ from sev.events import Event
 from sev.live._lean.engine import SocketServer, shrink_environ
 from sev.live.fanout import RedisFanout
 from sev.live.rooms import RoomManager
-from sev.ratelimit import RateLimiter
+from sev.live.viewers import Session, Viewers
 from sev.sessions import is_current, read_session
-from sev.store import MAX_CATCH_UP, MAX_SEQ, Store, StoreUnavailable
-from sev.streamers import Faces, normalize_login, read_events
+from sev.store import Store, StoreUnavailable
+from sev.streamers import Faces
 
 log = logging.getLogger(__name__)
 _ROOM_PREFIX = "broadcaster:"
 # Every socket of a user is in its user room: a session that ends reaches all of them.
 _USER_PREFIX = "user:"
 SESSION_ENDED_EVENT = "session_ended"
-# After a Redis outage, re-send at most this many pages of MAX_CATCH_UP events per room.
-_CATCH_UP_PAGES = 10
-# Calls that read the store, per user: a page makes one per (re)connect and one per hole it
-# fills. Fifty tabs of one account on three processes, a third of them reconnecting twice a
-# second and the rest filling holes, make about 70 in 10 s per process (tests/live/
-# test_processes.py); 200 leaves room for that (more retry after a back-off) and holds a flood
-# from one account to 20 reads/s per process, each answering at most ~MAX_ACK_EVENT_BYTES.
-CALLS_PER_WINDOW = 200
-CALL_WINDOW_S = 10.0
-# Event JSON in one ack: a catch-up of 100 ordinary events is ~100 KB; events of up to a webhook
-# body's 1 MiB each would otherwise make one ack of 100 MiB.
-MAX_ACK_EVENT_BYTES = 1024 * 1024
-BUSY_ERROR = "one call at a time"
-RATE_ERROR = "too many calls; retrying"
-SESSION_ENDED_REASON = "Your SEV session has ended: log in again to see live events."
-
-# A call's handler: (sid, its Socket.IO session, the call's data) -> the ack.
-_Call = Callable[[str, dict[str, Any], Any], Awaitable[dict[str, Any]]]
 
 
 def room_of(broadcaster_id: str) -> str:
@@ -110,15 +89,11 @@ class Live:
     ) -> None:
         self._settings = settings
         self._store = store
-        # The actors' pictures for the watch and fill acks.
-        self._faces = faces
         self.sio = sio
+        self._viewers = Viewers(store, _SocketRooms(sio), faces=faces, sent=self._note_sent)
         self.sio.on("connect", self._connect)
         self.sio.on("watch", self._watch)
         self.sio.on("fill", self._fill)
-        # Sockets with a call running (a sid is in here only while its handler runs).
-        self._calling: set[str] = set()
-        self._calls = RateLimiter(CALLS_PER_WINDOW, CALL_WINDOW_S)
         # With Redis: the highest seq this process's viewers of each broadcaster have been sent,
         # and what it was when the subscription was lost, so that what this process did not
         # receive meanwhile can be re-sent from the store when it is back.
@@ -184,42 +159,40 @@ class Live:
         await self.sio.save_session(sid, saved)
         return True
 
-    async def _one_call(self, sid: str, call: _Call, data: Any) -> dict[str, Any]:
-        """Run a viewer's call unless this socket has one running (then an error ack the page
-        retries)."""
-        if sid in self._calling:
-            return {"error": BUSY_ERROR, "retry": True}
-        self._calling.add(sid)
-        try:
-            try:
-                session: dict[str, Any] = await self.sio.get_session(sid)
-            except KeyError:  # disconnected before its call ran: nobody reads the ack
-                return {"error": "not connected"}
-            return await call(sid, session, data)
-        finally:
-            self._calling.discard(sid)
-
     async def _watch(self, sid: str, data: Any) -> dict[str, Any]:
-        return await self._one_call(sid, self._watch_call, data)
+        session = await self._session(sid)
+        if session is None:  # disconnected before its call ran: nobody reads the ack
+            return {"error": "not connected"}
+        # A call that is no object has no streamer: the protocol answers its usage.
+        fields = data if isinstance(data, dict) else {}
+        unchecked = session.unchecked
+        ack = await self._viewers.watch(sid, session, fields.get("streamer"), fields.get("after"))
+        if session.ended is not None:
+            self._end_socket(sid, session.ended)
+        elif unchecked and not session.unchecked:
+            # Proven current: later calls need not ask the store (unless it left meanwhile).
+            with suppress(KeyError):
+                await self.sio.save_session(sid, {"user_id": session.user_id})
+        return ack
 
     async def _fill(self, sid: str, data: Any) -> dict[str, Any]:
-        return await self._one_call(sid, self._fill_call, data)
+        session = await self._session(sid)
+        if session is None:
+            return {"error": "not connected"}
+        fields = data if isinstance(data, dict) else {}
+        return await self._viewers.fill(
+            sid, session, fields.get("streamer"), fields.get("after"), fields.get("before")
+        )
 
-    def _allow(self, session: dict[str, Any]) -> bool:
-        """Count a call that reads the store against its user's rate (a malformed call costs
-        no more than the busy refusal one socket's flood already gets)."""
-        return self._calls.allow(str(session.get("user_id")))
-
-    async def _session_ended(self, sid: str, session: dict[str, Any]) -> str | None:
-        """For a socket let in while the store was away: None once its session proves
-        current, else why it is not (raises StoreUnavailable while the store is still away)."""
-        if not session.get("unchecked"):
+    async def _session(self, sid: str) -> Session | None:
+        """The viewer session of a connected socket (as `_connect` saved it), or None."""
+        try:
+            saved: dict[str, Any] = await self.sio.get_session(sid)
+        except KeyError:
             return None
-        user = await self._store.get_user(str(session.get("user_id")))
-        if user is None or not is_current(session, user):
-            return (user.session_ended_reason if user else None) or SESSION_ENDED_REASON
-        await self.sio.save_session(sid, {"user_id": user.id})
-        return None
+        if saved.get("unchecked"):
+            return Session(str(saved.get("user_id")), unchecked=True, epoch=saved.get("epoch", 0))
+        return Session(str(saved.get("user_id")))
 
     def _end_socket(self, sid: str, reason: str) -> None:
         """Tell one socket its session ended and disconnect it after its ack is written."""
@@ -233,74 +206,6 @@ class Live:
         # A turn later: the call's ack, sent when its handler returns, goes out first.
         await asyncio.sleep(0)
         await self.sio.disconnect(sid, ignore_queue=True)
-
-    async def _watch_call(self, sid: str, session: dict[str, Any], data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict) or not isinstance(data.get("streamer"), str):
-            return {"error": "watch needs {streamer: login, after: seq or null}"}
-        login = normalize_login(data["streamer"])
-        after = data.get("after")
-        # bool is an int in Python: `after: true` is not a seq.
-        valid_after = after is None or (
-            isinstance(after, int) and not isinstance(after, bool) and 0 <= after <= MAX_SEQ
-        )
-        if login is None or not valid_after:
-            return {"error": "invalid streamer or after"}
-        if not self._allow(session):
-            return {"error": RATE_ERROR, "retry": True}
-        try:
-            ended = await self._session_ended(sid, session)
-            if ended is not None:
-                self._end_socket(sid, ended)
-                return {"error": ended}
-            broadcaster = await self._store.get_broadcaster_by_login(login)
-            if broadcaster is None:
-                return {"error": f"SEV does not follow {login} yet: set it as a favourite first"}
-            for room in self.sio.rooms(sid):
-                if room.startswith("broadcaster:"):
-                    await self.sio.leave_room(sid, room)
-            # Join first, then read: an event stored in between arrives both ways and the
-            # client drops the copy by seq; the other order could lose it. (With Redis, joining
-            # returns once this process is subscribed to the room's channel: fanout.py.)
-            await self.sio.enter_room(sid, room_of(broadcaster.id))
-            ack = await read_events(self._store, broadcaster, after=after, faces=self._faces)
-            ack["events"], cut = _within_budget(ack["events"])
-            if cut:
-                # The page shows the newest events and says that older ones were skipped, as
-                # for a catch-up longer than MAX_CATCH_UP.
-                ack["gap"] = True
-            self._note_sent(broadcaster.id, max([after or 0] + [e["seq"] for e in ack["events"]]))
-            return ack
-        except StoreUnavailable:
-            return {"error": "SEV's database is unavailable; retrying", "retry": True}
-
-    async def _fill_call(self, sid: str, session: dict[str, Any], data: Any) -> dict[str, Any]:
-        """The stored events strictly between `after` and `before` of the streamer this socket
-        watches: a hole in what the page holds (seq N+1 arrived, N not yet) is filled from the
-        store, never waited out. The stores never show N+1 before N, so what this answers is
-        every event there will ever be in the range; past MAX_ACK_EVENT_BYTES, only its newest
-        events (the ones the page shows), with `gap: true`."""
-        if not isinstance(data, dict) or not isinstance(data.get("streamer"), str):
-            return {"error": "fill needs {streamer: login, after: seq, before: seq}"}
-        login = normalize_login(data["streamer"])
-        after, before = _seq(data.get("after")), _seq(data.get("before"))
-        if login is None or after is None or before is None or before <= after:
-            return {"error": "invalid streamer, after or before"}
-        if before - after - 1 > MAX_CATCH_UP:
-            return {"error": f"fill at most {MAX_CATCH_UP} events at a time"}
-        if not self._allow(session):
-            return {"error": RATE_ERROR, "retry": True}
-        try:
-            broadcaster = await self._store.get_broadcaster_by_login(login)
-            if broadcaster is None or room_of(broadcaster.id) not in self.sio.rooms(sid):
-                return {"error": f"watch {login} first"}
-            missed = await self._store.events_after(broadcaster.id, after, before - after - 1)
-            events = [event for event in missed if event.seq < before][::-1]
-            if self._faces is not None:
-                events = await self._faces(events)
-        except StoreUnavailable:
-            return {"error": "SEV's database is unavailable; retrying", "retry": True}
-        answer, cut = _within_budget([event.model_dump(mode="json") for event in events])
-        return {"events": answer, "gap": True} if cut else {"events": answer}
 
     async def publish(self, event: Event) -> None:
         """Send a stored event to everyone watching its broadcaster."""
@@ -379,35 +284,30 @@ class Live:
             if not rooms.get(room):
                 continue
             try:
-                for _ in range(_CATCH_UP_PAGES):
-                    missed = await self._store.events_after(broadcaster_id, after, MAX_CATCH_UP)
-                    for event in missed:
+                async with aclosing(self._viewers.missed(broadcaster_id, after)) as missed:
+                    async for event in missed:
                         # Only to this process's viewers: the others catch up themselves.
                         await self.sio.emit(
                             "event", event.model_dump(mode="json"), room=room, ignore_queue=True
                         )
                         self._note_sent(broadcaster_id, event.seq)
-                        after = event.seq
-                    if len(missed) < MAX_CATCH_UP:
-                        break
             except StoreUnavailable as error:
                 log.warning("could not catch viewers up after a Redis outage: %s", error)
                 return
 
 
-def _within_budget(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
-    """The newest (first) of `events` whose JSON fits in MAX_ACK_EVENT_BYTES (always the first,
-    so that an ack moves the page on), and whether any were left out."""
-    spent = 0
-    for index, event in enumerate(events):
-        spent += len(json.dumps(event))
-        if spent > MAX_ACK_EVENT_BYTES and index > 0:
-            return events[:index], True
-    return events, False
+class _SocketRooms:
+    """`Rooms` on the Socket.IO server: a broadcaster's room is `room_of(its id)`."""
 
+    def __init__(self, sio: SocketServer) -> None:
+        self._sio = sio
 
-def _seq(value: Any) -> int | None:
-    """A seq from the client (bool is an int in Python, and `true` is no seq), or None."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEQ:
-        return value
-    return None
+    async def join(self, viewer: str, broadcaster_id: str) -> None:
+        await self._sio.enter_room(viewer, room_of(broadcaster_id))
+
+    async def leave(self, viewer: str, broadcaster_id: str) -> None:
+        await self._sio.leave_room(viewer, room_of(broadcaster_id))
+
+    def watching(self, viewer: str) -> list[str]:
+        rooms: list[str] = self._sio.rooms(viewer)
+        return [room.removeprefix(_ROOM_PREFIX) for room in rooms if room.startswith(_ROOM_PREFIX)]

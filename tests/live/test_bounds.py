@@ -36,7 +36,7 @@ from bench.sioclient import Refused, SioClient
 from sev.config import Settings
 from sev.crypto import TokenCipher
 from sev.live._lean.engine import NAMESPACE_TIMEOUT_S
-from sev.live.server import (
+from sev.live.viewers import (
     BUSY_ERROR,
     CALLS_PER_WINDOW,
     MAX_ACK_EVENT_BYTES,
