@@ -12,6 +12,7 @@ from typing import Any
 
 from sev.events import CATALOGUE, TWITCH_LOGIN, Event
 from sev.store import MAX_CATCH_UP, Broadcaster, Store, SubscriptionRecord
+from sev.store.records import RefusalReason
 from sev.twitch import TwitchUser
 
 LOGIN = TWITCH_LOGIN
@@ -20,45 +21,58 @@ PAGE_SIZE = 10
 Faces = Callable[[list[Event]], Awaitable[list[Event]]]
 
 # Why a kind of event is not coming, in words a viewer reads on the streamer page.
-HELD_BACK = {
-    "cost": (
+HELD_BACK: dict[RefusalReason, str] = {
+    RefusalReason.COST: (
         "Twitch's limit on subscriptions is reached: SEV has used the whole subscription "
         "budget Twitch gives it. These events start as soon as room frees up."
     ),
-    "limit": (
+    RefusalReason.LIMIT: (
         "Twitch's limit on subscriptions is reached: three subscriptions to these events "
         "already exist for this channel. SEV asks again within the hour."
     ),
-    "forbidden": (
+    RefusalReason.FORBIDDEN: (
         "Twitch did not allow SEV these events for this channel (the streamer's permission is "
         "missing). SEV asks again within the hour."
     ),
-    "version_removed": (
+    RefusalReason.VERSION_REMOVED: (
         "Twitch retired the version of these events that SEV asks for; SEV needs an update to "
         "show them again."
     ),
-    "beta_maintenance": (
+    RefusalReason.BETA_MAINTENANCE: (
         "Twitch paused these events for maintenance; SEV asks again within the hour."
     ),
-    "moderator_removed": (
+    RefusalReason.MODERATOR_REMOVED: (
         "Twitch withdrew the moderator access these events need; SEV asks again within the hour."
     ),
+    # The WebSocket transport's own (sev/eventsub/websocket/): its limits are per viewer's login.
+    RefusalReason.SOCKET_NO_LOGIN: (
+        "SEV hears this channel through Twitch's WebSocket with the login of a viewer who "
+        "favours it, and nobody who favours it is logged in right now. Events start when one "
+        "logs in (or when the streamer logs in to SEV)."
+    ),
+    RefusalReason.SOCKET_COST: (
+        "Twitch's WebSocket limit is reached: a viewer's login may watch only a few event types "
+        "of channels that have not authorized SEV (a total cost of 10). These events start when "
+        "the streamer logs in to SEV; SEV asks again within minutes."
+    ),
+    RefusalReason.SOCKET_LIMIT: (
+        "Twitch's WebSocket limits are reached (3 connections per login, 300 subscriptions per "
+        "connection). SEV asks again within minutes."
+    ),
 }
-# The WebSocket transport's own (sev/eventsub/websocket.py): its limits are per viewer's login.
-HELD_BACK["socket_no_login"] = (
-    "SEV hears this channel through Twitch's WebSocket with the login of a viewer who favours "
-    "it, and nobody who favours it is logged in right now. Events start when one logs in (or "
-    "when the streamer logs in to SEV)."
-)
-HELD_BACK["socket_cost"] = (
-    "Twitch's WebSocket limit is reached: a viewer's login may watch only a few event types of "
-    "channels that have not authorized SEV (a total cost of 10). These events start when the "
-    "streamer logs in to SEV; SEV asks again within minutes."
-)
-HELD_BACK["socket_limit"] = (
-    "Twitch's WebSocket limits are reached (3 connections per login, 300 subscriptions per "
-    "connection). SEV asks again within minutes."
-)
+# Why Twitch stopped sending a kind (a revocation's status), in the words the page's notice
+# ends with ("Twitch stopped sending … : <these words>.").
+REVOKED = {
+    "authorization_revoked": "the streamer withdrew SEV's access",
+    "user_removed": "the Twitch account no longer exists",
+    "notification_failures_exceeded": "SEV missed too many deliveries; it will subscribe again",
+    "version_removed": "Twitch retired this event version",
+    "moderator_removed": "SEV lost the moderator access this needs; it asks again within the hour",
+    "beta_maintenance": (
+        "Twitch paused these events for maintenance; SEV asks again within the hour"
+    ),
+    "chat_user_banned": "the account these events need was banned from the chat",
+}
 REMOVED = "Twitch says this account no longer exists (deleted or suspended), so no events can come."
 # The state of each kind in the "what this streamer shares" panel, and how the page says it.
 KIND_STATES = {

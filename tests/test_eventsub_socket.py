@@ -1,6 +1,6 @@
 """The EventSub WebSocket transport's pure parts: Twitch's documented messages read as Twitch
 wrote them, who carries which channel, and what a connection may say: where a reconnect may
-go, how long a keepalive may be, how old a message (sev/eventsub/websocket.py)."""
+go, how long a keepalive may be, how old a message (sev/eventsub/websocket/)."""
 
 from __future__ import annotations
 

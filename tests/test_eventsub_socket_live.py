@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from sev.eventsub.websocket import CLOSES
+from sev.store.records import RefusalReason
 from sev.streamers import HELD_BACK, REMOVED
 from tests.support.login import connect_channel, log_in, set_favourite
 from tests.support.polling import eventually
@@ -290,8 +291,8 @@ async def _removed(browser: httpx.AsyncClient, sev: SevProcess) -> Any:
 @pytest.mark.parametrize(
     ("limit", "reason", "words"),
     [
-        ("ws_max_total_cost", "socket_cost", "a total cost of 10"),
-        ("ws_max_per_connection", "socket_limit", "300 subscriptions per connection"),
+        ("ws_max_total_cost", RefusalReason.SOCKET_COST, "a total cost of 10"),
+        ("ws_max_per_connection", RefusalReason.SOCKET_LIMIT, "300 subscriptions per connection"),
     ],
 )
 async def test_twitchs_websocket_limits_are_a_sentence_on_the_page(
@@ -299,7 +300,7 @@ async def test_twitchs_websocket_limits_are_a_sentence_on_the_page(
     sev: SevProcess,
     browser: httpx.AsyncClient,
     limit: str,
-    reason: str,
+    reason: RefusalReason,
     words: str,
 ) -> None:
     _control(simulator, "limits", {limit: 2})
@@ -362,7 +363,11 @@ async def test_a_channel_nobody_logged_in_favours_says_why_it_is_silent(
 
         async def silent() -> Any:
             streamer = await _streamer(stranger, sev, STREAMER)
-            return streamer if HELD_BACK["socket_no_login"] in streamer["notices"] else None
+            return (
+                streamer
+                if HELD_BACK[RefusalReason.SOCKET_NO_LOGIN] in streamer["notices"]
+                else None
+            )
 
         await eventually(silent, timeout=15, what="the page saying nobody can carry it")
 

@@ -29,7 +29,7 @@ from playwright.async_api import Browser, Page
 from sev.config import SIMULATOR_MOUNT
 from sev.events import CATALOGUE, display_table
 from sev.store import MAX_CATCH_UP
-from sev.streamers import CONNECTION_STATES, KIND_STATES, PAGE_SIZE, STREAM_STATES
+from sev.streamers import CONNECTION_STATES, KIND_STATES, PAGE_SIZE, REVOKED, STREAM_STATES
 
 # The page helpers are shared with other browser tests; this module keeps its short names.
 from tests.support.browser import ColorScheme, checked_account
@@ -460,6 +460,7 @@ async def test_streamer_page_carries_its_display_table_and_settings_as_data_only
         "kind_states": KIND_STATES,
         "stream_states": STREAM_STATES,
         "connection_states": CONNECTION_STATES,
+        "revoked": REVOKED,
         "catch_up_limit": MAX_CATCH_UP,
         "page_size": PAGE_SIZE,
     }
@@ -867,7 +868,8 @@ async def test_events_are_placed_by_seq_deduplicated_capped_and_caught_up_after_
     # A revoked subscription is said, and its kind marked stopped.
     notice = {"kind": "revocation", "type": "channel.follow", "status": "authorization_revoked"}
     await fire("notice", notice)
-    assert "Twitch stopped sending Follows" in await page.locator("#notices").inner_text()
+    said = f"Twitch stopped sending Follows: {REVOKED['authorization_revoked']}."
+    assert said in await page.locator("#notices").inner_text()
     follows = page.locator('.kind[data-type="channel.follow"]')
     assert await follows.get_attribute("data-state") == "stopped"
     assert watched.dialogs == []

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pydantic
 import pytest
 
+import sev.twitch
 from sev.events import Event
-from sev.store import Broadcaster, SubscriptionRecord, User
-from sev.streamers import KIND_STATES, REMOVED, kind_state, login_from_input
+from sev.eventsub.subscriptions import HELD_REVOCATIONS, RETRY_AFTER
+from sev.eventsub.websocket.transport import SOCKET_REFUSALS
+from sev.store import Broadcaster, Refusal, SubscriptionRecord, User
+from sev.store.records import RefusalReason
+from sev.streamers import HELD_BACK, KIND_STATES, REMOVED, kind_state, login_from_input
 from tests.support.apps import AppHandle
 from tests.support.factories import make_event, session_cookie
 from tests.support.settings import SESSION_SECRET
@@ -169,3 +178,66 @@ async def test_events_api_ignores_a_forged_session(app: AppHandle) -> None:
 )
 def test_login_from_input_takes_what_people_paste(pasted: str, login: str | None) -> None:
     assert login_from_input(pasted) == login
+
+
+def _twitch_refusal_reasons() -> set[str]:
+    """Every reason sev/twitch.py gives a SubscriptionRefused: the string constants of its third
+    argument, or of what was assigned to the name passed there in the same function."""
+    tree = ast.parse(Path(sev.twitch.__file__).read_text())
+    reasons: set[str] = set()
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        assigned: dict[str, list[ast.expr]] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        assigned.setdefault(target.id, []).append(node.value)
+        for node in ast.walk(function):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "SubscriptionRefused"
+            ):
+                continue
+            reason = node.args[2]
+            values = assigned[reason.id] if isinstance(reason, ast.Name) else [reason]
+            reasons |= {
+                c.value
+                for value in values
+                for c in ast.walk(value)
+                if isinstance(c, ast.Constant) and isinstance(c.value, str)
+            }
+    return reasons
+
+
+def test_refusal_reasons_cover_every_reason_the_code_records() -> None:
+    # The values are what the store keeps: renaming one would orphan stored refusals.
+    assert {r.value for r in RefusalReason} == {
+        "limit",
+        "cost",
+        "forbidden",
+        "version_removed",
+        "beta_maintenance",
+        "moderator_removed",
+        "socket_no_login",
+        "socket_cost",
+        "socket_limit",
+    }
+    # What Twitch's client refuses with becomes a reason as it is (webhooks) or through the
+    # WebSocket transport's table; a revocation that is held back keeps its status as reason.
+    from_twitch = _twitch_refusal_reasons()
+    assert from_twitch == {"limit", "cost", "version_removed"}
+    assert all(RefusalReason(reason) for reason in from_twitch)
+    assert set(SOCKET_REFUSALS) <= from_twitch
+    assert all(RefusalReason(status) for status in HELD_REVOCATIONS)
+    assert set(HELD_REVOCATIONS) <= set(RETRY_AFTER)
+    # Nothing else can be recorded: the record refuses any other word.
+    with pytest.raises(pydantic.ValidationError):
+        Refusal(key="k", version="1", reason="busy", at=datetime.now(UTC))
+
+
+def test_every_refusal_reason_has_a_sentence_for_the_page() -> None:
+    assert set(HELD_BACK) == set(RefusalReason)
+    assert all(sentence.strip().endswith(".") for sentence in HELD_BACK.values())

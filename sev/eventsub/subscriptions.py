@@ -26,6 +26,7 @@ from sev.clock import now_utc
 from sev.config import Settings
 from sev.events import AUTHORIZATION_REVOKE, EventType, broadcaster_id_of, wanted_types
 from sev.store import Broadcaster, Refusal, Store, SubscriptionRecord
+from sev.store.records import RefusalReason
 from sev.twitch import (
     Subscription,
     SubscriptionConflict,
@@ -45,18 +46,25 @@ _VERIFICATION_FAILED = "webhook_callback_verification_failed"
 # The owner of app-wide subscriptions (user.authorization.revoke) in SubscriptionRecord.
 APP_OWNER = ""
 # How long a refused type waits before SEV asks Twitch again; None: until something changes
-# ("cost": until the budget has room; "version_removed": until SEV asks for another version).
-RETRY_AFTER: dict[str, timedelta | None] = {
-    "limit": timedelta(hours=1),
-    "forbidden": timedelta(hours=1),
-    "beta_maintenance": timedelta(hours=1),
-    "moderator_removed": timedelta(hours=1),
-    "cost": None,
-    "version_removed": None,
+# (COST: until the budget has room; VERSION_REMOVED: until SEV asks for another version).
+RETRY_AFTER: dict[RefusalReason, timedelta | None] = {
+    RefusalReason.LIMIT: timedelta(hours=1),
+    RefusalReason.FORBIDDEN: timedelta(hours=1),
+    RefusalReason.BETA_MAINTENANCE: timedelta(hours=1),
+    RefusalReason.MODERATOR_REMOVED: timedelta(hours=1),
+    RefusalReason.COST: None,
+    RefusalReason.VERSION_REMOVED: None,
 }
-# Revocations that asking again at once would not mend: the type is held back (RETRY_AFTER).
-# Others (notification_failures_exceeded, unknown ones) are recreated by the next reconcile.
-HELD_REVOCATIONS = frozenset({"version_removed", "beta_maintenance", "moderator_removed"})
+# Revocations that asking again at once would not mend: the type is held back (RETRY_AFTER),
+# with the revocation's status as the reason. Others (notification_failures_exceeded, unknown
+# ones) are recreated by the next reconcile.
+HELD_REVOCATIONS = frozenset(
+    {
+        RefusalReason.VERSION_REMOVED,
+        RefusalReason.BETA_MAINTENANCE,
+        RefusalReason.MODERATOR_REMOVED,
+    }
+)
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
@@ -93,7 +101,7 @@ class Subscriptions:
         self._verified: set[str] = set()
         # Retired versions already logged: a version Twitch removes revokes it for everybody.
         self._logged_removals: set[tuple[str, str]] = set()
-        # With the WebSocket transport (sev/eventsub/websocket.py) the connections subscribe, not
+        # With the WebSocket transport (sev/eventsub/websocket/) the connections subscribe, not
         # this class: what would create subscriptions tells them to plan again instead.
         self._plan_again = plan_again
 
@@ -167,27 +175,27 @@ class Subscriptions:
             budget = self._twitch.budget
             if may_cost and entry.scope is None and budget is not None and budget.spent:
                 # Twitch would refuse a subscription that costs 1: do not ask.
-                decided[entry.key] = _refusal(entry, "cost", now)
+                decided[entry.key] = _refusal(entry, RefusalReason.COST, now)
                 continue
             try:
                 await self._create(owner, entry, condition_of)
             except SubscriptionRefused as refused:
                 log.warning("Twitch refused %s for %s: %s", entry.type, owner or "SEV", refused)
-                decided[entry.key] = _refusal(entry, refused.reason, now)
+                decided[entry.key] = _refusal(entry, RefusalReason(refused.reason), now)
             except TwitchForbidden as forbidden:
                 # Not allowed for this channel (a scope withdrawn at Twitch that SEV has not
                 # heard of yet): the others still work.
                 log.warning("Twitch refused %s for %s: %s", entry.type, owner or "SEV", forbidden)
-                decided[entry.key] = _refusal(entry, "forbidden", now)
+                decided[entry.key] = _refusal(entry, RefusalReason.FORBIDDEN, now)
             else:
                 decided[entry.key] = None
         return decided
 
     def _may_ask_again(self, refusal: Refusal, entry: EventType, now: datetime) -> bool:
-        if refusal.reason == "cost":
+        if refusal.reason == RefusalReason.COST:
             budget = self._twitch.budget
             return budget is None or not budget.spent
-        if refusal.reason == "version_removed":
+        if refusal.reason == RefusalReason.VERSION_REMOVED:
             return refusal.version != entry.version
         return refusal.retry_at is None or now >= refusal.retry_at
 
@@ -502,7 +510,8 @@ class Subscriptions:
             log.info("Twitch says %s no longer exists; SEV stops asking", broadcaster.login)
             await self._edit(broadcaster.id, lambda _: {"removed_at": now})
         elif status in HELD_REVOCATIONS:
-            self._hold(broadcaster, record, status, now)
+            reason = RefusalReason(status)
+            self._hold(broadcaster, record, reason, now)
             entry = next(
                 (
                     e
@@ -512,7 +521,7 @@ class Subscriptions:
                 None,
             )
             if entry is not None:
-                held = _refusal(entry, status, now, version=record.version)
+                held = _refusal(entry, reason, now, version=record.version)
                 await self._edit(
                     broadcaster.id,
                     lambda b: {"refusals": [*(r for r in b.refusals if r.key != held.key), held]},
@@ -522,11 +531,15 @@ class Subscriptions:
         )
 
     def _hold(
-        self, broadcaster: Broadcaster, record: SubscriptionRecord, status: str, now: datetime
+        self,
+        broadcaster: Broadcaster,
+        record: SubscriptionRecord,
+        reason: RefusalReason,
+        now: datetime,
     ) -> None:
         """Log a revocation that asking again would not mend, once per type and version."""
         seen = (record.type, record.version)
-        if status == "version_removed" and seen in self._logged_removals:
+        if reason == RefusalReason.VERSION_REMOVED and seen in self._logged_removals:
             return
         self._logged_removals.add(seen)
         log.warning(
@@ -534,10 +547,10 @@ class Subscriptions:
             record.type,
             record.version,
             broadcaster.login,
-            status,
+            reason,
             "it asks for another version"
-            if status == "version_removed"
-            else (now + (RETRY_AFTER[status] or timedelta())).isoformat(timespec="seconds"),
+            if reason == RefusalReason.VERSION_REMOVED
+            else (now + (RETRY_AFTER[reason] or timedelta())).isoformat(timespec="seconds"),
         )
 
     async def _withdraw_scope(self, broadcaster: Broadcaster, event_type: str) -> None:
@@ -582,7 +595,7 @@ def _to_record(subscription: Subscription, owner: str) -> SubscriptionRecord:
 
 
 def _refusal(
-    entry: EventType, reason: str, now: datetime, *, version: str | None = None
+    entry: EventType, reason: RefusalReason, now: datetime, *, version: str | None = None
 ) -> Refusal:
     wait = RETRY_AFTER.get(reason, timedelta(hours=1))
     return Refusal(

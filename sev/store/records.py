@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -43,16 +44,32 @@ class User(BaseModel):
         return {"session_ended_reason": reason, "session_epoch": self.session_epoch + 1}
 
 
+class RefusalReason(StrEnum):
+    """Why SEV holds back a kind of event; the values are what the store keeps, and each has a
+    sentence for the page (sev/streamers.py, HELD_BACK)."""
+
+    # Twitch refused a webhook subscription (sev/eventsub/subscriptions.py).
+    LIMIT = "limit"  # three identical subscriptions exist
+    COST = "cost"  # the app's max_total_cost is spent
+    FORBIDDEN = "forbidden"  # the streamer's permission is missing
+    # Twitch revoked, or refused, a subscription in a way asking again would not mend at once.
+    VERSION_REMOVED = "version_removed"
+    BETA_MAINTENANCE = "beta_maintenance"
+    MODERATOR_REMOVED = "moderator_removed"
+    # The WebSocket transport's own (sev/eventsub/websocket/): its limits are per viewer's login.
+    SOCKET_NO_LOGIN = "socket_no_login"  # nobody logged in favours the channel to carry it
+    SOCKET_COST = "socket_cost"  # the carrier's max_total_cost is spent
+    SOCKET_LIMIT = "socket_limit"  # connections per login or subscriptions per connection
+
+
 class Refusal(BaseModel):
     """Why SEV holds back one of a broadcaster's event types, and when it asks Twitch again."""
 
     key: str  # EventType.key
     version: str
-    # "limit" (3 identical subscriptions exist), "cost" (max_total_cost spent), "forbidden",
-    # "version_removed", "beta_maintenance", "moderator_removed"
-    reason: str
+    reason: RefusalReason
     at: datetime
-    # None: not on a timer; "cost" waits for budget, "version_removed" for another version.
+    # None: not on a timer; COST waits for budget, VERSION_REMOVED for another version.
     retry_at: datetime | None = None
 
 

@@ -26,6 +26,7 @@ from sev.events import CONNECT_SCOPES
 from sev.eventsub.subscriptions import Subscriptions
 from sev.sessions import is_current
 from sev.store import Store, User
+from sev.store.records import RefusalReason
 from sev.streamers import broadcaster_from
 from sev.tokens import Grant, end_sessions, withdraw_channel
 from sev.twitch import TokenInfo, TwitchAuthError, TwitchClient, TwitchError, TwitchUser
@@ -359,7 +360,7 @@ async def _finish_connect(
         refusals=[
             r
             for r in (existing.refusals if existing else [])
-            if r.reason not in ("forbidden", "moderator_removed")
+            if r.reason not in (RefusalReason.FORBIDDEN, RefusalReason.MODERATOR_REMOVED)
         ],
     )
     await store.save_broadcaster(broadcaster)

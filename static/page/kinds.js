@@ -4,25 +4,16 @@
  */
 import { element } from "./dom.js";
 
-// Why Twitch stops sending a kind (a revocation's status), in the viewer's words.
-const REASONS = {
-  authorization_revoked: "the streamer withdrew SEV's access",
-  user_removed: "the Twitch account no longer exists",
-  notification_failures_exceeded: "SEV missed too many deliveries; it will subscribe again",
-  version_removed: "Twitch retired this event version",
-  moderator_removed: "SEV lost the moderator access this needs; it asks again within the hour",
-  beta_maintenance: "Twitch paused these events for maintenance; SEV asks again within the hour",
-  chat_user_banned: "the account these events need was banned from the chat",
-};
-
 const state = {
   words: {}, // a kind's state → the server's words for it
+  revoked: {}, // why Twitch stopped sending a kind (a revocation's status) → the server's words
   notices: null,
 };
 
-/** Take the kinds' state words from the page settings. */
+/** Take the kinds' state words and the revocations' words from the page settings. */
 export function init(settings) {
   state.words = settings.kind_states || {};
+  state.revoked = settings.revoked || {};
   state.notices = document.getElementById("notices");
 }
 
@@ -85,7 +76,7 @@ export function showNotice(notice) {
     }
   }
   const what = labels.length ? labels.join(" and ") : type;
-  const reason = Object.hasOwn(REASONS, status) ? REASONS[status] : status;
+  const reason = Object.hasOwn(state.revoked, status) ? state.revoked[status] : status;
   const item = element("li", "notice");
   item.appendChild(element("span", "notice-text", `Twitch stopped sending ${what}: ${reason}.`));
   const dismiss = element("button", "button button-quiet notice-dismiss", "Dismiss");
