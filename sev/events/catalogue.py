@@ -5,7 +5,7 @@ events (`EventDisplay`: family, label, summary, badges, actor, time). A type SEV
 still becomes an Event, with a generic summary and display (`display.OTHER`).
 
 Adding a type is adding its entry here, and then the type in each of these places
-(tests/test_catalogue_checklist.py checks every one of them, and names the places it misses):
+(tests/events/test_catalogue_checklist.py checks every one of them, and names the places it misses):
 
 - sev/events/summaries.py: its summary function, named by the entry's display.
 - sev/events/display.py: `FAMILY_LABELS` has the display's family and `BADGE_UNITS` each of its
@@ -19,12 +19,12 @@ Adding a type is adding its entry here, and then the type in each of these place
 - twitchsim/triggers.py `ALIASES`: twitch-cli's trigger name for it, if twitch-cli has one
   (else the checklist test's `WITHOUT_TWITCH_CLI_ALIAS`).
 - tests/twitchsim/test_simulator.py `EVENT_FIELDS`: the documented fields of its payload.
-- tests/test_events.py `CASES` or tests/test_twitch_documented.py `DOCUMENTED_EVENTS`: an
+- tests/events/test_events.py `CASES` or tests/test_twitch_documented.py `DOCUMENTED_EVENTS`: an
   example and the summary it makes.
 - docs/TWITCH.md "Types SEV uses": its row (version, condition, scope).
 
 The rest follows from the entry: the subscriptions SEV makes (`wanted_types`), the scopes it
-asks for (`CONNECT_SCOPES`), the page's display table, tests/test_webhook_types.py.
+asks for (`CONNECT_SCOPES`), the page's display table, tests/eventsub/test_webhook_types.py.
 """
 
 from __future__ import annotations

@@ -281,7 +281,7 @@ describe("badgesOf", () => {
     amount: { value, decimal_places: places, currency },
   });
 
-  // The same words as sev/events/display.py (tests/test_events.py test_badges_word_each_amount).
+  // The same words as sev/events/display.py (tests/events/test_events.py test_badges_word_each_amount).
   for (const [display, data, texts] of [
     [badge("bits", "bits"), { bits: 1 }, ["1 bit"]],
     [badge("bits", "bits"), { bits: 1500 }, ["1,500 bits"]],

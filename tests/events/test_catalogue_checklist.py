@@ -22,7 +22,7 @@ from sev.events import (
     display_of,
     summaries,
 )
-from tests.test_events import CASES
+from tests.events.test_events import CASES
 from tests.test_twitch_documented import DOCUMENTED_EVENTS
 from tests.twitchsim.test_simulator import EVENT_FIELDS
 from twitchsim.catalog import CATALOG as SIM_CATALOG
@@ -31,7 +31,7 @@ from twitchsim.generator import generate_event
 from twitchsim.streams import stream_plan
 from twitchsim.triggers import ALIASES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # tests/events/ is two levels down
 
 # Types twitch-cli has no trigger name for (docs/TWITCH.md says so for each): the simulator
 # triggers them by their EventSub name alone.
@@ -140,7 +140,7 @@ PLACES: tuple[tuple[str, Callable[[EventType], bool]], ...] = (
     ("twitchsim/streams.py MIX, ENDS or PROGRESS: the demo plays it", lambda e: e.type in PLAYED),
     (
         "twitchsim/triggers.py ALIASES: twitch-cli's trigger name (or WITHOUT_TWITCH_CLI_ALIAS "
-        "in tests/test_catalogue_checklist.py)",
+        "in tests/events/test_catalogue_checklist.py)",
         lambda e: e.type in ALIASED,
     ),
     (
@@ -148,7 +148,7 @@ PLACES: tuple[tuple[str, Callable[[EventType], bool]], ...] = (
         lambda e: e.type in EVENT_FIELDS,
     ),
     (
-        "tests/test_events.py CASES or tests/test_twitch_documented.py DOCUMENTED_EVENTS: "
+        "tests/events/test_events.py CASES or tests/test_twitch_documented.py DOCUMENTED_EVENTS: "
         "an example and its summary",
         lambda e: e.type in SUMMARY_TESTED,
     ),
