@@ -89,10 +89,9 @@ def sev_env(tmp: Path, port: int, mongodb_uri: str | None) -> dict[str, str]:
     return env
 
 
-async def prepare_store(env: dict[str, str], broadcasters: Sequence[Broadcaster] = ()) -> None:
-    """Create the store SEV will open (from its environment) with the streamer, a viewer and
-    any other `broadcasters`."""
-    settings = Settings(
+def store_settings(env: dict[str, str]) -> Settings:
+    """The settings that open the same store as SEV started with `env` (no Redis)."""
+    return Settings(
         _env_file=None,
         twitch_client_id=env["TWITCH_CLIENT_ID"],
         twitch_client_secret=env["TWITCH_CLIENT_SECRET"],
@@ -103,7 +102,12 @@ async def prepare_store(env: dict[str, str], broadcasters: Sequence[Broadcaster]
         mongodb_uri=env.get("MONGODB_URI"),
         redis_url=None,
     )
-    store = create_store(settings)
+
+
+async def prepare_store(env: dict[str, str], broadcasters: Sequence[Broadcaster] = ()) -> None:
+    """Create the store SEV will open (from its environment) with the streamer, a viewer and
+    any other `broadcasters`."""
+    store = create_store(store_settings(env))
     await store.open()
     try:
         for broadcaster in (BROADCASTER, *broadcasters):

@@ -64,34 +64,8 @@ async def browser() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _control(simulator: SimulatorProcess, path: str, body: dict[str, Any] | None = None) -> Any:
-    if body is None:
-        response = httpx.get(f"{simulator.url}/control/{path}", timeout=10)
-    else:
-        response = httpx.post(f"{simulator.url}/control/{path}", json=body, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def _sessions(simulator: SimulatorProcess) -> list[str]:
-    return [str(s["id"]) for s in _control(simulator, "websocket")["data"]]
-
-
-def _subscriptions(simulator: SimulatorProcess, broadcaster_id: str) -> list[dict[str, Any]]:
-    return [
-        s
-        for s in simulator.subscriptions()
-        if s["transport"]["method"] == "websocket"
-        and broadcaster_id in s["condition"].values()
-        and s["status"] == "enabled"
-    ]
-
-
-def _creates(simulator: SimulatorProcess) -> int:
-    requests = _control(simulator, "requests")["data"]
-    return sum(
-        1 for r in requests if r["method"] == "POST" and r["path"].endswith("/subscriptions")
-    )
+    return [str(s["id"]) for s in simulator.control("websocket")["data"]]
 
 
 async def _events(browser: httpx.AsyncClient, sev: SevProcess) -> list[Any]:
@@ -110,7 +84,7 @@ async def _watching(
     streamer_id = simulator.account_id(STREAMER)
 
     def carrying() -> str | None:
-        subscriptions = _subscriptions(simulator, streamer_id)
+        subscriptions = simulator.socket_subscriptions(streamer_id)
         sessions = {str(s["transport"]["session_id"]) for s in subscriptions}
         if {s["type"] for s in subscriptions} >= PUBLIC_SET and len(sessions) == 1:
             return sessions.pop()
@@ -224,7 +198,9 @@ async def test_a_notification_dated_outside_the_webhooks_ten_minutes_is_refused(
     await _watching(browser, sev, simulator)
     streamer_id = simulator.account_id(STREAMER)
     # A subscription SEV does hold: only the date is wrong.
-    [held] = [s for s in _subscriptions(simulator, streamer_id) if s["type"] == "channel.update"]
+    [held] = [
+        s for s in simulator.socket_subscriptions(streamer_id) if s["type"] == "channel.update"
+    ]
     event = {
         "broadcaster_user_id": streamer_id,
         "broadcaster_user_login": STREAMER,
@@ -282,8 +258,8 @@ async def test_a_second_reconnect_during_a_move_loses_and_repeats_nothing(
 ) -> None:
     session = await _watching(browser, sev, simulator)
     streamer_id = simulator.account_id(STREAMER)
-    kept = {s["id"] for s in _subscriptions(simulator, streamer_id)}
-    creates = _creates(simulator)
+    kept = {s["id"] for s in simulator.socket_subscriptions(streamer_id)}
+    creates = simulator.subscription_creates()
     if second == "same URL":
 
         def twice(link: Link, frame: str) -> list[str]:
@@ -310,11 +286,11 @@ async def test_a_second_reconnect_during_a_move_loses_and_repeats_nothing(
     try:
         await asyncio.sleep(0.3)
         relay.hold_moves()
-        [first] = _control(simulator, "websocket/reconnect", {"session_id": session})["data"]
+        [first] = simulator.control("websocket/reconnect", {"session_id": session})["data"]
         await eventually(lambda: moving_to(_token(first)), what="SEV moving to the first URL")
         if second == "newer URL":
             body = {"session_id": session}
-            [newer] = _control(simulator, "websocket/reconnect", body)["data"]
+            [newer] = simulator.control("websocket/reconnect", body)["data"]
             # Either SEV follows the newer URL, or (as it did) gives up on the old connection
             # and starts afresh: the assertions below tell which.
             await eventually(
@@ -338,8 +314,8 @@ async def test_a_second_reconnect_during_a_move_loses_and_repeats_nothing(
     assert set(sent) <= set(ids), "a gap"
     assert len(ids) == len(set(ids)), "a duplicate"
     # The subscriptions carried over: SEV did not start afresh.
-    assert {s["id"] for s in _subscriptions(simulator, streamer_id)} == kept
-    assert _creates(simulator) == creates
+    assert {s["id"] for s in simulator.socket_subscriptions(streamer_id)} == kept
+    assert simulator.subscription_creates() == creates
     assert len(_sessions(simulator)) == 1
     assert "Traceback" not in sev.logs()
 

@@ -54,44 +54,17 @@ async def browser() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _control(simulator: SimulatorProcess, path: str, body: dict[str, Any] | None = None) -> Any:
-    if body is None:
-        response = httpx.get(f"{simulator.url}/control/{path}", timeout=10)
-    else:
-        response = httpx.post(f"{simulator.url}/control/{path}", json=body, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def _sessions(simulator: SimulatorProcess) -> list[dict[str, Any]]:
-    return list(_control(simulator, "websocket")["data"])
-
-
-def _socket_subscriptions(simulator: SimulatorProcess, user_id: str) -> list[dict[str, Any]]:
-    return [
-        s
-        for s in simulator.subscriptions()
-        if s["transport"]["method"] == "websocket"
-        and user_id in s["condition"].values()
-        and s["status"] == "enabled"
-    ]
+    return list(simulator.control("websocket")["data"])
 
 
 def _carrying(simulator: SimulatorProcess, user_id: str, types: set[str]) -> str | None:
     """The session id whose enabled subscriptions cover `types` for this channel, if any."""
-    subscriptions = _socket_subscriptions(simulator, user_id)
+    subscriptions = simulator.socket_subscriptions(user_id)
     sessions = {str(s["transport"]["session_id"]) for s in subscriptions}
     if {s["type"] for s in subscriptions} >= types and len(sessions) == 1:
         return sessions.pop()
     return None
-
-
-def _creates(simulator: SimulatorProcess) -> int:
-    """How many subscriptions were asked for, in all."""
-    requests = _control(simulator, "requests")["data"]
-    return sum(
-        1 for r in requests if r["method"] == "POST" and r["path"].endswith("/subscriptions")
-    )
 
 
 async def _events(browser: httpx.AsyncClient, sev: SevProcess, login: str) -> list[Any]:
@@ -177,7 +150,7 @@ async def test_missed_keepalives_mean_a_new_connection_and_new_subscriptions_not
     first = await _watching(browser, sev, simulator)
     before = simulator.trigger("channel.update", STREAMER, count=3)
     await _stored(browser, sev, before)
-    _control(simulator, "websocket/silence", {"session_id": first, "seconds": 30})
+    simulator.control("websocket/silence", {"session_id": first, "seconds": 30})
     streamer_id = simulator.account_id(STREAMER)
     second = await eventually(
         lambda: (s := _carrying(simulator, streamer_id, PUBLIC_SET)) != first and s,
@@ -197,8 +170,8 @@ async def test_session_reconnect_moves_without_a_gap_or_a_duplicate(
 ) -> None:
     await _watching(browser, sev, simulator)
     streamer_id = simulator.account_id(STREAMER)
-    kept = {s["id"] for s in _socket_subscriptions(simulator, streamer_id)}
-    creates = _creates(simulator)
+    kept = {s["id"] for s in simulator.socket_subscriptions(streamer_id)}
+    creates = simulator.subscription_creates()
     sent: list[str] = []
     stop = threading.Event()
 
@@ -214,7 +187,7 @@ async def test_session_reconnect_moves_without_a_gap_or_a_duplicate(
     feeder.start()
     try:
         await asyncio.sleep(0.3)
-        [moved] = _control(simulator, "websocket/reconnect", {})["data"]
+        [moved] = simulator.control("websocket/reconnect", {})["data"]
         await eventually(
             lambda: [s["id"] for s in _sessions(simulator)] not in ([], [moved["session_id"]]),
             timeout=10,
@@ -229,8 +202,8 @@ async def test_session_reconnect_moves_without_a_gap_or_a_duplicate(
     assert set(sent) <= set(ids) and len(ids) == len(set(ids)), "a gap or a duplicate"
     assert events
     # The subscriptions carried over: SEV asked for none anew.
-    assert {s["id"] for s in _socket_subscriptions(simulator, streamer_id)} == kept
-    assert _creates(simulator) == creates
+    assert {s["id"] for s in simulator.socket_subscriptions(streamer_id)} == kept
+    assert simulator.subscription_creates() == creates
     assert len(_sessions(simulator)) == 1
 
 
@@ -239,7 +212,7 @@ async def test_each_close_code_is_read_and_the_subscriptions_made_again(
     simulator: SimulatorProcess, sev: SevProcess, browser: httpx.AsyncClient, code: int
 ) -> None:
     first = await _watching(browser, sev, simulator)
-    _control(simulator, "websocket/close", {"session_id": first, "code": code})
+    simulator.control("websocket/close", {"session_id": first, "code": code})
     streamer_id = simulator.account_id(STREAMER)
     await eventually(
         lambda: (s := _carrying(simulator, streamer_id, PUBLIC_SET)) != first and s,
@@ -255,7 +228,7 @@ async def test_a_connection_closed_as_unused_is_not_hammered(
     simulator: SimulatorProcess, sev: SevProcess, browser: httpx.AsyncClient
 ) -> None:
     first = await _watching(browser, sev, simulator)
-    _control(simulator, "websocket/close", {"session_id": first, "code": 4003})
+    simulator.control("websocket/close", {"session_id": first, "code": 4003})
     await eventually(lambda: CLOSES[4003][0] in sev.logs(), what="the 4003 logged")
     # Connecting again at once would only be closed again: SEV waits a while first.
     await asyncio.sleep(2)
@@ -272,7 +245,7 @@ async def test_a_revocation_over_the_socket_is_acted_on_once(
     simulator: SimulatorProcess, sev: SevProcess, browser: httpx.AsyncClient
 ) -> None:
     await _watching(browser, sev, simulator)
-    revoked = _control(simulator, "revoke", {"status": "user_removed", "login": STREAMER})
+    revoked = simulator.control("revoke", {"status": "user_removed", "login": STREAMER})
     assert revoked["revoked"]
     streamer = await eventually(
         lambda: _removed(browser, sev), timeout=10, what="the page saying the account is gone"
@@ -280,7 +253,7 @@ async def test_a_revocation_over_the_socket_is_acted_on_once(
     assert REMOVED in streamer["notices"]
     streamer_id = simulator.account_id(STREAMER)
     # SEV stops asking: nothing enabled for the channel, and no new connection for it.
-    await eventually(lambda: not _socket_subscriptions(simulator, streamer_id), timeout=10)
+    await eventually(lambda: not simulator.socket_subscriptions(streamer_id), timeout=10)
 
 
 async def _removed(browser: httpx.AsyncClient, sev: SevProcess) -> Any:
@@ -303,7 +276,7 @@ async def test_twitchs_websocket_limits_are_a_sentence_on_the_page(
     reason: RefusalReason,
     words: str,
 ) -> None:
-    _control(simulator, "limits", {limit: 2})
+    simulator.control("limits", {limit: 2})
     await log_in(browser, sev.url, VIEWER)
     assert (await set_favourite(browser, sev.url, STREAMER)).status_code == 303
 
@@ -336,7 +309,7 @@ async def test_an_expired_token_is_renewed_before_subscribing_again(
     )
     first = await _watching(browser, sev, simulator)
     await asyncio.sleep(5)
-    _control(simulator, "websocket/close", {"session_id": first, "code": 4000})
+    simulator.control("websocket/close", {"session_id": first, "code": 4000})
     streamer_id = simulator.account_id(STREAMER)
     await eventually(
         lambda: (s := _carrying(simulator, streamer_id, PUBLIC_SET)) != first and s,
@@ -357,7 +330,7 @@ async def test_a_channel_nobody_logged_in_favours_says_why_it_is_silent(
     )
     assert logout.status_code == 303
     streamer_id = simulator.account_id(STREAMER)
-    await eventually(lambda: not _socket_subscriptions(simulator, streamer_id), timeout=15)
+    await eventually(lambda: not simulator.socket_subscriptions(streamer_id), timeout=15)
     async with httpx.AsyncClient(timeout=20) as stranger:
         await log_in(stranger, sev.url, "lurker_lou")
 
@@ -490,8 +463,7 @@ async def test_an_authorization_revoked_over_the_socket_withdraws_that_grant_for
         timeout=15,
         what="the connected set over the streamer's WebSocket",
     )
-    revoked = _control(
-        simulator,
+    revoked = simulator.control(
         "revoke",
         {"status": "authorization_revoked", "type": "channel.follow", "login": STREAMER},
     )
@@ -505,5 +477,5 @@ async def test_an_authorization_revoked_over_the_socket_withdraws_that_grant_for
     await eventually(follows_off, timeout=10, what="follows switched off on the page")
     # Not asked for again: the streamer withdrew it (on Twitch's word).
     await asyncio.sleep(3)
-    types = {s["type"] for s in _socket_subscriptions(simulator, streamer_id)}
+    types = {s["type"] for s in simulator.socket_subscriptions(streamer_id)}
     assert "channel.follow" not in types and types >= PUBLIC_SET

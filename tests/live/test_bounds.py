@@ -31,9 +31,9 @@ from bench.servers import (
     prepare_store,
     rss_kb,
     sev_env,
+    store_settings,
 )
 from bench.sioclient import Refused, SioClient
-from sev.config import Settings
 from sev.crypto import TokenCipher
 from sev.live._lean.engine import NAMESPACE_TIMEOUT_S
 from sev.live.viewers import (
@@ -345,18 +345,7 @@ async def test_engine_io_sockets_in_no_namespace_are_closed_and_viewers_stay(
 
 @asynccontextmanager
 async def _store_of(env: dict[str, str]) -> AsyncIterator[Store]:
-    settings = Settings(
-        _env_file=None,
-        twitch_client_id=env["TWITCH_CLIENT_ID"],
-        twitch_client_secret=env["TWITCH_CLIENT_SECRET"],
-        twitch_eventsub_secret=env["TWITCH_EVENTSUB_SECRET"],
-        sev_session_secret=env["SEV_SESSION_SECRET"],
-        sev_token_key=env["SEV_TOKEN_KEY"],
-        sev_data_dir=Path(env["SEV_DATA_DIR"]),
-        mongodb_uri=env.get("MONGODB_URI"),
-        redis_url=None,
-    )
-    store = create_store(settings)
+    store = create_store(store_settings(env))
     await store.open()
     try:
         yield store

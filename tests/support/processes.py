@@ -140,6 +140,32 @@ class TwitchControl:
         response = httpx.post(f"{self.url}/control/faults", json=faults, timeout=10)
         response.raise_for_status()
 
+    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """GET (or, with a body, POST) `/control/{path}`; its JSON, asserting a 200."""
+        if body is None:
+            response = httpx.get(f"{self.url}/control/{path}", timeout=10)
+        else:
+            response = httpx.post(f"{self.url}/control/{path}", json=body, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def socket_subscriptions(self, user_id: str) -> list[dict[str, Any]]:
+        """The enabled WebSocket subscriptions whose condition names `user_id`."""
+        return [
+            s
+            for s in self.subscriptions()
+            if s["transport"]["method"] == "websocket"
+            and user_id in s["condition"].values()
+            and s["status"] == "enabled"
+        ]
+
+    def subscription_creates(self) -> int:
+        """How many Create EventSub Subscription requests the simulator has answered."""
+        requests = self.control("requests")["data"]
+        return sum(
+            1 for r in requests if r["method"] == "POST" and r["path"].endswith("/subscriptions")
+        )
+
     def account_id(self, login: str) -> str:
         """The id of a demo account."""
         response = httpx.get(f"{self.url}/control/accounts", timeout=10)
