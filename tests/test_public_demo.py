@@ -108,9 +108,16 @@ async def test_strangers_failing_authentication_leave_sevs_helix_points_alone(
 ) -> None:
     # More than the bucket holds (800 a minute), faster than it refills: before, these drained
     # SEV's bucket, and SEV's next lookup waited for the reset and gave up (503).
-    async with httpx.AsyncClient(
-        timeout=30, headers=_from(STRANGER), limits=httpx.Limits(max_connections=20)
-    ) as stranger:
+    # 20 at a time: the rest wait for a connection (no pool timeout: on a busy machine 1,000
+    # answers can take longer than one request's timeout), the whole bounded below.
+    async with (
+        asyncio.timeout(180),
+        httpx.AsyncClient(
+            timeout=httpx.Timeout(30, pool=None),
+            headers=_from(STRANGER),
+            limits=httpx.Limits(max_connections=20),
+        ) as stranger,
+    ):
         answers = await asyncio.gather(
             *(
                 stranger.get(
